@@ -1,0 +1,93 @@
+"""The paper's metrics, in percent: RA, FA (forget-train and forget-test), entropy MIA, AvgGap, and the
+two diagnostics of its analysis, KL naturalness and PFA.
+
+Definitions follow the official code (see ``shared/reference/natmu-official-spec.md`` section 5):
+RA is *test* accuracy (without the forgotten class in class scenarios); MIA is the percentage of
+forget samples that an entropy-threshold attack, fit on retain (member) vs test (non-member), calls
+members, so the goal is the retrained model's value, not 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import Tensor, nn
+
+from .data import Dataset, Split
+from .train import predict
+
+CLASS_METRICS = ("RA", "FATrain", "FATest", "MIA")
+RANDOM_METRICS = ("RA", "FA", "MIA")
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy in percent (NaN for an empty set)."""
+    if len(labels) == 0:
+        return float("nan")
+    return (logits.argmax(1) == labels).float().mean().item() * 100
+
+
+def entropy(probs: Tensor) -> Tensor:
+    """Shannon entropy (nats) of each row of a probability matrix."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(1)
+
+
+def mia_entropy(retain_probs: Tensor, forget_probs: Tensor, test_probs: Tensor) -> float:
+    """Entropy membership-inference attack of SSD/BadTeacher/NatMU.
+
+    A class-balanced logistic regression on one feature, the softmax entropy, is fit on retain samples
+    (label 1, member) against test samples (label 0, non-member); the result is the percentage of
+    forget samples it predicts to be members. (The official code also passes
+    ``multi_class="multinomial"``, which current scikit-learn removed; for two classes the fit is the
+    same one-dimensional threshold.)"""
+    feats = [entropy(p).double().numpy()[:, None] for p in (retain_probs, test_probs, forget_probs)]
+    x = np.concatenate(feats[:2])
+    y = np.concatenate([np.ones(len(feats[0])), np.zeros(len(feats[1]))])
+    attack = LogisticRegression(class_weight="balanced", solver="lbfgs").fit(x, y)
+    return float(attack.predict(feats[2]).mean() * 100)
+
+
+def evaluate(model: nn.Module, data: Dataset, split: Split) -> dict[str, float]:
+    """RA, FA and MIA of ``model`` on one split, with the paper's names for the scenario.
+
+    Random forgetting reports RA, FA, MIA; class scenarios RA, FATrain, FATest, MIA. ``RetainAcc``
+    (accuracy on the retain training images) is added as a diagnostic; it is not in the tables."""
+    train_logits = predict(model, data.train_x)
+    test_logits = predict(model, data.test_x)
+    fa = accuracy(train_logits[split.forget], data.train_y[split.forget])
+    out = {"RA": accuracy(test_logits[split.test], data.test_y[split.test])}
+    if split.scenario == "random":
+        out["FA"] = fa
+    else:
+        out["FATrain"] = fa
+        out["FATest"] = accuracy(test_logits[split.forget_test], data.test_y[split.forget_test])
+    out["MIA"] = mia_entropy(train_logits[split.retain].softmax(1), train_logits[split.forget].softmax(1),
+                             test_logits.softmax(1))
+    out["RetainAcc"] = accuracy(train_logits[split.retain], data.train_y[split.retain])
+    return out
+
+
+def avg_gap(result: dict[str, float], retrain: dict[str, float], keys: tuple[str, ...] | None = None) -> float:
+    """Mean absolute gap to Retrain over the table's metrics (3 for random, 4 for class scenarios)."""
+    keys = keys or (CLASS_METRICS if "FATrain" in result else RANDOM_METRICS)
+    return float(np.mean([abs(result[k] - retrain[k]) for k in keys]))
+
+
+def kl_to_model(model: nn.Module, images: Tensor, targets: Tensor) -> float:
+    """Mean KL(target || model softmax) over unlearning instances: the paper's "naturalness" (Fig. 2a).
+
+    ``targets`` are hard labels (then KL is the cross-entropy ``-log p(y|x)``) or probability rows
+    (BadTeacher's soft targets). Measured against the *retrained* model: low KL means the instance
+    says what a model that never saw the forget set would say anyway."""
+    log_p = predict(model, images).log_softmax(1)
+    if targets.dtype == torch.long:
+        return (-log_p.gather(1, targets[:, None])).mean().item()
+    t = targets.float()
+    return (t * (t.clamp_min(1e-12).log() - log_p)).sum(1).mean().item()
+
+
+def pfa(model: nn.Module, forget_parts: Tensor, labels: Tensor) -> float:
+    """Partial-forget accuracy (Fig. 3/5): accuracy of predicting the reassigned label from the forget
+    part ``x_f * m`` of each blend alone (the remaining part replaced by black pixels)."""
+    return accuracy(predict(model, forget_parts), labels)

@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny synthetic dataset for unit tests, and a small real Fashion-MNIST setting
+with a trained original model for behaviour tests (session-scoped: trained once, a few seconds)."""
+
+import pytest
+import torch
+
+import natmu_lite as nl
+from natmu_lite.data import Dataset
+
+torch.set_num_threads(2)
+
+
+def synthetic(n_per_class: int = 20, k: int = 10, size: int = 12, channels: int = 1, seed: int = 0) -> Dataset:
+    """Class c is a noisy bright bar at row 1 + c: easy to learn, cheap to train."""
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        y = torch.arange(k).repeat_interleave(n)
+        x = torch.randint(0, 60, (len(y), channels, size, size), generator=g)
+        x[torch.arange(len(y)), :, 1 + y % (size - 2)] += 150
+        return x.clamp(0, 255).to(torch.uint8), y
+
+    (tx, ty), (vx, vy) = make(n_per_class), make(n_per_class // 2)
+    return Dataset("synthetic", tx, ty, vx, vy, [f"c{i}" for i in range(k)], (0.3,) * channels, (0.3,) * channels)
+
+
+@pytest.fixture
+def tiny() -> Dataset:
+    return synthetic()
+
+
+@pytest.fixture(scope="session")
+def fmnist() -> Dataset:
+    return nl.load_dataset("fashion-mnist", train_size=2000, test_size=2000)
+
+
+@pytest.fixture(scope="session")
+def fmnist_original(fmnist):
+    """A small CNN that memorises the 2k subset (train accuracy ~100%)."""
+    recipe = nl.Recipe("sgd", lr=0.05, weight_decay=5e-4, epochs=20, schedule="step", warmup_epochs=1)
+    return nl.train_original(fmnist, "small_cnn", recipe, seed=0, progress=False)
