@@ -90,7 +90,7 @@ def to_input(x: Tensor) -> Tensor:
     return x.float().div_(255).contiguous(memory_format=torch.channels_last)
 
 
-LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, batch indices into the training tensors) -> loss
+LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, the batch's targets) -> loss
 
 
 def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, seed: int = 0,
@@ -100,11 +100,12 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
         progress: bool = True, desc: str = "train") -> nn.Module:
     """Train ``model`` in place on ``images`` (uint8 NCHW) and ``targets`` following ``recipe``.
 
-    ``targets`` are class indices or per-class probabilities (soft labels). ``augment_mask`` marks the
-    samples that get the recipe's augmentation (default: all); NatMU uses it to leave its blends
-    unaugmented, as the official code does. ``loss_fn`` replaces the cross-entropy (BadTeacher),
-    ``after_step`` runs after each optimiser step (SalUn restores its frozen weights there), and
-    ``callback(epoch, model)`` after each epoch (for curves). Returns the model."""
+    ``targets`` are class indices or per-class probabilities (soft labels).
+    ``loss_fn(logits, batch_targets)`` replaces the cross-entropy (GA negates it, BadTeacher distils).
+    ``augment_mask`` marks the samples that get the recipe's augmentation (default: all); NatMU uses
+    it to leave its blends unaugmented, as the official code does. ``after_step(model)`` runs after
+    each optimiser step (SalUn restores its frozen weights there), ``callback(epoch, model)`` after
+    each epoch (for curves). Returns the model; raises ``FloatingPointError`` if the loss diverges."""
     if len(images) != len(targets):
         raise ValueError(f"{len(images)} images but {len(targets)} targets")
     if len(images) == 0:
@@ -121,7 +122,7 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
     total, warmup = recipe.epochs * steps_per_epoch, round(recipe.warmup_epochs * steps_per_epoch)
     opt = make_optimizer(model, recipe)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(recipe.schedule, s, total, warmup))
-    loss_fn = loss_fn or (lambda logits, idx: F.cross_entropy(logits, targets[idx]))
+    loss_fn = loss_fn or F.cross_entropy
     model.train()
     bar = tqdm(range(recipe.epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
@@ -133,7 +134,7 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
                 aug = augment(x, recipe.crop_padding, recipe.flip, g)
                 x = aug if augment_mask is None else torch.where(augment_mask[idx, None, None, None], aug, x)
             with torch.autocast("cuda", torch.bfloat16, enabled=cuda):
-                loss = loss_fn(model(to_input(x)), idx)
+                loss = loss_fn(model(to_input(x)), targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

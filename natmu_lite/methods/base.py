@@ -12,7 +12,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+
+from ..data import Dataset, Split
+from ..train import Recipe, fit
 
 UnlearnFn = Callable[..., nn.Module]
 METHODS: dict[str, UnlearnFn] = {}
@@ -36,3 +40,30 @@ def get_method(name: str) -> UnlearnFn:
 def working_copy(model: nn.Module) -> nn.Module:
     """A trainable copy of the original (methods never modify the model they are given)."""
     return copy.deepcopy(model).train()
+
+
+def reinit_last_linear(model: nn.Module) -> None:
+    """Xavier-normal (ReLU gain) re-initialisation of the classifier weight, bias kept: the official
+    ``-i`` flag (which touches every Linear; in the paper's ResNets that is the head alone)."""
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    nn.init.xavier_normal_(head.weight, gain=nn.init.calculate_gain("relu"))
+
+
+def random_wrong_labels(true: Tensor, num_classes: int, generator: torch.Generator,
+                        weights: Tensor | None = None) -> Tensor:
+    """One random label per sample, never its true one, drawn with ``weights`` over the classes
+    (uniform by default; the class-wise official code uses D_r's class frequencies)."""
+    w = (torch.ones(num_classes) if weights is None else weights.float()).expand(len(true), -1).clone()
+    w[torch.arange(len(true)), true] = 0
+    return torch.multinomial(w, 1, generator=generator).flatten()
+
+
+def fit_with_retain(student: nn.Module, data: Dataset, split: Split, recipe: Recipe, images: Tensor,
+                    targets: Tensor, *, augment_retain: bool, seed: int, desc: str, **fit_kwargs) -> nn.Module:
+    """Fine-tune on ``D_r ∪ (images, targets)`` shuffled together, the common shape of the
+    relabelling methods and NatMU. Only D_r may be augmented (``augment_retain``); the
+    forget-derived part never is, as in the official code."""
+    mask = torch.cat([torch.full((len(split.retain),), augment_retain), torch.zeros(len(images), dtype=torch.bool)])
+    all_images = torch.cat([data.train_x[split.retain], images])
+    all_targets = torch.cat([data.train_y[split.retain], targets])
+    return fit(student, all_images, all_targets, recipe, seed=seed, augment_mask=mask, desc=desc, **fit_kwargs)

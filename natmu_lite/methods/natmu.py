@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data import Dataset, Split
-from ..train import Recipe, fit, predict
-from .base import register, working_copy
+from ..train import Recipe, predict
+from .base import fit_with_retain, register, reinit_last_linear, working_copy
 
 
 def natmu_masks(height: int, width: int, delta: float = 0.0) -> Tensor:
@@ -146,30 +146,19 @@ def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, de
     return UnlearningSet(images, data.train_y[remain_index], forget_pos, remain_index, mask_id, masks)
 
 
-def reinit_last_linear(model: nn.Module) -> None:
-    """Xavier-normal (ReLU gain) re-initialisation of the classifier weight, bias kept (official ``-i``)."""
-    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    nn.init.xavier_normal_(head.weight, gain=nn.init.calculate_gain("relu"))
-
-
 @register("natmu")
 def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delta: float = 0.0, n: int = 4,
-          cap: bool | None = None, reinit_head: bool = False, augment_blends: bool = False, seed: int = 0,
+          cap: bool | None = None, reinit_head: bool = False, seed: int = 0,
           callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Fine-tune a copy of ``model`` on ``D_r ∪ blends`` (Eq. 3 of the paper).
 
     ``delta`` shifts the masks (more forget content when positive); ``cap`` forces the official
     per-class label cap on or off (default: on for random forgetting, as official); ``reinit_head``
     re-initialises the classifier after the labels are chosen (the official full-class setting).
-    Remaining images get the recipe's augmentation and blends none, as in the official code
-    (``augment_blends=True`` augments both)."""
+    Remaining images get the recipe's augmentation and blends none, as in the official code."""
     uset = build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap, seed=seed)
     student = working_copy(model)
     if reinit_head:
         reinit_last_linear(student)
-    images = torch.cat([data.train_x[split.retain], uset.images])
-    labels = torch.cat([data.train_y[split.retain], uset.labels])
-    augment_mask = torch.cat([torch.ones(len(split.retain), dtype=torch.bool),
-                              torch.full((len(uset.labels),), augment_blends)])
-    return fit(student, images, labels, recipe, seed=seed, augment_mask=augment_mask, callback=callback,
-               progress=progress, desc="natmu")
+    return fit_with_retain(student, data, split, recipe, uset.images, uset.labels, augment_retain=True,
+                           seed=seed, desc="natmu", callback=callback, progress=progress)

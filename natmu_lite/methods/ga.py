@@ -1,0 +1,34 @@
+"""Gradient ascent: maximise the cross-entropy of the forget set, nothing else.
+
+Not in the official NatMU code; this follows SalUn's ``GA`` (minimise -CE on D_f only, no retain
+term). The loss grows without bound, so the only stopping rule is the recipe's length; a diverging
+run (NaN/inf) raises ``FloatingPointError`` from the trainer instead of returning a broken model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import Dataset, Split
+from ..train import Recipe, fit
+from .base import register, working_copy
+
+
+def negative_ce(logits: Tensor, targets: Tensor) -> Tensor:
+    return -F.cross_entropy(logits, targets)
+
+
+@register("ga")
+def ga(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: int = 0,
+       callback: Callable | None = None, progress: bool = True) -> nn.Module:
+    """Gradient ascent on D_f with the recipe's optimiser and schedule (no augmentation)."""
+    student = fit(working_copy(model), data.train_x[split.forget], data.train_y[split.forget],
+                  recipe.with_(crop_padding=0, flip=False), seed=seed, loss_fn=negative_ce, callback=callback,
+                  progress=progress, desc="ga")
+    if not all(torch.isfinite(p).all() for p in student.parameters()):
+        raise FloatingPointError("gradient ascent produced non-finite weights; lower the learning rate")
+    return student

@@ -1,0 +1,67 @@
+"""Selective Synaptic Dampening (Foster et al. 2024): no training, one pass of importances.
+
+Importance of each parameter on a set is the diagonal Fisher estimated from batch gradients: the
+squared gradient of the batch-mean cross-entropy, averaged over batches (model in eval mode, as in
+the SSD code). Parameters far more important for D_f than for the whole training set D,
+``I_f > alpha * I_D``, are dampened: ``theta *= min(lambda * I_D / I_f, 1)``. All parameters
+(BN affine and biases included) are eligible. Defaults alpha=10, lambda=1 are SSD's ResNet18 CIFAR values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import Dataset, Split
+from ..train import Recipe, to_input
+from .base import register, working_copy
+
+
+def fisher_importance(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> dict[str, Tensor]:
+    """Mean over batches of the squared gradient of the batch-mean CE, per parameter element."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    imp = {n: torch.zeros_like(p) for n, p in params.items()}
+    batches = 0
+    for xb, yb in zip(images.split(batch_size), labels.split(batch_size)):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(to_input(xb.to(device))), yb.to(device)).backward()
+        for n, p in params.items():
+            imp[n] += p.grad.detach() ** 2
+        batches += 1
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return {n: v / batches for n, v in imp.items()}
+
+
+@torch.no_grad()
+def dampen(model: nn.Module, full: dict[str, Tensor], forget: dict[str, Tensor], alpha: float,
+           lam: float) -> dict[str, Tensor]:
+    """Dampen selected parameters in place; returns the per-parameter selection masks."""
+    selected = {}
+    for n, p in model.named_parameters():
+        if n not in full:
+            continue
+        sel = forget[n] > alpha * full[n]
+        beta = (lam * full[n] / forget[n].clamp_min(torch.finfo(forget[n].dtype).tiny)).clamp(max=1)
+        p.copy_(torch.where(sel, p * beta, p))
+        selected[n] = sel
+    return selected
+
+
+@register("ssd")
+def ssd(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, alpha: float = 10.0, lam: float = 1.0,
+        seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:
+    """SSD with importances at the recipe's batch size (``callback`` is called once, as epoch 0)."""
+    student = working_copy(model)
+    full = fisher_importance(student, data.train_x, data.train_y, recipe.batch_size)
+    forget = fisher_importance(student, data.train_x[split.forget], data.train_y[split.forget], recipe.batch_size)
+    dampen(student, full, forget, alpha, lam)
+    if callback is not None:
+        callback(0, student)
+    return student
