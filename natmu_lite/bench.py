@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from torch import nn
 
@@ -43,9 +43,22 @@ class Setting:
 
 
 # The offline default: Fashion-MNIST on two CPU cores. A 10k-image class-balanced subset and a small
-# CNN (width 16) that memorises it (~99% train, ~89% test) in 20 SGD epochs, about 30 s here.
-# Unlearning follows the paper's recipe (AdamW, per-step cosine), with lr and epochs chosen on this
-# setting (see the book's over-forgetting chapter); augmentation is off, as Fashion-MNIST needs none.
+# CNN (width 16) that memorises it (~99.3% train, ~89.5% test) in 20 SGD epochs, about 25 s here.
+# Unlearning follows the paper's recipe (AdamW, per-step cosine) for 6 epochs at lr 3e-3; the method
+# knobs were chosen on random 1% forgetting, seed 0, by AvgGap to Retrain over a small grid (see the
+# baselines issue note); augmentation is off, as a memorising Fashion-MNIST model needs none.
+DEFAULT_KNOBS = {
+    "natmu": dict(delta=0.0),
+    "salun": dict(fraction=0.2),
+    "badteacher": dict(temperature=4.0),
+    "ssd": dict(alpha=2.0, lam=1.0),
+}
+DEFAULT_RECIPES = {
+    "amnesiac": dict(lr=1e-4),
+    "salun": dict(lr=1e-3),
+    "badteacher": dict(lr=1e-3),
+    "ga": dict(lr=1e-3, epochs=5),
+}
 DEFAULT = Setting(
     name="default",
     dataset="fashion-mnist",
@@ -58,9 +71,71 @@ DEFAULT = Setting(
         "random-10%": dict(scenario="random", ratio=0.10),
         "full-class": dict(scenario="full-class", target="Trouser"),
     },
-    knobs={"natmu": dict(delta=0.0)},
+    knobs=DEFAULT_KNOBS,
+    recipes=DEFAULT_RECIPES,
 )
-SETTINGS = {s.name: s for s in (DEFAULT,)}
+# Sub-class forgetting needs superclass labels: the Fashion-MNIST analogue of CIFAR-20 (four
+# superclasses, see data.FASHION_SUPERCLASSES); "Shirt" leaves three sibling "tops" behind.
+DEFAULT_SUBCLASS = replace(DEFAULT, name="default-subclass", dataset="fashion-mnist-super",
+                           scenarios={"sub-class": dict(scenario="sub-class", target="Shirt")})
+
+
+def paper_setting(name: str, dataset: str, model: str, scenarios: dict, recipes: dict, knobs: dict,
+                  batch_size: int = 128, padding: int = 4) -> Setting:
+    """A GPU setting of the paper with the official recipes (spec sections 2.2, 3.5 and 4.5).
+
+    Original/Retrain: SGD 0.1, momentum 0.9, wd 5e-4, 100 epochs, 2-epoch warm-up then x0.1 at 60%
+    and 80%, crop + flip. Unlearning: AdamW, per-step cosine, 5 epochs, with each method's tuned
+    lr/wd/knob from the official scripts. Finetune, GA and SSD have no official script: their values
+    (finetune lr 1e-3 wd 5e-4, GA lr 1e-5, SSD alpha 10 lambda 1 from the SSD paper's ResNet18) are
+    our untuned choices."""
+    train = Recipe("sgd", lr=0.1, weight_decay=5e-4, epochs=100, batch_size=batch_size, schedule="step",
+                   warmup_epochs=2, crop_padding=padding, flip=True)
+    unlearn = Recipe("adamw", lr=1e-3, weight_decay=0.0, epochs=5, batch_size=batch_size, schedule="cosine",
+                     crop_padding=padding, flip=True)
+    ours = {"finetune": dict(lr=1e-3, weight_decay=5e-4), "ga": dict(lr=1e-5, weight_decay=0.0)}
+    return Setting(name, dataset, model, train, unlearn, scenarios=scenarios, recipes={**ours, **recipes},
+                   knobs={"ssd": dict(alpha=10.0, lam=1.0), **knobs})
+
+
+RANDOM = {"random-1%": dict(scenario="random", ratio=0.01), "random-10%": dict(scenario="random", ratio=0.10)}
+PAPER = [
+    # Table 1: full-class, CIFAR-100, ResNet18. The paper's rows are Rocket and Sea (a third is lost
+    # from the text); mushroom is the third of SSD's benchmark classes.
+    paper_setting(
+        "cifar100-fullclass", "cifar100", "resnet18",
+        {c: dict(scenario="full-class", target=c) for c in ("rocket", "sea", "mushroom")},
+        recipes={"amnesiac": dict(lr=1.45e-4, weight_decay=8e-5), "badteacher": dict(lr=3.4e-5, weight_decay=0.0),
+                 "salun": dict(lr=1.3e-4, weight_decay=0.0), "natmu": dict(lr=2.8e-4, weight_decay=0.0)},
+        knobs={"badteacher": dict(temperature=0.77, reinit_head=True), "salun": dict(fraction=0.7),
+               "natmu": dict(delta=-0.053, reinit_head=True)}),
+    # Table 2: sub-class, CIFAR-20, ResNet18, by real fine-class names. The paper's "Vehicle2" runs
+    # forgot fine class 19, cattle, in the official code (spec section 1.4), hence cattle here.
+    paper_setting(
+        "cifar20-subclass", "cifar20", "resnet18",
+        {c: dict(scenario="sub-class", target=c) for c in ("rocket", "sea", "cattle")},
+        recipes={"amnesiac": dict(lr=1.8e-5, weight_decay=3.7e-4), "badteacher": dict(lr=7.4e-5, weight_decay=0.0),
+                 "salun": dict(lr=1.7e-4, weight_decay=0.0), "natmu": dict(lr=9e-4, weight_decay=3.7e-4)},
+        knobs={"amnesiac": dict(reinit_head=True), "badteacher": dict(temperature=0.72),
+               "salun": dict(fraction=0.01), "natmu": dict(delta=-0.053)}),
+    # Table 3 and Figs. 1/4: random-subset forgetting.
+    paper_setting(
+        "cifar10-random", "cifar10", "vgg16_bn", RANDOM,
+        recipes={"amnesiac": dict(lr=1.8e-5, weight_decay=4e-4), "badteacher": dict(lr=5e-5, weight_decay=9e-4),
+                 "salun": dict(lr=5e-5, weight_decay=3e-4), "natmu": dict(lr=1e-3, weight_decay=2e-3)},
+        knobs={"badteacher": dict(temperature=7.2), "salun": dict(fraction=0.05), "natmu": dict(delta=-0.19)}),
+    paper_setting(
+        "cifar100-random", "cifar100", "resnet18", RANDOM,
+        recipes={"amnesiac": dict(lr=1.9e-5, weight_decay=8e-4), "badteacher": dict(lr=2.8e-4, weight_decay=9e-4),
+                 "salun": dict(lr=5.7e-5, weight_decay=1e-3), "natmu": dict(lr=1.1e-3, weight_decay=5e-4)},
+        knobs={"badteacher": dict(temperature=2.4), "salun": dict(fraction=0.21), "natmu": dict(delta=-0.03)}),
+    paper_setting(
+        "tinyimagenet-random", "tinyimagenet", "resnet34", RANDOM, batch_size=256, padding=8,
+        recipes={"amnesiac": dict(lr=1.5e-5, weight_decay=5.6e-4), "badteacher": dict(lr=2.7e-4, weight_decay=7.5e-4),
+                 "salun": dict(lr=5.5e-5, weight_decay=5.3e-4), "natmu": dict(lr=8.3e-4, weight_decay=7e-5)},
+        knobs={"badteacher": dict(temperature=1.8), "salun": dict(fraction=0.20), "natmu": dict(delta=0.045)}),
+]
+SETTINGS = {s.name: s for s in (DEFAULT, DEFAULT_SUBCLASS, *PAPER)}
 
 
 def get_setting(name: str) -> Setting:
@@ -93,11 +168,14 @@ class Run:
 
 
 def run_method(method: str, original: nn.Module, data: Dataset, split: Split, setting: Setting, *,
-               seed: int = 0, callback: Callable | None = None, progress: bool = True, **knobs) -> Run:
-    """Run one method with the setting's recipe and knobs (``knobs`` override them) and evaluate it."""
+               seed: int = 0, callback: Callable | None = None, progress: bool = True,
+               recipe_changes: dict | None = None, **knobs) -> Run:
+    """Run one method with the setting's recipe and knobs and evaluate it; ``recipe_changes``
+    (e.g. ``{"lr": 1e-3}``) and ``knobs`` override the setting's values for this run."""
     fn = get_method(method)
+    recipe = setting.recipe_for(method).with_(**(recipe_changes or {}))
     start = time.perf_counter()
-    model = fn(original, data, split, setting.recipe_for(method), seed=seed, callback=callback,
+    model = fn(original, data, split, recipe, seed=seed, callback=callback,
                progress=progress, **{**setting.knobs.get(method, {}), **knobs})
     seconds = time.perf_counter() - start
     return Run(method, model, evaluate(model, data, split), seconds)

@@ -47,3 +47,22 @@ def test_run_method_evaluates_and_times(fmnist, fmnist_original):
     setting = replace(DEFAULT, unlearn=DEFAULT.unlearn.with_(epochs=1))
     run = run_method("finetune", fmnist_original, fmnist, split, setting, progress=False)
     assert set(run.metrics) == {"RA", "FA", "MIA", "RetainAcc"} and run.seconds > 0
+
+
+def test_every_setting_names_real_methods_knobs_and_recipe_fields():
+    import dataclasses
+    import inspect
+
+    from natmu_lite.bench import SETTINGS
+
+    recipe_fields = {f.name for f in dataclasses.fields(nl.Recipe)}
+    for setting in SETTINGS.values():
+        for method, knobs in setting.knobs.items():
+            params = inspect.signature(nl.METHODS[method]).parameters
+            assert set(knobs) <= set(params), (setting.name, method, knobs)
+        for method, changes in setting.recipes.items():
+            assert method in nl.METHODS and set(changes) <= recipe_fields, (setting.name, method)
+        assert setting.recipe_for("retrain") == setting.train
+    paper = SETTINGS["cifar10-random"]
+    assert paper.recipe_for("natmu").lr == 1e-3 and paper.recipe_for("natmu").weight_decay == 2e-3
+    assert paper.knobs["natmu"]["delta"] == -0.19 and paper.model == "vgg16_bn"

@@ -5,6 +5,10 @@ squared gradient of the batch-mean cross-entropy, averaged over batches (model i
 the SSD code). Parameters far more important for D_f than for the whole training set D,
 ``I_f > alpha * I_D``, are dampened: ``theta *= min(lambda * I_D / I_f, 1)``. All parameters
 (BN affine and biases included) are eligible. Defaults alpha=10, lambda=1 are SSD's ResNet18 CIFAR values.
+
+Measured caveat: with a very small forget set the forget importances come from one or two noisy
+batches and many parameters pass the test; on a 2k-image Fashion-MNIST model, forgetting 20 images
+with alpha=10 took test accuracy from 86% to 71% (alpha=2: 19%), while 100 images left it intact.
 """
 
 from __future__ import annotations
