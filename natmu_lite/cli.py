@@ -13,15 +13,18 @@ from .bench import SETTINGS, get_setting, load_setting_data, make_scenario_split
 from .data import LOADERS, load_dataset
 from .methods import METHODS
 from .methods.retrain import train_original
-from .metrics import evaluate
+from .metrics import avg_gap, evaluate
 
 
 def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
-    keys = list(next(iter(rows.values())))  # the paper's metrics, then RetainAcc (train accuracy on D_r)
-    head = f"{'model':<10}" + "".join(f"{k:>10}" for k in keys) + f"{'time':>9}"
+    """One line per model: the paper's metrics, RetainAcc (train accuracy on D_r), AvgGap to Retrain."""
+    keys = list(next(iter(rows.values())))
+    head = f"{'model':<11}" + "".join(f"{k:>10}" for k in [*keys, "AvgGap"]) + f"{'time':>9}"
     lines = [head, "-" * len(head)]
     for name, m in rows.items():
-        lines.append(f"{name:<10}" + "".join(f"{m[k]:>10.2f}" for k in keys) + f"{seconds[name]:>8.1f}s")
+        gap = avg_gap(m, rows["retrain"])
+        lines.append(f"{name:<11}" + "".join(f"{v:>10.2f}" for v in [*(m[k] for k in keys), gap])
+                     + f"{seconds[name]:>8.1f}s")
     return "\n".join(lines)
 
 
