@@ -1,24 +1,39 @@
-"""Experiment settings and the runs built from them.
+"""Experiment settings, the checkpoint cache, and grids of runs.
 
 A :class:`Setting` fixes everything an experiment needs besides the seed: the data (and its subset
 size), the network, the recipe of the original and retrained models, the recipe and knobs of each
-unlearning method, and the named forget requests (scenarios). The notebooks, the CLI and the tests
-all go through :func:`load_setting_data`, :func:`make_scenario_split` and :func:`run_method`.
+unlearning method, and the named forget requests (scenarios). As in the paper, one original model
+and one forget set per scenario are shared by all seeds; a seed varies Retrain and the unlearning run.
+
+Original and retrained models are cached on disk under a hash of everything that determines them
+(:func:`cached_model`), and :func:`run_grid` writes each finished run to its results file at once,
+so an interrupted grid resumes where it stopped. The notebooks, the CLI and the tests all go
+through these functions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
+import pandas as pd
+import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .data import Dataset, Split, load_dataset, make_split
+from .methods import METHODS
 from .methods.base import get_method
 from .methods.retrain import train_original
 from .metrics import evaluate
-from .train import Recipe
+from .models import model_for
+from .train import Recipe, default_device
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,8 @@ class Setting:
     scenarios: dict[str, dict] = field(default_factory=dict)  # name -> make_split kwargs
     knobs: dict[str, dict] = field(default_factory=dict)  # method -> its own hyperparameters
     recipes: dict[str, dict] = field(default_factory=dict)  # method -> changes to ``unlearn``
+    original_seed: int = 0  # one original model per setting, as in the paper
+    split_seed: int = 0  # one forget set per scenario (the paper's fixed index files); seeds vary the runs
 
     def recipe_for(self, method: str) -> Recipe:
         if method == "retrain":
@@ -155,10 +172,6 @@ def make_scenario_split(setting: Setting, data: Dataset, scenario: str, seed: in
     return make_split(data, seed=seed, **setting.scenarios[scenario])
 
 
-def train_setting_original(setting: Setting, data: Dataset, seed: int = 0, progress: bool = True) -> nn.Module:
-    return train_original(data, setting.model, setting.train, seed=seed, progress=progress)
-
-
 @dataclass
 class Run:
     method: str
@@ -179,3 +192,139 @@ def run_method(method: str, original: nn.Module, data: Dataset, split: Split, se
                progress=progress, **{**setting.knobs.get(method, {}), **knobs})
     seconds = time.perf_counter() - start
     return Run(method, model, evaluate(model, data, split), seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# the checkpoint cache
+
+CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
+
+
+def cache_dir() -> Path:
+    """``$NATMU_CACHE``, else ``~/.cache/natmu-lite``."""
+    return Path(os.environ.get("NATMU_CACHE") or Path.home() / ".cache" / "natmu-lite")
+
+
+def model_key(kind: str, setting: Setting, seed: int, split: Split | None = None) -> dict:
+    """Everything that determines an original or retrained model (the cache key, before hashing)."""
+    key = {"version": CACHE_VERSION, "kind": kind, "dataset": setting.dataset, "train_size": setting.train_size,
+           "test_size": setting.test_size, "model": setting.model, "recipe": asdict(setting.train), "seed": seed,
+           "original_seed": setting.original_seed}
+    if split is not None:
+        forget_hash = hashlib.sha256(split.forget.numpy().tobytes()).hexdigest()
+        key["split"] = {"scenario": split.scenario, "target": split.target, "forget_sha256": forget_hash}
+    return key
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _load_checked(weights: Path, meta: Path, key: dict) -> tuple[dict, dict] | None:
+    """The cached state dict and metadata, or None (with a warning) if missing, stale or corrupt."""
+    if not (weights.exists() and meta.exists()):
+        return None
+    try:
+        info = json.loads(meta.read_text())
+        if info["key"] != json.loads(json.dumps(key)):
+            raise ValueError("its key does not match")
+        if _sha256(weights) != info["sha256"]:
+            raise ValueError("its checksum does not match (truncated or corrupted)")
+        return torch.load(weights, map_location="cpu", weights_only=True), info
+    except Exception as e:  # any unreadable file is rebuilt, never used
+        warnings.warn(f"cache entry {weights.name} is unusable ({e}); rebuilding it", stacklevel=3)
+        return None
+
+
+def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: Split | None = None,
+                 progress: bool = True, device=None) -> tuple[nn.Module, float]:
+    """The original (``kind="original"``) or retrained (``"retrain"``, needs ``split``) model of a
+    setting, from the cache when a verified entry exists, else trained and stored. Returns the model
+    and the seconds its training took (when it was trained, also for a cached one)."""
+    if kind not in ("original", "retrain") or (kind == "retrain") != (split is not None):
+        raise ValueError("kind must be 'original' (no split) or 'retrain' (with a split)")
+    key = model_key(kind, setting, seed, split)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    folder = cache_dir()
+    weights, meta = folder / f"{kind}-{digest}.pt", folder / f"{kind}-{digest}.json"
+    init_seed = seed if kind == "original" else setting.original_seed  # Retrain starts from the original's init
+    model = model_for(setting.model, data, init_seed).to(device or default_device())
+    cached = _load_checked(weights, meta, key)
+    if cached is not None:
+        model.load_state_dict(cached[0])
+        return model, cached[1]["seconds"]
+    start = time.perf_counter()
+    if kind == "original":
+        model = train_original(data, setting.model, setting.train, seed=seed, device=device, progress=progress)
+    else:
+        model = get_method("retrain")(model, data, split, setting.train, seed=seed, progress=progress)
+    seconds = time.perf_counter() - start
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    _atomic_write(weights, lambda p: torch.save(state, p))
+    info = {"key": key, "sha256": _sha256(weights), "seconds": seconds}
+    _atomic_write(meta, lambda p: p.write_text(json.dumps(info, indent=1)))  # written last: the commit mark
+    return model, seconds
+
+
+# ---------------------------------------------------------------------------------------------
+# grids of runs, saved as they finish
+
+RESULT_METRICS = ("RA", "FATrain", "FATest", "MIA")
+
+
+def result_row(setting: Setting, scenario: str, split: Split, run: Run, seed: int) -> dict:
+    """One tidy row; in random forgetting FA is stored as FATrain and FATest is empty."""
+    m = run.metrics
+    return {"setting": setting.name, "scenario": scenario, "target": split.target, "method": run.method,
+            "seed": seed, "RA": m["RA"], "FATrain": m.get("FATrain", m.get("FA")), "FATest": m.get("FATest"),
+            "MIA": m["MIA"], "RetainAcc": m["RetainAcc"], "seconds": run.seconds}
+
+
+def load_results(path: str | Path) -> list[dict]:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def run_grid(setting: Setting, scenarios: list[str] | None = None, methods: list[str] | None = None,
+             seeds: list[int] | tuple[int, ...] = (0,), out: str | Path | None = None,
+             progress: bool = True) -> pd.DataFrame:
+    """Run scenario x method x seed and return the results (one row per run) as a DataFrame.
+
+    With ``out`` every finished run is written to that JSON file at once (atomically), and runs
+    already in it are skipped, so an interrupted grid resumes without redoing or losing work.
+    Retrain always runs (it is the reference of every gap) and comes from the checkpoint cache."""
+    scenarios = scenarios or list(setting.scenarios)
+    methods = ["retrain", *[m for m in (methods or sorted(METHODS)) if m != "retrain"]]
+    for m in methods:
+        get_method(m)
+    rows = load_results(out) if out else []
+    done = {(r["setting"], r["scenario"], r["method"], r["seed"]) for r in rows}
+    todo = [(sc, m, s) for sc in scenarios for s in seeds for m in methods if (setting.name, sc, m, s) not in done]
+    data = load_setting_data(setting) if todo else None
+    original = None
+    bar = tqdm(todo, desc=f"{setting.name} grid", disable=not progress)
+    for scenario, method, seed in bar:
+        bar.set_postfix_str(f"{scenario} {method} seed {seed}")
+        if original is None:
+            original, _ = cached_model("original", setting, data, setting.original_seed, progress=False)
+        split = make_scenario_split(setting, data, scenario, seed=setting.split_seed)
+        if method == "retrain":
+            model, seconds = cached_model("retrain", setting, data, seed, split, progress=False)
+            run = Run("retrain", model, evaluate(model, data, split), seconds)
+        else:
+            run = run_method(method, original, data, split, setting, seed=seed, progress=False)
+        rows.append(result_row(setting, scenario, split, run, seed))
+        if out:
+            _atomic_write(Path(out), lambda p: p.write_text(json.dumps(rows, indent=1)))
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame[(frame.setting == setting.name) & frame.scenario.isin(scenarios) & frame.method.isin(methods)
+                      & frame.seed.isin(list(seeds))].reset_index(drop=True)
+    return frame

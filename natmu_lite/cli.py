@@ -1,4 +1,4 @@
-"""The ``natmu-lite`` command."""
+"""The ``natmu-lite`` command: demo, bench, table, presets, fetch."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import sys
 import time
 from dataclasses import replace
 
+import pandas as pd
 import torch
 
-from .bench import SETTINGS, get_setting, load_setting_data, make_scenario_split, run_method
+from .bench import SETTINGS, Setting, get_setting, load_results, load_setting_data, make_scenario_split, run_grid
+from .bench import run_method as run_one
 from .data import LOADERS, load_dataset
 from .methods import METHODS
 from .methods.retrain import train_original
 from .metrics import avg_gap, evaluate
+from .tables import paper_table, to_latex, to_markdown, to_text
 
 
 def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
@@ -28,12 +31,23 @@ def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -
     return "\n".join(lines)
 
 
+def reduced(setting: Setting, args: argparse.Namespace) -> Setting:
+    """The setting with the command line's size overrides (for quick runs and tests)."""
+    changes = {}
+    if args.train_size:
+        changes["train_size"] = args.train_size
+    if args.epochs:
+        changes["train"] = setting.train.with_(epochs=args.epochs)
+    if getattr(args, "unlearn_epochs", None):
+        changes["unlearn"] = setting.unlearn.with_(epochs=args.unlearn_epochs)
+        changes["recipes"] = {m: {**r, "epochs": args.unlearn_epochs} if "epochs" in r else r
+                              for m, r in setting.recipes.items()}
+    return replace(setting, **changes) if changes else setting
+
+
 def demo(args: argparse.Namespace) -> int:
     """Original, Retrain and NatMU (plus any --methods) on one scenario: the package in one minute."""
-    setting = get_setting(args.setting)
-    if args.train_size or args.epochs:  # a quicker, smaller run of the same setting
-        setting = replace(setting, train_size=args.train_size or setting.train_size,
-                          train=setting.train.with_(epochs=args.epochs or setting.train.epochs))
+    setting = reduced(get_setting(args.preset), args)
     data = load_setting_data(setting)
     split = make_scenario_split(setting, data, args.scenario, seed=args.seed)
     print(f"{setting.name}: {data}\n{split}", flush=True)
@@ -41,9 +55,39 @@ def demo(args: argparse.Namespace) -> int:
     original = train_original(data, setting.model, setting.train, seed=args.seed, progress=not args.quiet)
     rows, seconds = {"original": evaluate(original, data, split)}, {"original": time.perf_counter() - start}
     for method in ["retrain", "natmu", *args.methods]:
-        run = run_method(method, original, data, split, setting, seed=args.seed, progress=not args.quiet)
+        run = run_one(method, original, data, split, setting, seed=args.seed, progress=not args.quiet)
         rows[method], seconds[method] = run.metrics, run.seconds
     print(format_table(rows, seconds))
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Run a preset's grid (resumable through --out) and print the paper's table."""
+    setting = reduced(get_setting(args.preset), args)
+    start = time.perf_counter()
+    results = run_grid(setting, args.scenarios, args.methods, list(range(args.seeds)), args.out,
+                       progress=not args.quiet)
+    print(to_text(paper_table(results)))
+    print(f"\n{len(results)} runs; wall time {time.perf_counter() - start:.1f}s; results in {args.out}")
+    return 0
+
+
+def table(args: argparse.Namespace) -> int:
+    rows = load_results(args.results)
+    if not rows:
+        raise ValueError(f"{args.results}: no results (missing or empty file)")
+    frame = pd.DataFrame(rows)
+    if args.preset:
+        frame = frame[frame.setting == args.preset]
+    formatted = paper_table(frame)
+    print({"markdown": to_markdown, "latex": to_latex, "text": to_text}[args.format](formatted))
+    return 0
+
+
+def presets(args: argparse.Namespace) -> int:
+    for s in SETTINGS.values():
+        size = f", {s.train_size} train images" if s.train_size else ""
+        print(f"{s.name:<22} {s.dataset} + {s.model}{size}; scenarios: {', '.join(s.scenarios)}")
     return 0
 
 
@@ -54,26 +98,58 @@ def fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="train original and retrained models, run NatMU, print RA/FA/MIA")
-    p.add_argument("--setting", default="default", choices=sorted(SETTINGS))
-    p.add_argument("--scenario", default="random-1%")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--methods", nargs="*", default=[], choices=sorted(set(METHODS) - {"retrain", "natmu"}),
-                   help="more methods to run beside Retrain and NatMU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--train-size", type=int, default=None, help="override the setting's training-subset size")
+def _size_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train-size", type=int, default=None, help="override the training-subset size")
     p.add_argument("--epochs", type=int, default=None, help="override the original/retrain epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
+    top.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sub = top.add_subparsers(dest="command", required=True)
+    others = sorted(set(METHODS) - {"retrain", "natmu"})
+
+    p = sub.add_parser("demo", help="train original and retrained models, run NatMU, print RA/FA/MIA")
+    p.add_argument("--preset", "--setting", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--scenario", default="random-1%")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", nargs="*", default=[], choices=others, help="more methods beside Retrain and NatMU")
+    _size_options(p)
     p.set_defaults(func=demo)
+
+    p = sub.add_parser("bench", help="run a preset's scenario x method x seed grid and print the paper's table")
+    p.add_argument("--preset", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--scenarios", nargs="+", default=None, help="default: all of the preset's")
+    p.add_argument("--methods", nargs="+", default=None, choices=sorted(METHODS), help="default: all")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1")
+    p.add_argument("--out", default="results.json", help="results file; finished runs in it are skipped")
+    p.add_argument("--unlearn-epochs", type=int, default=None, help="override the unlearning epochs")
+    _size_options(p)
+    p.set_defaults(func=bench)
+
+    p = sub.add_parser("table", help="print the paper's table of a results file")
+    p.add_argument("results")
+    p.add_argument("--format", default="text", choices=["text", "markdown", "latex"])
+    p.add_argument("--preset", default=None, help="only this preset's rows")
+    p.set_defaults(func=table)
+
+    p = sub.add_parser("presets", help="list the presets")
+    p.set_defaults(func=presets)
+
     p = sub.add_parser("fetch", help="find or download a dataset (Fashion-MNIST by default)")
     p.add_argument("dataset", nargs="?", default="fashion-mnist", choices=sorted(LOADERS))
     p.set_defaults(func=fetch)
-    args = parser.parse_args(argv)
-    if getattr(args, "threads", None):
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.threads:
         torch.set_num_threads(args.threads)
+    if getattr(args, "seeds", 1) < 1:
+        print("natmu-lite: error: --seeds must be at least 1", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:

@@ -22,3 +22,26 @@ def test_unknown_scenario_is_a_clean_error(capsys):
 def test_fetch_finds_fashion_mnist(capsys):
     assert cli.main(["fetch"]) == 0
     assert "fashion-mnist" in capsys.readouterr().out
+
+
+def test_bench_table_and_presets_on_a_reduced_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r.json"
+    args = ["bench", "--train-size", "600", "--epochs", "1", "--unlearn-epochs", "1", "--scenarios", "random-10%",
+            "--methods", "natmu", "ssd", "--seeds", "2", "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert "NatMU" in text and "AvgGap" in text and "6 runs" in text
+    assert cli.main(["table", str(out), "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.startswith("| target | metric | Retrain |")
+    assert cli.main(["presets"]) == 0
+    assert "cifar20-subclass" in capsys.readouterr().out
+
+
+def test_bad_arguments_exit_non_zero(tmp_path, capsys):
+    assert cli.main(["table", str(tmp_path / "missing.json")]) == 2
+    assert cli.main(["bench", "--seeds", "0"]) == 2
+    import pytest
+    with pytest.raises(SystemExit) as e:
+        cli.main(["bench", "--preset", "nope"])
+    assert e.value.code == 2
