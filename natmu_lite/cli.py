@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
@@ -17,6 +18,7 @@ from .methods import METHODS
 from .methods.retrain import train_original
 from .metrics import avg_gap, evaluate
 from .tables import paper_table, to_latex, to_markdown, to_text
+from .tune import SEARCH_SPACES, load_preset, save_preset, transfer, tune
 
 
 def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
@@ -61,9 +63,15 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def chosen_setting(args: argparse.Namespace) -> Setting:
+    """--preset-file (tuned parameters) or --preset, with the size overrides."""
+    base = load_preset(args.preset_file) if getattr(args, "preset_file", None) else get_setting(args.preset)
+    return reduced(base, args)
+
+
 def bench(args: argparse.Namespace) -> int:
     """Run a preset's grid (resumable through --out) and print the paper's table."""
-    setting = reduced(get_setting(args.preset), args)
+    setting = chosen_setting(args)
     start = time.perf_counter()
     results = run_grid(setting, args.scenarios, args.methods, list(range(args.seeds)), args.out,
                        progress=not args.quiet)
@@ -81,6 +89,30 @@ def table(args: argparse.Namespace) -> int:
         frame = frame[frame.setting == args.preset]
     formatted = paper_table(frame)
     print({"markdown": to_markdown, "latex": to_latex, "text": to_text}[args.format](formatted))
+    return 0
+
+
+def tune_cmd(args: argparse.Namespace) -> int:
+    """Add trials to the study of (preset, scenario, method); report and optionally save the best."""
+    setting = chosen_setting(args)
+    scenario = args.scenario or next(iter(setting.scenarios))
+    study = tune(setting, scenario, args.method, args.trials, args.storage, args.study, seed=args.seed,
+                 prune=not args.no_prune)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    print(f"study {study.study_name}: {len(study.trials)} trials ({len(done)} complete)")
+    print(f"best AvgGap {study.best_value:.2f} with {json.dumps(study.best_params)}")
+    if args.save_preset:
+        save_preset(args.save_preset, setting, args.method, study.best_params)
+        print(f"saved to {args.save_preset}")
+    return 0
+
+
+def transfer_cmd(args: argparse.Namespace) -> int:
+    """Evaluate the best parameters of one scenario's study on another scenario (Fig. 4)."""
+    setting = chosen_setting(args)
+    results = transfer(setting, args.from_scenario, args.to_scenario, args.method, args.storage,
+                       list(range(args.seeds)), args.out, args.study, progress=not args.quiet)
+    print(to_text(paper_table(results)))
     return 0
 
 
@@ -104,6 +136,13 @@ def _size_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _preset_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--preset-file", default=None, help="a preset file saved by `tune --save-preset`")
+    p.add_argument("--unlearn-epochs", type=int, default=None, help="override the unlearning epochs")
+    _size_options(p)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
     top.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -119,14 +158,35 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=demo)
 
     p = sub.add_parser("bench", help="run a preset's scenario x method x seed grid and print the paper's table")
-    p.add_argument("--preset", default="default", choices=sorted(SETTINGS))
+    _preset_options(p)
     p.add_argument("--scenarios", nargs="+", default=None, help="default: all of the preset's")
     p.add_argument("--methods", nargs="+", default=None, choices=sorted(METHODS), help="default: all")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1")
     p.add_argument("--out", default="results.json", help="results file; finished runs in it are skipped")
-    p.add_argument("--unlearn-epochs", type=int, default=None, help="override the unlearning epochs")
-    _size_options(p)
     p.set_defaults(func=bench)
+
+    p = sub.add_parser("tune", help="hyperparameter search with Optuna (shared storage: many workers)")
+    _preset_options(p)
+    p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
+    p.add_argument("--scenario", default=None, help="default: the preset's first")
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--storage", default="sqlite:///natmu-tune.db", help="any Optuna storage URL (e.g. PostgreSQL)")
+    p.add_argument("--study", default=None, help="default: <preset>/<scenario>/<method>")
+    p.add_argument("--seed", type=int, default=0, help="the seed of Retrain and of each trial's run")
+    p.add_argument("--no-prune", action="store_true", help="no per-epoch pruning")
+    p.add_argument("--save-preset", default=None, help="add the best parameters to this preset file")
+    p.set_defaults(func=tune_cmd)
+
+    p = sub.add_parser("transfer", help="evaluate one scenario's best parameters on another (Fig. 4)")
+    _preset_options(p)
+    p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
+    p.add_argument("--from-scenario", required=True)
+    p.add_argument("--to-scenario", required=True)
+    p.add_argument("--storage", default="sqlite:///natmu-tune.db")
+    p.add_argument("--study", default=None, help="default: <preset>/<from-scenario>/<method>")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--out", default="results.json")
+    p.set_defaults(func=transfer_cmd)
 
     p = sub.add_parser("table", help="print the paper's table of a results file")
     p.add_argument("results")
@@ -152,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"natmu-lite: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,190 @@
+"""Fair hyperparameter search with Optuna: one study per (preset, scenario, method).
+
+The objective is the paper's criterion, the AvgGap to the (cached) retrained model. Each method
+searches the shared recipe knobs (lr, weight decay, epochs) and its own (NatMU's delta, SalUn's
+saliency fraction, BadTeacher's temperature, SSD's alpha and lambda). Methods that train report
+their gap after every epoch, so a median pruner stops hopeless trials early; SSD has no epochs and
+is never pruned.
+
+Studies live in any storage Optuna accepts: a SQLite file for one machine (the default), or a
+PostgreSQL URL that many processes on many machines share. Each worker asks the storage for new
+trials, so running the same command on several workers splits the trials between them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import fields, replace
+from pathlib import Path
+
+import optuna
+from torch import nn
+
+from .bench import Setting, cached_model, get_setting, load_setting_data, make_scenario_split, run_grid, run_method
+from .data import Dataset, Split
+from .metrics import avg_gap, evaluate
+
+RECIPE_FIELDS = {"lr", "weight_decay", "epochs", "batch_size", "optimizer", "schedule"}
+
+
+def _training(trial: optuna.Trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> dict:
+    return {"lr": trial.suggest_float("lr", *lr, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 0.0, 1e-3),
+            "epochs": trial.suggest_int("epochs", 2, 8)}
+
+
+SEARCH_SPACES: dict[str, Callable[[optuna.Trial], dict]] = {
+    "finetune": lambda t: _training(t),
+    "ga": lambda t: {"lr": t.suggest_float("lr", 1e-6, 1e-2, log=True), "epochs": t.suggest_int("epochs", 1, 8)},
+    "amnesiac": lambda t: _training(t),
+    "salun": lambda t: {**_training(t), "fraction": t.suggest_float("fraction", 0.01, 1.0, log=True)},
+    "badteacher": lambda t: {**_training(t), "temperature": t.suggest_float("temperature", 0.5, 8.0, log=True)},
+    "ssd": lambda t: {"alpha": t.suggest_float("alpha", 1.0, 100.0, log=True),
+                      "lam": t.suggest_float("lam", 0.1, 10.0, log=True)},
+    "natmu": lambda t: {**_training(t), "delta": t.suggest_float("delta", -0.3, 0.3)},
+}
+
+
+def split_params(params: dict) -> tuple[dict, dict]:
+    """Separate a flat parameter dict into recipe changes and method knobs."""
+    recipe = {k: v for k, v in params.items() if k in RECIPE_FIELDS}
+    return recipe, {k: v for k, v in params.items() if k not in RECIPE_FIELDS}
+
+
+def with_params(setting: Setting, method: str, params: dict, name: str | None = None) -> Setting:
+    """The setting with ``params`` as ``method``'s recipe changes and knobs."""
+    recipe, knobs = split_params(params)
+    return replace(setting, name=name or setting.name,
+                   recipes={**setting.recipes, method: {**setting.recipes.get(method, {}), **recipe}},
+                   knobs={**setting.knobs, method: {**setting.knobs.get(method, {}), **knobs}})
+
+
+def searched_names(method: str) -> list[str]:
+    """The parameter names a method's space suggests (read off a throw-away in-memory trial)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    SEARCH_SPACES[method](trial)
+    return list(trial.params)
+
+
+def default_params(setting: Setting, method: str) -> dict:
+    """The setting's current values of the searched parameters (the warm start of a study)."""
+    recipe = setting.recipe_for(method)
+    values = {**{f.name: getattr(recipe, f.name) for f in fields(recipe)}, **setting.knobs.get(method, {})}
+    return {k: values[k] for k in searched_names(method) if k in values}
+
+
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """Connect to an Optuna storage. Workers that start together on an empty database race to
+    create its tables (one gets a duplicate-type error from PostgreSQL); the loser retries and then
+    finds the schema in place."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
+def study_name(setting: Setting, scenario: str, method: str) -> str:
+    return f"{setting.name}/{scenario}/{method}"
+
+
+def objective(setting: Setting, data: Dataset, split: Split, original: nn.Module, retrain_metrics: dict,
+              method: str, seed: int = 0, prune: bool = True) -> Callable[[optuna.Trial], float]:
+    """The trial function: run ``method`` with the trial's parameters, return its AvgGap."""
+
+    def run(trial: optuna.Trial) -> float:
+        params = SEARCH_SPACES[method](trial)
+        trial.set_user_attr("worker", os.getpid())
+        recipe, knobs = split_params(params)
+
+        def report(epoch: int, model: nn.Module) -> None:
+            gap = avg_gap(evaluate(model, data, split), retrain_metrics)
+            trial.report(gap, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"AvgGap {gap:.2f} after epoch {epoch + 1}")
+
+        callback = report if prune and method != "ssd" else None
+        result = run_method(method, original, data, split, setting, seed=seed, progress=False, callback=callback,
+                            recipe_changes=recipe, **knobs)
+        for k, v in result.metrics.items():
+            trial.set_user_attr(k, v)
+        return avg_gap(result.metrics, retrain_metrics)
+
+    return run
+
+
+def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str | None = None,
+         study: str | None = None, seed: int = 0, prune: bool = True, start_from_defaults: bool = True,
+         sampler_seed: int | None = None) -> optuna.Study:
+    """Add ``trials`` trials to the study of (setting, scenario, method), creating it if needed.
+
+    Several processes calling this with the same storage and study share the work. The first
+    process to create the study enqueues the setting's current parameters as trial 0
+    (``start_from_defaults``), so the best result is never worse than the defaults."""
+    if method not in SEARCH_SPACES:
+        raise ValueError(f"no search space for {method!r}; valid: {', '.join(SEARCH_SPACES)}")
+    if trials < 1:
+        raise ValueError("trials must be at least 1")
+    data = load_setting_data(setting)
+    split = make_scenario_split(setting, data, scenario, seed=setting.split_seed)
+    original, _ = cached_model("original", setting, data, setting.original_seed, progress=False)
+    retrained, _ = cached_model("retrain", setting, data, seed, split, progress=False)
+    name = study or study_name(setting, scenario, method)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    kwargs = dict(study_name=name, storage=open_storage(storage or "sqlite:///natmu-tune.db"), pruner=pruner,
+                  sampler=optuna.samplers.TPESampler(seed=sampler_seed))
+    try:  # creation is atomic in the storage: exactly one worker creates the study and enqueues the defaults
+        s = optuna.create_study(direction="minimize", **kwargs)
+        if start_from_defaults:
+            s.enqueue_trial(default_params(setting, method))
+    except optuna.exceptions.DuplicatedStudyError:
+        s = optuna.load_study(**kwargs)
+    s.optimize(objective(setting, data, split, original, evaluate(retrained, data, split), method, seed, prune),
+               n_trials=trials)
+    return s
+
+
+def best_params(storage: str, study: str) -> dict:
+    return optuna.load_study(study_name=study, storage=open_storage(storage)).best_params
+
+
+def transfer(setting: Setting, from_scenario: str, to_scenario: str, method: str, storage: str,
+             seeds: list[int], out: str | Path | None = None, study: str | None = None, progress: bool = True):
+    """Evaluate the best parameters found on ``from_scenario`` on ``to_scenario`` (paper Fig. 4).
+
+    The rows carry the setting name ``<preset>@<from_scenario>`` so that they sit beside the
+    preset's own runs in one results file."""
+    params = best_params(storage, study or study_name(setting, from_scenario, method))
+    tuned = with_params(setting, method, params, name=f"{setting.name}@{from_scenario}")
+    return run_grid(tuned, [to_scenario], [method], seeds, out, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------
+# preset files: the best parameters, readable by `natmu-lite bench --preset-file`
+
+def save_preset(path: str | Path, setting: Setting, method: str, params: dict) -> None:
+    """Add (or replace) ``method``'s parameters in a preset file based on ``setting``."""
+    path = Path(path)
+    doc = json.loads(path.read_text()) if path.exists() else {"base": setting.name, "methods": {}}
+    if doc["base"] != setting.name:
+        raise ValueError(f"{path} is based on preset {doc['base']!r}, not {setting.name!r}")
+    doc["methods"][method] = params
+    path.write_text(json.dumps(doc, indent=1))
+
+
+def load_preset(path: str | Path) -> Setting:
+    """A setting from a preset file: its base preset with the saved parameters of each method."""
+    doc = json.loads(Path(path).read_text())
+    setting = get_setting(doc["base"])
+    for method, params in doc["methods"].items():
+        setting = with_params(setting, method, params)
+    return replace(setting, name=doc.get("name", f"{doc['base']}+{Path(path).stem}"))

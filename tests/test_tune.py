@@ -1,0 +1,106 @@
+"""Hyperparameter search: it finds something no worse than the defaults, workers share one study
+(SQLite here, PostgreSQL in CI), transfer and preset files work."""
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import optuna
+import pytest
+
+from natmu_lite.bench import DEFAULT, cached_model, load_setting_data, make_scenario_split, run_method
+from natmu_lite.metrics import avg_gap, evaluate
+from natmu_lite.tune import default_params, load_preset, save_preset, transfer, tune, with_params
+
+TINY = replace(DEFAULT, train_size=800, train=DEFAULT.train.with_(epochs=2),
+               unlearn=DEFAULT.unlearn.with_(epochs=2), recipes={})
+TINY_ARGS = ["--train-size", "800", "--epochs", "2", "--unlearn-epochs", "2"]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def default_gap(setting, scenario, method):
+    data = load_setting_data(setting)
+    split = make_scenario_split(setting, data, scenario)
+    original, _ = cached_model("original", setting, data, 0, progress=False)
+    retrained, _ = cached_model("retrain", setting, data, 0, split, progress=False)
+    run = run_method(method, original, data, split, setting, progress=False)
+    return avg_gap(run.metrics, evaluate(retrained, data, split))
+
+
+def test_a_small_study_is_no_worse_than_the_defaults(cache, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = tune(TINY, "random-10%", "ssd", trials=6, storage=storage, sampler_seed=0)
+    assert len(study.trials) == 6 and study.best_trial.user_attrs["worker"] == os.getpid()
+    # trial 0 is the preset's own parameters, and the objective reproduces their gap exactly ...
+    assert study.trials[0].params == default_params(TINY, "ssd")
+    assert study.trials[0].value == pytest.approx(default_gap(TINY, "random-10%", "ssd"), abs=1e-9)
+    # ... so the search can only improve on them, while it explores distinct parameters
+    assert study.best_value <= study.trials[0].value
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 6
+    # a training method runs through the same objective, with per-epoch reports for the pruner
+    s2 = tune(TINY, "random-10%", "natmu", trials=2, storage=storage, sampler_seed=0)
+    assert len(s2.trials[1].intermediate_values) == s2.trials[1].params["epochs"]
+
+
+def run_workers(storage: str, study: str, n: int, trials: int, env: dict) -> None:
+    cmd = [sys.executable, "-m", "natmu_lite.cli", "tune", *TINY_ARGS, "--method", "ssd", "--scenario",
+           "random-10%", "--trials", str(trials), "--storage", storage, "--study", study]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(n)]
+    outs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+
+
+def check_shared(storage: str, study: str, n: int, trials: int) -> None:
+    s = optuna.load_study(study_name=study, storage=storage)
+    assert len(s.trials) == n * trials
+    assert len({t.number for t in s.trials}) == n * trials  # every trial is distinct ...
+    workers = [t.user_attrs["worker"] for t in s.trials]
+    assert len(set(workers)) == n and all(workers.count(w) == trials for w in set(workers))  # ... and run once
+    assert all(t.state.name == "COMPLETE" for t in s.trials)
+
+
+def test_two_workers_split_one_sqlite_study(cache, tmp_path):
+    data = load_setting_data(TINY)  # warm the shared cache, so that the workers only tune
+    cached_model("original", TINY, data, 0, progress=False)
+    cached_model("retrain", TINY, data, 0, make_scenario_split(TINY, data, "random-10%"), progress=False)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    run_workers(storage, "shared", n=2, trials=3, env={**os.environ})
+    check_shared(storage, "shared", 2, 3)
+
+
+def test_two_workers_split_one_postgresql_study(cache):
+    data = load_setting_data(TINY)
+    cached_model("original", TINY, data, 0, progress=False)
+    cached_model("retrain", TINY, data, 0, make_scenario_split(TINY, data, "random-10%"), progress=False)
+    url = os.environ.get("NATMU_TEST_POSTGRES")
+    if not url:
+        if os.environ.get("NATMU_REQUIRE_POSTGRES"):
+            pytest.fail("NATMU_REQUIRE_POSTGRES is set but NATMU_TEST_POSTGRES gives no server URL")
+        pytest.skip("no PostgreSQL server (CI starts one: .ci/postgres.sh)")
+    study = f"ci-{os.getpid()}"
+    run_workers(url, study, n=2, trials=2, env={**os.environ})
+    check_shared(url, study, 2, 2)
+    optuna.delete_study(study_name=study, storage=url)
+
+
+def test_transfer_and_preset_files(cache, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = tune(TINY, "random-10%", "ssd", trials=3, storage=storage, sampler_seed=1)
+    frame = transfer(TINY, "random-10%", "random-1%", "ssd", storage, [0], tmp_path / "r.json", progress=False)
+    assert set(frame.method) == {"retrain", "ssd"} and set(frame.setting) == {"default@random-10%"}
+    assert set(frame.scenario) == {"random-1%"}
+    path = tmp_path / "tuned.json"
+    save_preset(path, TINY, "ssd", study.best_params)
+    save_preset(path, TINY, "natmu", {"lr": 1e-3, "delta": -0.1})
+    loaded = load_preset(path)
+    assert loaded.knobs["ssd"] == {**DEFAULT.knobs["ssd"], **study.best_params}
+    assert loaded.knobs["natmu"]["delta"] == -0.1 and loaded.recipe_for("natmu").lr == 1e-3
+    assert with_params(DEFAULT, "ga", {"epochs": 2}).recipe_for("ga").epochs == 2
+    with pytest.raises(ValueError, match="based on preset"):
+        save_preset(path, replace(DEFAULT, name="other"), "ssd", {})
