@@ -45,3 +45,19 @@ def test_bad_arguments_exit_non_zero(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["bench", "--preset", "nope"])
     assert e.value.code == 2
+
+
+def test_tune_saves_a_preset_file_that_bench_reads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
+    size = ["--train-size", "600", "--epochs", "1"]
+    preset = tmp_path / "tuned.json"
+    assert cli.main(["tune", *size, "--method", "ssd", "--scenario", "random-10%", "--trials", "2", "--storage",
+                     f"sqlite:///{tmp_path / 's.db'}", "--save-preset", str(preset)]) == 0
+    assert "best AvgGap" in capsys.readouterr().out and preset.exists()
+    assert cli.main(["bench", "--preset-file", str(preset), *size, "--scenarios", "random-10%", "--methods", "ssd",
+                     "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
+    assert "default+tuned" in (tmp_path / "r.json").read_text()
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert cli.main(["transfer", *size, "--method", "ssd", "--from-scenario", "random-1%", "--to-scenario",
+                     "random-10%", "--storage", storage, "--out", str(tmp_path / "t.json")]) == 2
+    assert "natmu-lite: error" in capsys.readouterr().err  # no study was run on random-1%
