@@ -9,7 +9,7 @@ import torch
 
 import natmu_lite.bench as bench
 from natmu_lite.bench import DEFAULT, cached_model, load_setting_data, make_scenario_split, run_grid
-from natmu_lite.tables import avg_gaps, paper_table, to_latex, to_markdown
+from natmu_lite.tables import avg_gaps, paper_table, to_latex, to_markdown, to_styler
 
 TINY = replace(DEFAULT, name="tiny", train_size=600, test_size=600, train=DEFAULT.train.with_(epochs=2),
                unlearn=DEFAULT.unlearn.with_(epochs=1), recipes={"ga": dict(lr=1e-3, epochs=1)},
@@ -126,6 +126,8 @@ def test_paper_table_means_stds_and_gaps():
     assert gaps.loc[("random-1%", "1%"), "natmu"] == pytest.approx(8 / 3)
     assert "| random-1% | RA | 91.00±1.41 |" in to_markdown(table)
     assert r"\textbf{2.67}" in to_latex(table) and r"$\pm$" in to_latex(table)
+    html = to_styler(table).to_html()
+    assert "font-weight: bold" in html and "**" not in html and ">2.67<" in html
 
 
 def test_paper_table_needs_retrain():
