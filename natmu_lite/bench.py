@@ -273,6 +273,32 @@ def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: S
     return model, seconds
 
 
+@dataclass
+class Experiment:
+    """One unlearning request with its models: what every notebook starts from."""
+
+    setting: Setting
+    scenario: str
+    data: Dataset
+    split: Split
+    original: nn.Module
+    retrained: nn.Module
+
+    def run(self, method: str, seed: int = 0, **kwargs) -> Run:
+        """:func:`run_method` on this request (``recipe_changes`` and knobs as keywords)."""
+        return run_method(method, self.original, self.data, self.split, self.setting, seed=seed, **kwargs)
+
+
+def experiment(setting: Setting | str, scenario: str, seed: int = 0, progress: bool = True) -> Experiment:
+    """Data, split, and the cached original and retrained models of one scenario of a setting."""
+    setting = get_setting(setting) if isinstance(setting, str) else setting
+    data = load_setting_data(setting)
+    split = make_scenario_split(setting, data, scenario, seed=setting.split_seed)
+    original, _ = cached_model("original", setting, data, setting.original_seed, progress=progress)
+    retrained, _ = cached_model("retrain", setting, data, seed, split, progress=progress)
+    return Experiment(setting, scenario, data, split, original, retrained)
+
+
 # ---------------------------------------------------------------------------------------------
 # grids of runs, saved as they finish
 

@@ -1,6 +1,7 @@
 """The four networks: a small CNN for the CPU default and the paper's ResNet18/34 and VGG16-BN.
 
 Two rules shape every class here.
+
 1. Normalisation is the model's first module, so the package feeds raw [0, 1] pixels everywhere and
    NatMU blends raw pixels, as in the official code.
 2. Captum's LRP must be exact (see the book's LRP chapter): every skip addition goes through a module

@@ -1,7 +1,7 @@
 """The paper's table layout from a results frame: rows metric per forget target, columns Retrain then
 the methods, cells ``mean±std (gap)`` over seeds, an AvgGap row per target with the best in bold.
 
-The gap is |mean(method) - mean(Retrain)|; AvgGap averages it over the scenario's metrics (RA, FA,
+The gap is ``abs(mean(method) - mean(Retrain))``; AvgGap averages it over the scenario's metrics (RA, FA,
 MIA for random forgetting; RA, FATrain, FATest, MIA for class forgetting), as in the paper. The std
 is the sample standard deviation over seeds (0 for a single seed).
 """

@@ -24,7 +24,7 @@ from pathlib import Path
 import optuna
 from torch import nn
 
-from .bench import Setting, cached_model, get_setting, load_setting_data, make_scenario_split, run_grid, run_method
+from .bench import Setting, experiment, get_setting, run_grid, run_method
 from .data import Dataset, Split
 from .metrics import avg_gap, evaluate
 
@@ -133,10 +133,7 @@ def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str
         raise ValueError(f"no search space for {method!r}; valid: {', '.join(SEARCH_SPACES)}")
     if trials < 1:
         raise ValueError("trials must be at least 1")
-    data = load_setting_data(setting)
-    split = make_scenario_split(setting, data, scenario, seed=setting.split_seed)
-    original, _ = cached_model("original", setting, data, setting.original_seed, progress=False)
-    retrained, _ = cached_model("retrain", setting, data, seed, split, progress=False)
+    exp = experiment(setting, scenario, seed, progress=False)
     name = study or study_name(setting, scenario, method)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
@@ -148,8 +145,8 @@ def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str
             s.enqueue_trial(default_params(setting, method))
     except optuna.exceptions.DuplicatedStudyError:
         s = optuna.load_study(**kwargs)
-    s.optimize(objective(setting, data, split, original, evaluate(retrained, data, split), method, seed, prune),
-               n_trials=trials)
+    reference = evaluate(exp.retrained, exp.data, exp.split)
+    s.optimize(objective(setting, exp.data, exp.split, exp.original, reference, method, seed, prune), n_trials=trials)
     return s
 
 

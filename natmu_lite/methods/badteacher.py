@@ -4,9 +4,11 @@
 Targets are ``softmax(teacher / T)`` (the original for retain samples, the random model for forget
 samples, both frozen in eval mode) and the loss is ``KL(target || softmax(student / T))`` without a
 T^2 factor. Choices where NatMU's protocol and the original paper differ:
+
 - ``retain_fraction``: the original uses a random 30% of D_r; NatMU's baseline all of it (1.0, default);
 - ``reduction``: NatMU uses ``"batchmean"`` (the true KL, default); the original code ``"mean"``
   (KL averaged over batch x classes, i.e. divided by K as well).
+
 No augmentation: the targets are computed once, on the images the student sees.
 """
 

@@ -7,6 +7,7 @@ labelled with x_r's class. The model is then fine-tuned on ``D_r ∪ blends``. E
 public function, so the book and the assignments can show and test it on its own.
 
 Where the official code is broken this module fixes it, and says so:
+
 - the per-class cap: the cap itself is the official one (``int(0.98 * |D_r| / K)``, sample-wise
   code), but an overflowing label falls through to the sample's next-ranked class with room instead
   of going to a random lower-id "receiver" class (which could be the true label or a duplicate, or
@@ -148,17 +149,20 @@ def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, de
 
 @register("natmu")
 def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delta: float = 0.0, n: int = 4,
-          cap: bool | None = None, reinit_head: bool = False, seed: int = 0,
+          cap: bool | None = None, reinit_head: bool = False, inject: bool = True, seed: int = 0,
           callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Fine-tune a copy of ``model`` on ``D_r ∪ blends`` (Eq. 3 of the paper).
 
     ``delta`` shifts the masks (more forget content when positive); ``cap`` forces the official
     per-class label cap on or off (default: on for random forgetting, as official); ``reinit_head``
     re-initialises the classifier after the labels are chosen (the official full-class setting).
-    Remaining images get the recipe's augmentation and blends none, as in the official code."""
+    Remaining images get the recipe's augmentation and blends none, as in the official code.
+    ``inject=False`` is the paper's "W/O CI" ablation (Fig. 3/5): fine-tune on the forget parts
+    ``x_f * m`` alone, without the injected remaining image, under the same labels."""
     uset = build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap, seed=seed)
     student = working_copy(model)
     if reinit_head:
         reinit_last_linear(student)
-    return fit_with_retain(student, data, split, recipe, uset.images, uset.labels, augment_retain=True,
+    images = uset.images if inject else uset.forget_parts(data, split)
+    return fit_with_retain(student, data, split, recipe, images, uset.labels, augment_retain=True,
                            seed=seed, desc="natmu", callback=callback, progress=progress)

@@ -1,7 +1,7 @@
 """SalUn (Fan et al. 2024): Amnesiac fine-tuning restricted to the most forget-salient weights.
 
 1. Saliency: with the model in eval mode, sum the gradients of -CE (batch mean, batches of 500)
-   over D_f and take |.|. Rank every trainable element globally (conv, BN, linear, biases in one
+   over D_f and take the absolute value. Rank every trainable element globally (conv, BN, linear, biases in one
    pool); the top ``fraction`` stays trainable (official ``threshold``: 0.05 -> 5% updated).
 2. Fine-tune on the Amnesiac set. Frozen weights are restored after every step, so they stay
    bit-identical (SalUn's fix of 2026, PR #33: AdamW's decoupled weight decay otherwise moves them,
