@@ -1,21 +1,24 @@
-# The two commands of the README: `make` (set up, then run the main job) and `make test`.
+# The two commands of the README: `make` (set up, then build the book) and `make test`.
 PY ?= python3
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
 
 .PHONY: all setup data demo book test lint speed
 
 all: setup book
 
-# Python packages, then the offline default dataset: Debian's package where apt works (as root, no
-# internet needed), otherwise torchvision downloads it into ./data on first use.
+# Python packages, then Debian's Fashion-MNIST and Chromium (the book's screenshot and page tests)
+# where apt works as root, without internet; elsewhere torchvision downloads Fashion-MNIST into ./data
+# on first use (and the page tests ask for Chromium).
 setup:
 	$(PY) -m pip install -q -r requirements.txt
 	@$(MAKE) --no-print-directory data
 
+DEBS = $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist) $(if $(CHROMIUM),,chromium)
 data:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } || \
-		echo "apt could not install dataset-fashion-mnist; falling back to torchvision's download"; \
+	@if [ -n "$(strip $(DEBS))" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -qq $(DEBS) >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(DEBS) >/dev/null 2>&1; } || \
+		echo "apt could not install $(DEBS); Fashion-MNIST will come from torchvision's download"; \
 	fi
 	$(PY) -m natmu_lite.cli fetch fashion-mnist
 
@@ -23,7 +26,6 @@ demo:
 	$(PY) -m natmu_lite.cli demo
 
 # The book, executed (models and results are cached under $$NATMU_CACHE), warnings as errors.
-CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
 book:
 	jupyter-book build . --builder html -W --keep-going
 	@if [ -n "$(CHROMIUM)" ]; then mkdir -p _build/html/_static && "$(CHROMIUM)" --headless --no-sandbox \
