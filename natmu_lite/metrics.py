@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
 from .data import Dataset, Split
@@ -41,6 +40,8 @@ def mia_entropy(retain_probs: Tensor, forget_probs: Tensor, test_probs: Tensor) 
     forget samples it predicts to be members. (The official code also passes
     ``multi_class="multinomial"``, which current scikit-learn removed; for two classes the fit is the
     same one-dimensional threshold.)"""
+    from sklearn.linear_model import LogisticRegression  # imported here: it costs ~1 s at import time
+
     feats = [entropy(p).double().numpy()[:, None] for p in (retain_probs, test_probs, forget_probs)]
     x = np.concatenate(feats[:2])
     y = np.concatenate([np.ones(len(feats[0])), np.zeros(len(feats[1]))])
