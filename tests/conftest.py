@@ -29,6 +29,13 @@ def tiny() -> Dataset:
     return synthetic()
 
 
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty checkpoint cache for one test."""
+    monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture(scope="session")
 def fmnist() -> Dataset:
     return nl.load_dataset("fashion-mnist", train_size=2000, test_size=2000)

@@ -17,12 +17,6 @@ TINY = replace(DEFAULT, name="tiny", train_size=600, test_size=600, train=DEFAUL
                           "full-class": dict(scenario="full-class", target="Bag")})
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 @pytest.fixture(scope="module")
 def tiny_data():
     return load_setting_data(TINY)

@@ -18,12 +18,6 @@ TINY = replace(DEFAULT, train_size=800, train=DEFAULT.train.with_(epochs=2),
 TINY_ARGS = ["--train-size", "800", "--epochs", "2", "--unlearn-epochs", "2"]
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def default_gap(setting, scenario, method):
     data = load_setting_data(setting)
     split = make_scenario_split(setting, data, scenario)

@@ -13,10 +13,11 @@ import copy
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Dataset, Split
-from ..train import Recipe, fit
+from ..train import Recipe, fit, to_input
 
 UnlearnFn = Callable[..., nn.Module]
 METHODS: dict[str, UnlearnFn] = {}
@@ -67,3 +68,27 @@ def fit_with_retain(student: nn.Module, data: Dataset, split: Split, recipe: Rec
     all_images = torch.cat([data.train_x[split.retain], images])
     all_targets = torch.cat([data.train_y[split.retain], targets])
     return fit(student, all_images, all_targets, recipe, seed=seed, augment_mask=mask, desc=desc, **fit_kwargs)
+
+
+def summed_batch_gradients(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int,
+                           transform: Callable[[Tensor], Tensor], sign: float = 1.0) -> tuple[dict[str, Tensor], int]:
+    """``sum over batches of transform(grad of sign * CE(batch mean))`` per trainable parameter, and the
+    number of batches. The model is in eval mode meanwhile (SalUn's saliency and SSD's importances
+    are both taken so) and returns to its mode after."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    sums = {n: torch.zeros_like(p) for n, p in params.items()}
+    batches = 0
+    try:
+        for xb, yb in zip(images.split(batch_size), labels.split(batch_size)):
+            model.zero_grad(set_to_none=True)
+            (sign * F.cross_entropy(model(to_input(xb.to(device))), yb.to(device))).backward()
+            for n, p in params.items():
+                sums[n] += transform(p.grad.detach())
+            batches += 1
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return sums, batches

@@ -17,13 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Dataset, Split
-from ..train import Recipe, to_input
+from ..train import Recipe
 from .amnesiac import amnesiac_labels
-from .base import fit_with_retain, register, working_copy
+from .base import fit_with_retain, register, summed_batch_gradients, working_copy
 
 
 def saliency_mask(model: nn.Module, images: Tensor, labels: Tensor, fraction: float,
@@ -31,18 +30,7 @@ def saliency_mask(model: nn.Module, images: Tensor, labels: Tensor, fraction: fl
     """Per-parameter boolean masks, True for the globally top-``fraction`` salient elements."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    grads = {n: torch.zeros_like(p) for n, p in params.items()}
-    for xb, yb in zip(images.split(batch_size), labels.split(batch_size)):
-        model.zero_grad(set_to_none=True)
-        (-F.cross_entropy(model(to_input(xb.to(device))), yb.to(device))).backward()
-        for n, p in params.items():
-            grads[n] += p.grad
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
+    grads, _ = summed_batch_gradients(model, images, labels, batch_size, transform=lambda g: g, sign=-1.0)
     scores = torch.cat([g.abs().flatten() for g in grads.values()])
     keep = int(len(scores) * fraction)
     chosen = torch.zeros_like(scores, dtype=torch.bool)

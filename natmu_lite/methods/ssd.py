@@ -16,30 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Dataset, Split
-from ..train import Recipe, to_input
-from .base import register, working_copy
+from ..train import Recipe
+from .base import register, summed_batch_gradients, working_copy
 
 
 def fisher_importance(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> dict[str, Tensor]:
     """Mean over batches of the squared gradient of the batch-mean CE, per parameter element."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    imp = {n: torch.zeros_like(p) for n, p in params.items()}
-    batches = 0
-    for xb, yb in zip(images.split(batch_size), labels.split(batch_size)):
-        model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(to_input(xb.to(device))), yb.to(device)).backward()
-        for n, p in params.items():
-            imp[n] += p.grad.detach() ** 2
-        batches += 1
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
+    imp, batches = summed_batch_gradients(model, images, labels, batch_size, transform=torch.square)
     return {n: v / batches for n, v in imp.items()}
 
 
