@@ -5,23 +5,30 @@
    on-device path (see ``trainer_speed.py``), and their ratio.
 2. One 5-epoch NatMU unlearning run on CIFAR-100-shaped data with ResNet18 (1% forgetting).
 3. One 100-epoch ResNet18 original training on 50k CIFAR images, extrapolated from measured epochs.
+4. LRP relevance maps per second (ResNet18, 32x32, composite rules, batch 64).
+5. bf16 against fp32: the same NatMU job (ResNet18 on the Fashion-MNIST default, random 10%) trained
+   in both precisions with three seeds; RA/FA must agree within the seed spread.
+6. (``--profile``) the top kernels of 30 ResNet18 training steps.
+7. Step 3 with ``torch.compile`` (``Recipe(compile=True)``), compile time included and excluded.
 
     python benchmarks/gpu_speed.py --smoke      # on the CPU, tiny sizes: checks that it runs
     python benchmarks/gpu_speed.py              # on a GPU (prepare it here, run it there once)
-
-LRP maps per second are not measured yet: they wait for the LRP module of the book's chapter 5.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 from trainer_speed import measure, sync
 
+from natmu_lite.bench import experiment, get_setting
 from natmu_lite.data import Dataset, make_split
+from natmu_lite.explain import lrp
 from natmu_lite.methods import METHODS
+from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
 from natmu_lite.train import Recipe, default_device, fit
 
@@ -47,24 +54,77 @@ def unlearning_seconds(n: int, epochs: int, ratio: float, classes: int, device) 
     return time.perf_counter() - start
 
 
-def original_training_seconds(n: int, measured_epochs: int, device) -> float:
-    """Seconds per epoch of the official original recipe (SGD 0.1, bs 128, crop+flip), times 100."""
+def original_training_seconds(n: int, measured_epochs: int, device, compile: bool = False) -> tuple[float, float]:
+    """Seconds per epoch of the official original recipe (SGD 0.1, bs 128, crop+flip), times 100;
+    and the seconds of the warm-up epoch (with ``compile``, that is where compilation happens)."""
     data = fake_cifar(n)
     model = build_model("resnet18", 100, 3, 32, data.mean, data.std).to(device)
     recipe = Recipe("sgd", lr=0.1, weight_decay=5e-4, epochs=measured_epochs, batch_size=128, schedule="step",
-                    warmup_epochs=0, crop_padding=4, flip=True)
+                    warmup_epochs=0, crop_padding=4, flip=True, compile=compile)
+    start = time.perf_counter()
     fit(model, data.train_x, data.train_y, recipe.with_(epochs=1), progress=False)  # warm-up
     sync(device)
+    warmup = time.perf_counter() - start
     start = time.perf_counter()
     fit(model, data.train_x, data.train_y, recipe, progress=False)
     sync(device)
-    return (time.perf_counter() - start) / measured_epochs * 100
+    return (time.perf_counter() - start) / measured_epochs * 100, warmup
+
+
+def lrp_maps_per_second(n: int, device) -> float:
+    """Composite-rule LRP maps of a ResNet18 at 32x32, batches of 64 (after one warm-up batch)."""
+    data = fake_cifar(max(n, 64), classes=10)
+    model = build_model("resnet18", 10, 3, 32, data.mean, data.std).to(device).eval()
+    lrp(model, data.train_x[:64], data.train_y[:64])
+    sync(device)
+    start = time.perf_counter()
+    lrp(model, data.train_x[:n], data.train_y[:n])
+    sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
+    """NatMU on one cached original/retrained pair of the Fashion-MNIST default (with ``model``),
+    trained in bf16 and in fp32 with the same seeds."""
+    setting = replace(get_setting("default"), name=f"default-{model}", model=model)
+    if smoke:
+        setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
+                          unlearn=setting.unlearn.with_(epochs=1))
+    exp = experiment(setting, "random-10%", progress=False)
+    ref = evaluate(exp.retrained, exp.data, exp.split)
+    print(f"   {'Retrain':<11}" + "  ".join(f"{k} {ref[k]:6.2f}      " for k in ("RA", "FA", "MIA")))
+    for bf16 in (True, False):
+        runs = [exp.run("natmu", seed=s, recipe_changes={"bf16": bf16}, progress=False).metrics for s in range(seeds)]
+        cells = []
+        for k in ("RA", "FA", "MIA"):
+            values = torch.tensor([r[k] for r in runs])
+            cells.append(f"{k} {values.mean():6.2f}±{values.std():4.2f}")
+        print(f"   {'NatMU ' + ('bf16' if bf16 else 'fp32'):<11}" + "  ".join(cells))
+
+
+def profile_steps(device, steps: int) -> None:
+    """Where a ResNet18 training step spends its time (for the note when a target is missed)."""
+    data = fake_cifar(128 * steps, classes=10)
+    model = build_model("resnet18", 10, 3, 32, data.mean, data.std).to(device)
+    recipe = Recipe("sgd", lr=0.01, epochs=1, schedule="constant", crop_padding=4, flip=True)
+    fit(model, data.train_x, data.train_y, recipe, progress=False)  # warm-up
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA]
+                                                          if device.type == "cuda" else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        fit(model, data.train_x, data.train_y, recipe, progress=False)
+        sync(device)
+    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=15, max_name_column_width=50))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check on the CPU that it runs")
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the conventional pipeline")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
+    p.add_argument("--precision-model", default="resnet18", help="network of the bf16/fp32 check")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="print a profile of the training step")
     args = p.parse_args()
     device = default_device()
     n, epochs, train_n, train_epochs = (64, 1, 128, 1) if args.smoke else (20_000, 2, 50_000, 3)
@@ -73,6 +133,7 @@ def main() -> None:
                                                                                    classes=100)
     card = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{time.strftime('%Y-%m-%d')} on {card}, torch {torch.__version__}")
+
     print(f"\n1. training throughput, {n} random images, batch 128, {args.workers} DataLoader workers")
     print(f"{'model':<22}{'DataLoader+PIL':>16}{'natmu_lite':>14}{'ratio':>8}  (images/s)")
     for name, label in [("resnet18", "ResNet18 32x32"), ("vgg16_bn", "VGG16-BN 32x32"), ("resnet34", "ResNet34 64x64")]:
@@ -81,10 +142,21 @@ def main() -> None:
     secs = unlearning_seconds(device=device, **unlearn)
     print(f"\n2. NatMU, ResNet18, {unlearn['epochs']} epoch(s) on {unlearn['n']} images of {unlearn['classes']} "
           f"classes, {unlearn['ratio']:.0%} forgotten: {secs:.1f} s")
-    secs = original_training_seconds(train_n, train_epochs, device)
+    eager, _ = original_training_seconds(train_n, train_epochs, device)
     print(f"3. ResNet18 original training, 100 epochs on {train_n} images (from {train_epochs} measured): "
-          f"{secs / 60:.1f} min")
-
+          f"{eager / 60:.1f} min", flush=True)
+    maps = lrp_maps_per_second(64 if args.smoke else 2048, device)
+    print(f"4. LRP maps, ResNet18 32x32, composite rules: {maps:,.0f} maps/s", flush=True)
+    print(f"5. bf16 vs fp32, NatMU with {args.precision_model} on the Fashion-MNIST default, random 10%, "
+          f"{args.seeds} seeds:")
+    precision_agreement(args.precision_model, args.seeds, args.smoke)
+    if args.profile:
+        print("\n6. profile of 30 ResNet18 training steps (natmu_lite path), top kernels by device time:")
+        profile_steps(device, 3 if args.smoke else 30)
+    if not args.no_compile:  # last: compilation time is the least predictable part
+        compiled, warmup = original_training_seconds(train_n, train_epochs, device, compile=True)
+        print(f"7. step 3 with torch.compile: {compiled / 60:.1f} min ({eager / compiled:.2f}x), "
+              f"first epoch incl. compilation {warmup:.0f} s", flush=True)
 
 if __name__ == "__main__":
     main()

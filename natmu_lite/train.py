@@ -3,8 +3,10 @@
 Data stays on the device as uint8 tensors; each step gathers a batch by index, augments it in one
 batched op (random crop with zero padding and a horizontal flip, drawn per image) and converts to
 float. There is no DataLoader and no per-sample Python, which is what makes small-image training fast
-(see ``benchmarks/trainer_speed.py``). On CUDA the step runs in bf16 autocast with channels_last;
-nothing in the step loop waits for the GPU (the loss is summed on the device and read once an epoch).
+(see ``benchmarks/trainer_speed.py``). On CUDA the step runs in bf16 autocast with channels_last
+(``Recipe(bf16=False)`` for fp32; ``benchmarks/gpu_speed.py`` checks both give the same RA/FA) and
+optionally through ``torch.compile``; nothing in the step loop waits for the GPU (the loss is summed
+on the device and read once an epoch).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Recipe:
     momentum: float = 0.9
     crop_padding: int = 0  # random crop with this zero padding (0: no crop)
     flip: bool = False  # random horizontal flip
+    bf16: bool = True  # bf16 autocast on CUDA (fp32 with False; the CPU always trains in fp32)
+    compile: bool = False  # torch.compile the training forward (pays a one-off compile per run)
 
     def with_(self, **changes) -> Recipe:
         return replace(self, **changes)
@@ -117,6 +121,7 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
     if do_augment and augment_mask is not None:
         augment_mask = augment_mask.to(device)
     model = model.to(memory_format=torch.channels_last)  # faster on GPUs and (measured, 1.5x) on CPUs
+    forward = torch.compile(model) if recipe.compile else model
     g = torch.Generator(device).manual_seed(seed)
     steps_per_epoch = math.ceil(len(images) / recipe.batch_size)
     total, warmup = recipe.epochs * steps_per_epoch, round(recipe.warmup_epochs * steps_per_epoch)
@@ -133,8 +138,8 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
             if do_augment:
                 aug = augment(x, recipe.crop_padding, recipe.flip, g)
                 x = aug if augment_mask is None else torch.where(augment_mask[idx, None, None, None], aug, x)
-            with torch.autocast("cuda", torch.bfloat16, enabled=cuda):
-                loss = loss_fn(model(to_input(x)), targets[idx])
+            with torch.autocast("cuda", torch.bfloat16, enabled=cuda and recipe.bf16):
+                loss = loss_fn(forward(to_input(x)), targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
