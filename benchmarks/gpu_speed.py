@@ -8,8 +8,8 @@
 4. LRP relevance maps per second (ResNet18, 32x32, composite rules, batch 64).
 5. bf16 against fp32: the same NatMU job (ResNet18 on the Fashion-MNIST default, random 10%) trained
    in both precisions with three seeds; RA/FA must agree within the seed spread.
-6. (``--profile``) the top kernels of 30 ResNet18 training steps.
-7. Step 3 with ``torch.compile`` (``Recipe(compile=True)``), compile time included and excluded.
+6. (``--steps ... 6``) the top kernels of 30 ResNet18 training steps.
+7. Steps 2 and 3 with ``torch.compile`` (``Recipe(compile=mode)``) for each ``--compile-modes``.
 
     python benchmarks/gpu_speed.py --smoke      # on the CPU, tiny sizes: checks that it runs
     python benchmarks/gpu_speed.py              # on a GPU (prepare it here, run it there once)
@@ -32,6 +32,8 @@ from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
 from natmu_lite.train import Recipe, default_device, fit
 
+LABELS = {"resnet18": "ResNet18 32x32", "vgg16_bn": "VGG16-BN 32x32", "resnet34": "ResNet34 64x64"}
+
 
 def fake_cifar(n: int, classes: int = 100) -> Dataset:
     g = torch.Generator().manual_seed(0)
@@ -40,12 +42,13 @@ def fake_cifar(n: int, classes: int = 100) -> Dataset:
     return Dataset("random-cifar", x, y, x[:1000], y[:1000], [f"c{i}" for i in range(classes)], (0.5,) * 3, (0.25,) * 3)
 
 
-def unlearning_seconds(n: int, epochs: int, ratio: float, classes: int, device) -> float:
+def unlearning_seconds(n: int, epochs: int, ratio: float, classes: int, device, compile: str = "") -> float:
     """Wall time of NatMU (official recipe: AdamW, cosine, bs 128, crop+flip on D_r) on random data."""
     data = fake_cifar(n, classes)
     split = make_split(data, "random", ratio=ratio, seed=0)
     original = build_model("resnet18", classes, 3, 32, data.mean, data.std).to(device)
-    recipe = Recipe("adamw", lr=1.1e-3, weight_decay=5e-4, epochs=epochs, batch_size=128, crop_padding=4, flip=True)
+    recipe = Recipe("adamw", lr=1.1e-3, weight_decay=5e-4, epochs=epochs, batch_size=128, crop_padding=4, flip=True,
+                    compile=compile)
     METHODS["natmu"](original, data, split, recipe.with_(epochs=1), progress=False)  # warm-up
     sync(device)
     start = time.perf_counter()
@@ -54,7 +57,7 @@ def unlearning_seconds(n: int, epochs: int, ratio: float, classes: int, device) 
     return time.perf_counter() - start
 
 
-def original_training_seconds(n: int, measured_epochs: int, device, compile: bool = False) -> tuple[float, float]:
+def original_training_seconds(n: int, measured_epochs: int, device, compile: str = "") -> tuple[float, float]:
     """Seconds per epoch of the official original recipe (SGD 0.1, bs 128, crop+flip), times 100;
     and the seconds of the warm-up epoch (with ``compile``, that is where compilation happens)."""
     data = fake_cifar(n)
@@ -121,10 +124,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check on the CPU that it runs")
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the conventional pipeline")
-    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
     p.add_argument("--precision-model", default="resnet18", help="network of the bf16/fp32 check")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--profile", action="store_true", help="print a profile of the training step")
+    p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 4, 5, 7], help="which measurements (6: profile)")
+    p.add_argument("--models", nargs="+", default=list(LABELS), choices=list(LABELS), help="models of step 1")
+    p.add_argument("--compile-modes", nargs="+", default=["reduce-overhead", "default"])
     args = p.parse_args()
     device = default_device()
     n, epochs, train_n, train_epochs = (64, 1, 128, 1) if args.smoke else (20_000, 2, 50_000, 3)
@@ -134,29 +138,38 @@ def main() -> None:
     card = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{time.strftime('%Y-%m-%d')} on {card}, torch {torch.__version__}")
 
-    print(f"\n1. training throughput, {n} random images, batch 128, {args.workers} DataLoader workers")
-    print(f"{'model':<22}{'DataLoader+PIL':>16}{'natmu_lite':>14}{'ratio':>8}  (images/s)")
-    for name, label in [("resnet18", "ResNet18 32x32"), ("vgg16_bn", "VGG16-BN 32x32"), ("resnet34", "ResNet34 64x64")]:
-        conv, ours = measure(name, n, epochs, 128, args.workers, device)
-        print(f"{label:<22}{conv * n:>16,.0f}{ours * n:>14,.0f}{ours / conv:>7.1f}x", flush=True)
-    secs = unlearning_seconds(device=device, **unlearn)
-    print(f"\n2. NatMU, ResNet18, {unlearn['epochs']} epoch(s) on {unlearn['n']} images of {unlearn['classes']} "
-          f"classes, {unlearn['ratio']:.0%} forgotten: {secs:.1f} s")
-    eager, _ = original_training_seconds(train_n, train_epochs, device)
-    print(f"3. ResNet18 original training, 100 epochs on {train_n} images (from {train_epochs} measured): "
-          f"{eager / 60:.1f} min", flush=True)
-    maps = lrp_maps_per_second(64 if args.smoke else 2048, device)
-    print(f"4. LRP maps, ResNet18 32x32, composite rules: {maps:,.0f} maps/s", flush=True)
-    print(f"5. bf16 vs fp32, NatMU with {args.precision_model} on the Fashion-MNIST default, random 10%, "
-          f"{args.seeds} seeds:")
-    precision_agreement(args.precision_model, args.seeds, args.smoke)
-    if args.profile:
+    if 1 in args.steps:
+        print(f"\n1. training throughput, {n} random images, batch 128, {args.workers} DataLoader workers")
+        print(f"{'model':<22}{'DataLoader+PIL':>16}{'natmu_lite':>14}{'ratio':>8}  (images/s)")
+        for name in args.models:
+            conv, ours = measure(name, n, epochs, 128, args.workers, device)
+            print(f"{LABELS[name]:<22}{conv * n:>16,.0f}{ours * n:>14,.0f}{ours / conv:>7.1f}x", flush=True)
+    unlearn_text = (f"NatMU, ResNet18, {unlearn['epochs']} epoch(s) on {unlearn['n']} images of {unlearn['classes']} "
+                    f"classes, {unlearn['ratio']:.0%} forgotten")
+    train_text = f"ResNet18 original training, 100 epochs on {train_n} images (from {train_epochs} measured)"
+    if 2 in args.steps:
+        print(f"\n2. {unlearn_text}: {unlearning_seconds(device=device, **unlearn):.1f} s")
+    if 3 in args.steps:
+        secs, _ = original_training_seconds(train_n, train_epochs, device)
+        print(f"3. {train_text}: {secs / 60:.1f} min", flush=True)
+    if 4 in args.steps:
+        maps = lrp_maps_per_second(64 if args.smoke else 2048, device)
+        print(f"4. LRP maps, ResNet18 32x32, composite rules: {maps:,.0f} maps/s", flush=True)
+    if 5 in args.steps:
+        print(f"5. bf16 vs fp32, NatMU with {args.precision_model} on the Fashion-MNIST default, random 10%, "
+              f"{args.seeds} seeds:")
+        precision_agreement(args.precision_model, args.seeds, args.smoke)
+    if 6 in args.steps:
         print("\n6. profile of 30 ResNet18 training steps (natmu_lite path), top kernels by device time:")
         profile_steps(device, 3 if args.smoke else 30)
-    if not args.no_compile:  # last: compilation time is the least predictable part
-        compiled, warmup = original_training_seconds(train_n, train_epochs, device, compile=True)
-        print(f"7. step 3 with torch.compile: {compiled / 60:.1f} min ({eager / compiled:.2f}x), "
-              f"first epoch incl. compilation {warmup:.0f} s", flush=True)
+    if 7 in args.steps:  # last: compilation time is the least predictable part
+        print("\n7. steps 2 and 3 with torch.compile (the first epoch, which compiles, is not timed):")
+        for mode in args.compile_modes:
+            train, warmup = original_training_seconds(train_n, train_epochs, device, compile=mode)
+            unlearn_secs = unlearning_seconds(device=device, compile=mode, **unlearn)
+            print(f"   mode {mode!r}: training {train / 60:.1f} min = {train_n * 100 / train:,.0f} img/s "
+                  f"(first epoch {warmup:.0f} s); "
+                  f"unlearning {unlearn_secs:.1f} s", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -41,7 +41,7 @@ class Recipe:
     crop_padding: int = 0  # random crop with this zero padding (0: no crop)
     flip: bool = False  # random horizontal flip
     bf16: bool = True  # bf16 autocast on CUDA (fp32 with False; the CPU always trains in fp32)
-    compile: bool = False  # torch.compile the training forward (pays a one-off compile per run)
+    compile: str = ""  # a torch.compile mode for the training forward ("default", "reduce-overhead"); "": eager
 
     def with_(self, **changes) -> Recipe:
         return replace(self, **changes)
@@ -65,11 +65,14 @@ def lr_multiplier(schedule: str, step: int, total: int, warmup: int = 0) -> floa
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD or AdamW; on CUDA the fused kernels (same update, a couple of launches instead of dozens)."""
     params = [p for p in model.parameters() if p.requires_grad]
+    fused = all(p.is_cuda for p in params) or None
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+        return torch.optim.SGD(params, recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                               fused=fused)
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.AdamW(params, recipe.lr, weight_decay=recipe.weight_decay, fused=fused)
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; valid: sgd, adamw")
 
 
@@ -121,7 +124,7 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
     if do_augment and augment_mask is not None:
         augment_mask = augment_mask.to(device)
     model = model.to(memory_format=torch.channels_last)  # faster on GPUs and (measured, 1.5x) on CPUs
-    forward = torch.compile(model) if recipe.compile else model
+    forward = torch.compile(model, mode=recipe.compile, dynamic=False) if recipe.compile else model
     g = torch.Generator(device).manual_seed(seed)
     steps_per_epoch = math.ceil(len(images) / recipe.batch_size)
     total, warmup = recipe.epochs * steps_per_epoch, round(recipe.warmup_epochs * steps_per_epoch)
@@ -138,6 +141,8 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
             if do_augment:
                 aug = augment(x, recipe.crop_padding, recipe.flip, g)
                 x = aug if augment_mask is None else torch.where(augment_mask[idx, None, None, None], aug, x)
+            if recipe.compile:
+                torch.compiler.cudagraph_mark_step_begin()  # a new step for CUDA-graph trees
             with torch.autocast("cuda", torch.bfloat16, enabled=cuda and recipe.bf16):
                 loss = loss_fn(forward(to_input(x)), targets[idx])
             opt.zero_grad(set_to_none=True)
