@@ -205,10 +205,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NATMU_CACHE") or Path.home() / ".cache" / "natmu-lite")
 
 
+def recipe_key(recipe: Recipe) -> dict:
+    """The recipe's fields that can change the trained weights (compiling does not)."""
+    return {k: v for k, v in asdict(recipe).items() if k != "compile"}
+
+
 def model_key(kind: str, setting: Setting, seed: int, split: Split | None = None) -> dict:
     """Everything that determines an original or retrained model (the cache key, before hashing)."""
     key = {"version": CACHE_VERSION, "kind": kind, "dataset": setting.dataset, "train_size": setting.train_size,
-           "test_size": setting.test_size, "model": setting.model, "recipe": asdict(setting.train), "seed": seed,
+           "test_size": setting.test_size, "model": setting.model, "recipe": recipe_key(setting.train), "seed": seed,
            "original_seed": setting.original_seed}
     if split is not None:
         forget_hash = hashlib.sha256(split.forget.numpy().tobytes()).hexdigest()

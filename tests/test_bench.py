@@ -44,6 +44,11 @@ def test_cache_returns_the_same_model_and_rebuilds_on_any_change(cache, tiny_dat
         assert not same_weights(a, c)
     d, _ = cached_model("original", TINY, tiny_data, 1, progress=False)
     assert len(calls) == 4 and not same_weights(a, d)
+    # compiling changes the speed, not the weights: it shares the eager model's entry
+    assert bench.model_key("original", replace(TINY, train=TINY.train.with_(compile="reduce-overhead")), 0) \
+        == bench.model_key("original", TINY, 0)
+    assert bench.model_key("original", replace(TINY, train=TINY.train.with_(bf16=False)), 0) \
+        != bench.model_key("original", TINY, 0)
 
 
 def test_retrain_cache_is_keyed_by_the_split(cache, tiny_data):

@@ -61,3 +61,10 @@ def test_tune_saves_a_preset_file_that_bench_reads(tmp_path, monkeypatch, capsys
     assert cli.main(["transfer", *size, "--method", "ssd", "--from-scenario", "random-1%", "--to-scenario",
                      "random-10%", "--storage", storage, "--out", str(tmp_path / "t.json")]) == 2
     assert "natmu-lite: error" in capsys.readouterr().err  # no study was run on random-1%
+
+
+def test_compile_flag_reaches_every_training_recipe():
+    args = cli.parser().parse_args(["bench", "--compile", "reduce-overhead", "--epochs", "3"])
+    setting = cli.chosen_setting(args)
+    assert setting.train.compile == setting.unlearn.compile == "reduce-overhead"
+    assert setting.train.epochs == 3 and setting.recipe_for("salun").compile == "reduce-overhead"
