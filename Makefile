@@ -39,7 +39,7 @@ test:
 	$(PY) -m pytest -q
 
 lint:
-	ruff check natmu_lite tests benchmarks
+	ruff check natmu_lite tests benchmarks assignments
 
 speed:
 	$(PY) benchmarks/trainer_speed.py

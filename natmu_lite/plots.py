@@ -74,3 +74,43 @@ def avg_gap_bars(gaps: pd.DataFrame, ax=None):
     ax.set(ylabel="AvgGap to Retrain (lower is better)")
     ax.legend(frameon=False, fontsize=8, ncol=4)
     return ax
+
+
+def relevance_grid(images: Tensor, maps: dict[str, Tensor], titles: dict[str, list[str]] | None = None,
+                   scale: float = 1.5):
+    """One row per image: the image, then one relevance map per model (red positive, blue negative)."""
+    rows, cols = len(images), 1 + len(maps)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.1), squeeze=False)
+    for r in range(rows):
+        img = images[r].permute(1, 2, 0).squeeze(-1).numpy()
+        axes[r, 0].imshow(img, cmap="gray", vmin=0, vmax=255)
+        for c, (name, m) in enumerate(maps.items(), start=1):
+            axes[r, c].imshow(m[r].numpy(), cmap="bwr", vmin=-1, vmax=1)
+            axes[r, c].set_title((titles or {}).get(name, [name] * rows)[r], fontsize=7)
+        for ax in axes[r]:
+            ax.set_xticks([]), ax.set_yticks([])
+    axes[0, 0].set_title("hybrid", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def transfer_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = ("FA", "MIA")):
+    """Fig. 4: per method, the metric with its own optimum and with transferred parameters, against
+    Retrain (dashed). ``frame`` is :func:`natmu_lite.tune.transfer_study`'s."""
+    retrain = frame[frame.method == "retrain"].iloc[0]
+    runs = frame[frame.method != "retrain"]
+    own, moved = runs.tuned_on.unique()[:2]
+    methods = list(dict.fromkeys(runs.method))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for k, (tuned_on, hatch) in enumerate(((own, ""), (moved, "//"))):
+            values = [runs[(runs.method == m) & (runs.tuned_on == tuned_on)][metric].iloc[0] for m in methods]
+            ax.bar([i + (k - 0.5) * 0.38 for i in range(len(methods))], values, 0.38, hatch=hatch,
+                   color=[COLORS.get(m, "gray") for m in methods], edgecolor="black", lw=0.5,
+                   label=f"tuned on {tuned_on}")
+        ax.axhline(retrain[metric], ls="--", color="black", lw=1, label="Retrain")
+        ax.set_xticks(range(len(methods)), [_name(m) for m in methods], fontsize=8)
+        ax.set(ylabel=f"{metric} (%)", title=metric)
+    axes[0, 0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -22,7 +22,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from torch import nn
+from tqdm.auto import tqdm
 
 from .bench import Setting, experiment, get_setting, run_grid, run_method
 from .data import Dataset, Split
@@ -150,6 +152,15 @@ def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str
     return s
 
 
+def completed_trials(storage: str, study: str) -> int:
+    """How many trials of ``study`` finished (0 when it does not exist yet)."""
+    try:
+        found = optuna.load_study(study_name=study, storage=open_storage(storage))
+    except KeyError:
+        return 0
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in found.trials)
+
+
 def best_params(storage: str, study: str) -> dict:
     return optuna.load_study(study_name=study, storage=open_storage(storage)).best_params
 
@@ -163,6 +174,36 @@ def transfer(setting: Setting, from_scenario: str, to_scenario: str, method: str
     params = best_params(storage, study or study_name(setting, from_scenario, method))
     tuned = with_params(setting, method, params, name=f"{setting.name}@{from_scenario}")
     return run_grid(tuned, [to_scenario], [method], seeds, out, progress=progress)
+
+
+def transfer_study(setting: Setting, source: str, target: str, methods: list[str], trials: int,
+                   storage: str, seed: int = 0, prune: bool = False, progress: bool = True) -> pd.DataFrame:
+    """The paper's Fig. 4 in one call: tune each method on ``source`` and on ``target`` (``trials``
+    each), then compare on ``target`` the parameters tuned there (the unreachable optimum: it needs
+    the retrained model of the very request) with those transferred from ``source``.
+
+    One row per (method, tuned_on) with the target's RA, FA, MIA and AvgGap and the number of the best
+    trial (0 is the setting's own parameters), plus a Retrain row. The
+    target optimum's metrics are its best trial's (the runs are deterministic on a given device).
+    Studies already in ``storage`` are topped up to ``trials``, so a rerun only redoes the transfers."""
+    exp = experiment(setting, target, seed, progress=False)
+    reference = evaluate(exp.retrained, exp.data, exp.split)
+    rows = [{"method": "retrain", "tuned_on": "-", **reference}]
+    for method in tqdm(methods, desc="transfer", disable=not progress):
+        studies = {}
+        for scenario in (source, target):
+            missing = trials - completed_trials(storage, study_name(setting, scenario, method))
+            studies[scenario] = (tune(setting, scenario, method, missing, storage, seed=seed, prune=prune,
+                                      sampler_seed=seed) if missing > 0
+                                 else optuna.load_study(study_name=study_name(setting, scenario, method),
+                                                        storage=open_storage(storage)))
+        recipe, knobs = split_params(studies[source].best_params)
+        transferred = exp.run(method, seed=seed, progress=False, recipe_changes=recipe, **knobs).metrics
+        own = {k: studies[target].best_trial.user_attrs[k] for k in reference}
+        for tuned_on, metrics in ((target, own), (source, transferred)):
+            rows.append({"method": method, "tuned_on": tuned_on, **metrics, "AvgGap": avg_gap(metrics, reference),
+                         "best_trial": studies[tuned_on].best_trial.number})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------

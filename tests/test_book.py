@@ -1,6 +1,7 @@
 """The built book, as a reader sees it: every chapter page renders its figures in headless Chromium
 and shows no error output. Needs `make book` first; CI builds the book and sets NATMU_REQUIRE_BOOK."""
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+ASSIGNMENTS = sorted(p.stem for p in (ROOT / "notebooks" / "assignments").glob("[0-9]*.ipynb"))
+ERRORS = ("Traceback (most recent call last)", "output error", "ansi-red-fg\">Error")
 
 
 def chromium() -> str:
@@ -55,8 +58,24 @@ def test_chapter_renders_its_figures_without_errors(chapter, tmp_path):
         else:
             file = (page.parent / src).resolve()
             assert file.exists() and file.stat().st_size > 2000, f"figure {src} is missing or empty"
-    for marker in ("Traceback (most recent call last)", "output error", "ansi-red-fg\">Error"):
+    for marker in ERRORS:
         assert marker not in dom, f"{chapter} shows an error output ({marker})"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_assignment_pages_hide_every_solution(assignment, tmp_path):
+    """Each solution cell of the notebook is on the page, executed, inside a closed toggle."""
+    require_book()
+    page = HTML / "notebooks" / "assignments" / f"{assignment}.html"
+    assert page.exists(), f"{assignment} is not in the built book"
+    dom = render(page, tmp_path, "--dump-dom", "--virtual-time-budget=5000")
+    cells = json.loads((ROOT / "notebooks" / "assignments" / f"{assignment}.ipynb").read_text())["cells"]
+    solutions = sum("hide-input" in c["metadata"].get("tags", []) for c in cells)
+    toggles = re.findall(r"<details[^>]*class=\"[^\"]*hide above-input[^\"]*\"[^>]*>", dom)
+    assert solutions > 0 and len(toggles) == solutions, f"{len(toggles)} toggles for {solutions} solutions"
+    assert not any(" open" in t for t in toggles), "a solution is shown open"
+    for marker in ERRORS:
+        assert marker not in dom, f"{assignment} shows an error output ({marker})"
 
 
 def test_landing_page_screenshot_is_in_the_build():

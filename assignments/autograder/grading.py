@@ -1,0 +1,136 @@
+"""Load a student's functions from a notebook or a .py file, and fail with messages meant for students.
+
+Only imports, function and class definitions and constant assignments (``N = 4``) are executed, cell
+by cell: the rest of a notebook (training runs, plots) is skipped, so grading takes seconds and never
+depends on what the student's notebook printed. IPython lines (``%pip ...``, ``!ls``) are ignored.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import linecache
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import torch
+
+KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the test with ``message`` alone: no autograder traceback for the student to dig through."""
+    pytest.fail(message, pytrace=False)
+
+
+def check(condition: Any, message: str) -> None:
+    if not condition:
+        fail(message)
+
+
+def _is_constant(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+        return False
+    try:
+        ast.literal_eval(node.value)
+        return True
+    except (ValueError, TypeError, SyntaxError):
+        return False
+
+
+def code_cells(path: Path) -> list[tuple[str, str]]:
+    """(name for messages, source) of each code cell; a .py file is one cell."""
+    if path.suffix != ".ipynb":
+        return [(str(path), path.read_text())]
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    return [(f"{path.name}, code cell {i}", "".join(c["source"])) for i, c in enumerate(cells, 1)]
+
+
+def without_magics(source: str) -> str:
+    """IPython-only lines become ``pass`` (keeping indentation, so ``except: %pip ...`` still parses)."""
+    if source.lstrip().startswith("%%"):
+        return ""
+    lines = source.splitlines()
+    return "\n".join(line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
+                     else line for line in lines)
+
+
+class Student:
+    """The definitions found in one student file; ``student("fn", *args)`` calls ``fn`` with friendly errors."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.module = types.ModuleType("student")
+        sys.modules["student"] = self.module  # dataclasses look their module up
+        for name, source in code_cells(path):
+            error = self._define(name, without_magics(source))
+            if error:
+                fail(error)
+
+    def _define(self, name: str, source: str) -> str | None:
+        """Run the imports, definitions and constants of one cell; an error message if that fails."""
+        try:
+            tree = ast.parse(source, name)
+        except SyntaxError as e:
+            return f"{name} is not valid Python (line {e.lineno}: {e.msg}). Fix it and grade again."
+        tree.body = [node for node in tree.body if isinstance(node, KEEP) or _is_constant(node)]
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
+        try:
+            exec(compile(tree, name, "exec"), self.module.__dict__)
+        except Exception as e:
+            return f"the imports and definitions in {name} failed to run: {type(e).__name__}: {e}"
+        return None
+
+    def function(self, name: str):
+        fn = self.module.__dict__.get(name)
+        check(callable(fn), f"{self.path.name} does not define a function `{name}`. Keep the name and the "
+                            "signature the exercise gives, so that the autograder can find it.")
+        return fn
+
+    def __call__(self, name, *args, **kwargs):
+        """Call the student's function ``name`` (or a function the student's code returned)."""
+        return self._run(name, None, args, kwargs)[0]
+
+    def raises(self, exc: type[Exception], name: str, *args, **kwargs) -> bool:
+        """Whether ``name(*args)`` raises ``exc`` (any other error fails the test, as in a call)."""
+        return self._run(name, exc, args, kwargs)[1]
+
+    def _run(self, name, expected: type[Exception] | None, args, kwargs) -> tuple[Any, bool]:
+        fn = name if callable(name) else self.function(name)
+        name = getattr(fn, "__name__", "your function")
+        try:
+            return fn(*args, **kwargs), False
+        except NotImplementedError:
+            message = (f"`{name}` is not implemented yet: replace `# YOUR CODE HERE` and `raise NotImplementedError` "
+                       "with your code.")
+        except Exception as e:
+            if expected is not None and isinstance(e, expected):
+                return None, True
+            message = f"`{name}` raised {type(e).__name__}: {e}\n{self._trace(e)}"
+        fail(message)  # outside the except clause, so that pytest shows the message alone
+
+    def _trace(self, e: Exception) -> str:
+        """The traceback lines that point into the student's own code."""
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(self.path.name)
+                  or f.filename == str(self.path)]
+        return "".join(traceback.format_list(frames)).rstrip()
+
+
+def tiny_dataset(n_per_class: int = 20, k: int = 10, size: int = 12, seed: int = 0):
+    """A small synthetic :class:`natmu_lite.Dataset` (class c is a bright bar at row 1 + c): no download."""
+    from natmu_lite.data import Dataset
+
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        y = torch.arange(k).repeat_interleave(n)
+        x = torch.randint(0, 60, (len(y), 1, size, size), generator=g)
+        x[torch.arange(len(y)), :, 1 + y % (size - 2)] += 150
+        return x.clamp(0, 255).to(torch.uint8), y
+
+    (tx, ty), (vx, vy) = make(n_per_class), make(n_per_class // 2)
+    return Dataset("tiny", tx, ty, vx, vy, [f"c{i}" for i in range(k)], (0.3,), (0.3,))

@@ -1,0 +1,65 @@
+"""Assignment 4: the contract of the student's ``inject`` (any design that keeps it is accepted): uint8
+images of the input shape, each pixel a mix of the two images' pixels, part of both images in every
+hybrid, reproducible with the generator, inputs untouched."""
+
+import pytest
+import torch
+from grading import check
+
+SHAPES = [(6, 1, 28, 28), (5, 3, 32, 32), (1, 1, 7, 10), (9, 3, 9, 6)]
+
+
+def pairs(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xf = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    xr = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    return xf, xr, torch.arange(shape[0]) % 4
+
+
+def hybrids(student, xf, xr, mask_id, seed=0):
+    out = student("inject", xf, xr, mask_id, torch.Generator().manual_seed(seed))
+    check(isinstance(out, torch.Tensor), f"inject should return a torch.Tensor; yours returns {type(out)}")
+    check(out.shape == xf.shape, f"inject should return one hybrid per pair, shape {tuple(xf.shape)}; yours has "
+                                 f"shape {tuple(out.shape)}")
+    check(out.dtype == torch.uint8, f"inject should return uint8 images like its inputs (clamp to [0, 255], then "
+                                    f".to(torch.uint8)); yours are {out.dtype}")
+    return out
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_hybrids_are_uint8_images_of_the_input_shape(student, shape):
+    xf, xr, mask_id = pairs(shape)
+    xf0, xr0 = xf.clone(), xr.clone()
+    hybrids(student, xf, xr, mask_id)
+    check(torch.equal(xf, xf0) and torch.equal(xr, xr0), "inject should not modify its input images")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_pixel_mixes_the_two_images(student, shape):
+    xf, xr, mask_id = pairs(shape)
+    out = hybrids(student, xf, xr, mask_id).int()
+    low, high = torch.minimum(xf, xr).int() - 1, torch.maximum(xf, xr).int() + 1  # 1 level of rounding slack
+    bad = ((out < low) | (out > high)).nonzero()
+    if len(bad):
+        i, c, r, col = bad[0].tolist()
+        check(False, f"hybrid {i}, channel {c}, pixel ({r}, {col}) is {out[i, c, r, col]}, but the forget and the "
+                     f"remaining image have {xf[i, c, r, col]} and {xr[i, c, r, col]} there: each pixel should be a "
+                     f"mix of the two (between them). {len(bad)} pixels are outside.")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_hybrid_keeps_part_of_both_images(student, shape):
+    white, black = torch.full(shape, 255, dtype=torch.uint8), torch.zeros(shape, dtype=torch.uint8)
+    share = hybrids(student, white, black, torch.arange(shape[0]) % 4).float().mean((1, 2, 3)) / 255
+    i = int((share - 0.5).abs().argmax())
+    check(share[i] <= 0.95, f"hybrid {i} of a white forget image and a black remaining image is {share[i]:.0%} "
+                            "white: it should keep part of the remaining image, whose class is its label")
+    check(share[i] >= 0.05, f"hybrid {i} of a white forget image and a black remaining image is {share[i]:.0%} "
+                            "white: it should keep part of the forget image, or there is nothing to unlearn")
+
+
+def test_randomness_comes_from_the_generator(student):
+    xf, xr, mask_id = pairs((8, 1, 28, 28))
+    a, b = hybrids(student, xf, xr, mask_id, seed=3), hybrids(student, xf, xr, mask_id, seed=3)
+    check(torch.equal(a, b), "two calls with generators of the same seed give different hybrids: draw any random "
+                             "numbers with the generator you are given (e.g. torch.rand(..., generator=generator))")

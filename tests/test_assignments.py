@@ -1,0 +1,68 @@
+"""The classroom assignments: the committed notebooks are what assignments/build.py makes of their sources,
+the instructor solutions pass the autograder (as notebooks and as the .py sources), and every autograder
+test fails on the untouched student stubs, with a message that tells the student what to do."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted(p.stem for p in (ROOT / "assignments" / "source").glob("[0-9]*.py"))
+
+
+def test_there_are_at_least_four_assignments_each_with_its_autograder():
+    assert len(SOURCES) >= 4
+    for name in SOURCES:
+        assert (ROOT / "assignments" / "autograder" / f"test_{name}.py").exists(), name
+
+
+def test_committed_notebooks_are_generated_from_the_sources(tmp_path):
+    spec = importlib.util.spec_from_file_location("assignments_build", ROOT / "assignments" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    written = build.build(tmp_path)
+    assert len(written) == 2 * len(SOURCES)
+    for rel in written:
+        committed = ROOT / rel
+        assert committed.exists(), f"{rel} is not committed: run python assignments/build.py"
+        assert committed.read_text() == (tmp_path / rel).read_text(), \
+            f"{rel} differs from its source: run python assignments/build.py"
+
+
+def grade(folder: Path, tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """Run the whole autograder on a folder of submissions: test id -> (outcome, message)."""
+    report = tmp_path / "report.xml"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                    f"--junitxml={report}", "assignments/autograder", "--student", str(folder)],
+                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        problem = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        key = f"{case.get('classname')}::{case.get('name')}"
+        out[key] = ("passed", "") if problem is None else (problem.tag, problem.get("message") or "")
+    return out
+
+
+@pytest.mark.parametrize("folder", ["notebooks/assignments", "assignments/source"])
+def test_instructor_solutions_pass_the_autograder(folder, tmp_path):
+    results = grade(ROOT / folder, tmp_path)
+    for name in SOURCES:
+        assert sum(f"test_{name}" in k for k in results) >= 3, f"{name} has fewer than 3 autograder tests"
+    failed = {k: v for k, v in results.items() if v[0] != "passed"}
+    assert not failed, failed
+
+
+def test_untouched_stubs_fail_every_autograder_test(tmp_path):
+    results = grade(ROOT / "assignments" / "student", tmp_path)
+    assert len(results) >= 4 * 3
+    passed = [k for k, (outcome, _) in results.items() if outcome == "passed"]
+    assert not passed, f"these tests pass on the empty stubs, so they grade nothing: {passed}"
+    for key, (outcome, message) in results.items():
+        assert outcome == "failure", (key, outcome, message)
+        assert "YOUR CODE HERE" in message, (key, message)  # the friendly message, not a traceback
