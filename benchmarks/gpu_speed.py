@@ -10,6 +10,8 @@
    in both precisions with three seeds; RA/FA must agree within the seed spread.
 6. (``--steps ... 6``) the top kernels of 30 ResNet18 training steps.
 7. Steps 2 and 3 with ``torch.compile`` (``Recipe(compile=mode)``) for each ``--compile-modes``.
+8. (``--steps ... 8``) every registered method, eager and compiled, on the Fashion-MNIST default with
+   ResNet18: the compiled path runs each method and changes nothing but the time.
 
     python benchmarks/gpu_speed.py --smoke      # on the CPU, tiny sizes: checks that it runs
     python benchmarks/gpu_speed.py              # on a GPU (prepare it here, run it there once)
@@ -105,6 +107,22 @@ def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
         print(f"   {'NatMU ' + ('bf16' if bf16 else 'fp32'):<11}" + "  ".join(cells))
 
 
+def methods_under_compile(mode: str, smoke: bool) -> None:
+    """Every registered method, eager and compiled, on the Fashion-MNIST default with ResNet18 (1%)."""
+    setting = replace(get_setting("default"), name="default-resnet18", model="resnet18")
+    if smoke:
+        setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
+                          unlearn=setting.unlearn.with_(epochs=1))
+    exp = experiment(setting, "random-1%", progress=False)
+    for method in sorted(set(METHODS) - {"retrain"}):  # Retrain is the trainer itself, timed in steps 3 and 7
+        cells = []
+        for compile in ("", mode):
+            start = time.perf_counter()
+            m = exp.run(method, recipe_changes={"compile": compile}, progress=False).metrics
+            cells.append(f"RA {m['RA']:5.2f} FA {m['FA']:5.1f} MIA {m['MIA']:5.1f} {time.perf_counter() - start:5.1f}s")
+        print(f"   {method:<11} eager: {cells[0]}   {mode}: {cells[1]}", flush=True)
+
+
 def profile_steps(device, steps: int) -> None:
     """Where a ResNet18 training step spends its time (for the note when a target is missed)."""
     data = fake_cifar(128 * steps, classes=10)
@@ -162,6 +180,9 @@ def main() -> None:
     if 6 in args.steps:
         print("\n6. profile of 30 ResNet18 training steps (natmu_lite path), top kernels by device time:")
         profile_steps(device, 3 if args.smoke else 30)
+    if 8 in args.steps:
+        print(f"\n8. every method eager and with compile={args.compile_modes[0]!r} (ResNet18, Fashion-MNIST, 1%):")
+        methods_under_compile(args.compile_modes[0], args.smoke)
     if 7 in args.steps:  # last: compilation time is the least predictable part
         print("\n7. steps 2 and 3 with torch.compile (the first epoch, which compiles, is not timed):")
         for mode in args.compile_modes:
