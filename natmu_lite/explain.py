@@ -97,7 +97,7 @@ def lrp(model: nn.Module, images: Tensor, targets: Tensor | int, *, composite: b
 
 def relevance_maps(relevance: Tensor, quantile: float = 0.99) -> Tensor:
     """Per-pixel relevance (N, H, W) for display: summed over channels, divided by the ``quantile`` of
-    each map's |R| and clipped to [-1, 1], so a handful of extreme pixels do not wash out the rest."""
+    each map's absolute relevance and clipped to [-1, 1], so a handful of extreme pixels do not wash out the rest."""
     maps = relevance.sum(1)
     scale = maps.flatten(1).abs().quantile(quantile, dim=1).clamp_min(1e-12)
     return (maps / scale[:, None, None]).clamp(-1, 1)
