@@ -26,7 +26,7 @@ from dataclasses import replace
 import torch
 from trainer_speed import measure, sync
 
-from natmu_lite.bench import experiment, get_setting
+from natmu_lite.bench import Setting, experiment, get_setting
 from natmu_lite.data import Dataset, make_split
 from natmu_lite.explain import lrp
 from natmu_lite.methods import METHODS
@@ -88,14 +88,19 @@ def lrp_maps_per_second(n: int, device) -> float:
     return n / (time.perf_counter() - start)
 
 
-def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
-    """NatMU on one cached original/retrained pair of the Fashion-MNIST default (with ``model``),
-    trained in bf16 and in fp32 with the same seeds."""
+def fashion_setting(model: str, smoke: bool) -> Setting:
+    """The Fashion-MNIST default with another network (tiny and one epoch for ``--smoke``)."""
     setting = replace(get_setting("default"), name=f"default-{model}", model=model)
     if smoke:
         setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
                           unlearn=setting.unlearn.with_(epochs=1))
-    exp = experiment(setting, "random-10%", progress=False)
+    return setting
+
+
+def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
+    """NatMU on one cached original/retrained pair of the Fashion-MNIST default (with ``model``),
+    trained in bf16 and in fp32 with the same seeds."""
+    exp = experiment(fashion_setting(model, smoke), "random-10%", progress=False)
     ref = evaluate(exp.retrained, exp.data, exp.split)
     print(f"   {'Retrain':<11}" + "  ".join(f"{k} {ref[k]:6.2f}      " for k in ("RA", "FA", "MIA")))
     for bf16 in (True, False):
@@ -109,11 +114,7 @@ def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
 
 def methods_under_compile(mode: str, smoke: bool) -> None:
     """Every registered method, eager and compiled, on the Fashion-MNIST default with ResNet18 (1%)."""
-    setting = replace(get_setting("default"), name="default-resnet18", model="resnet18")
-    if smoke:
-        setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
-                          unlearn=setting.unlearn.with_(epochs=1))
-    exp = experiment(setting, "random-1%", progress=False)
+    exp = experiment(fashion_setting("resnet18", smoke), "random-1%", progress=False)
     for method in sorted(set(METHODS) - {"retrain"}):  # Retrain is the trainer itself, timed in steps 3 and 7
         cells = []
         for compile in ("", mode):

@@ -78,20 +78,24 @@ def attach_rules(model: nn.Module, composite: bool = True) -> None:
 
 def lrp(model: nn.Module, images: Tensor, targets: Tensor | int, *, composite: bool = True,
         batch_size: int = 64) -> Tensor:
-    """Relevance of each raw input pixel for the logit of ``targets`` (float32, on the CPU, NCHW).
+    """Relevance of each raw input pixel for the logit of ``targets`` (on the CPU, NCHW).
 
     ``images`` are uint8 [0, 255] or float [0, 1]; the model itself is not touched (a canonized copy
-    on its device is attributed, in float32)."""
-    device = next(model.parameters()).device
-    explained = canonize(model).float()
-    x = images.float().div(255) if images.dtype == torch.uint8 else images.float()
-    t = torch.as_tensor(targets).expand(len(x)) if torch.as_tensor(targets).dim() == 0 else torch.as_tensor(targets)
+    on its device is attributed, in the model's dtype: float32 normally, float64 in the exactness
+    tests, where near-zero activations would otherwise amplify float32 rounding)."""
+    weight = next(model.parameters())
+    explained = canonize(model)
+    x = images.float().div(255) if images.dtype == torch.uint8 else images
+    x = x.to(weight.dtype)
+    t = torch.as_tensor(targets)
+    t = t.expand(len(x)) if t.dim() == 0 else t
     if len(t) != len(x):
         raise ValueError(f"{len(x)} images but {len(t)} targets")
     out = []
     for xb, tb in zip(x.split(batch_size), t.split(batch_size)):
         attach_rules(explained, composite)
-        out.append(LRP(explained).attribute(xb.to(device).requires_grad_(), target=tb.to(device)).detach().cpu())
+        out.append(LRP(explained).attribute(xb.to(weight.device).requires_grad_(), target=tb.to(weight.device))
+                   .detach().cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 
