@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
-from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
-from .bench import SETTINGS, Setting, get_setting, load_results, load_setting_data, make_scenario_split, run_grid
+from .bench import (
+    SETTINGS,
+    Setting,
+    get_setting,
+    load_results,
+    load_setting_data,
+    make_scenario_split,
+    resized,
+    run_grid,
+)
 from .bench import run_method as run_one
 from .data import LOADERS, load_dataset
 from .methods import METHODS
@@ -35,19 +46,8 @@ def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -
 
 def reduced(setting: Setting, args: argparse.Namespace) -> Setting:
     """The setting with the command line's size overrides (for quick runs and tests)."""
-    changes = {}
-    if args.train_size:
-        changes["train_size"] = args.train_size
-    if args.epochs:
-        changes["train"] = setting.train.with_(epochs=args.epochs)
-    if getattr(args, "unlearn_epochs", None):
-        changes["unlearn"] = setting.unlearn.with_(epochs=args.unlearn_epochs)
-        changes["recipes"] = {m: {**r, "epochs": args.unlearn_epochs} if "epochs" in r else r
-                              for m, r in setting.recipes.items()}
-    if getattr(args, "compile", None):
-        for name in ("train", "unlearn"):
-            changes[name] = changes.get(name, getattr(setting, name)).with_(compile=args.compile)
-    return replace(setting, **changes) if changes else setting
+    return resized(setting, args.train_size, getattr(args, "test_size", None), args.epochs,
+                   getattr(args, "unlearn_epochs", None), getattr(args, "compile", None))
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -116,6 +116,52 @@ def transfer_cmd(args: argparse.Namespace) -> int:
     results = transfer(setting, args.from_scenario, args.to_scenario, args.method, args.storage,
                        list(range(args.seeds)), args.out, args.study, progress=not args.quiet)
     print(to_text(paper_table(results)))
+    return 0
+
+
+def protocol_cmd(args: argparse.Namespace) -> int:
+    """The fair benchmark: tune every method on held-out requests with one budget, evaluate over
+    seeds, export with provenance. Resumable; ``--workers`` processes here, more machines through a
+    shared ``--storage``."""
+    from .protocol import Protocol  # imported here: optuna is slow to import
+
+    for flag in ("trials", "seeds", "workers"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    storage = args.storage or f"sqlite:///results/{args.name}.db"
+    out = args.out or f"results/{args.name}.json"
+    sizes = dict(train_size=args.train_size, test_size=args.test_size, epochs=args.epochs,
+                 unlearn_epochs=args.unlearn_epochs)
+    proto = Protocol(args.name, storage, args.trials, tuple(range(args.seeds)), sizes)
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if args.worker:
+        proto.work(args.phase)
+        return 0
+    done, total = proto.progress()  # opens the storage: a bad URL fails here, before any training
+    start = time.perf_counter()
+    if not args.export_only and done < total:
+        if args.phase != "tune":
+            proto.run_queue()  # queued here, once, not by each worker
+        argv = [a for a in sys.argv[1:] if a != "--quiet"]
+        command = [sys.executable, "-m", "natmu_lite.cli", *(["--threads", "1"] if args.workers > 1 else []),
+                   *argv[argv.index("protocol"):], "--worker"]
+        workers = [subprocess.Popen(command) for _ in range(args.workers)]
+        with tqdm(total=total, initial=done, desc=f"protocol {args.name}", disable=args.quiet) as bar:
+            while any(w.poll() is None for w in workers):
+                time.sleep(10)
+                bar.update(proto.progress()[0] - bar.n)
+        failed = [w.returncode for w in workers if w.returncode]
+        if failed:
+            raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
+    if args.phase == "tune":
+        summary = pd.DataFrame(proto.tuning_summary())
+        print(summary[["setting", "scenario", "method", "default_avg_gap", "best_avg_gap", "best_trial"]].round(2)
+              .to_string(index=False))
+        return 0
+    doc = proto.export(out, command="natmu-lite " + " ".join(sys.argv[1:]))
+    print(to_text(paper_table(pd.DataFrame([r for r in doc["runs"] if r["variant"] in ("tuned", "reference")]))))
+    print(f"\n{len(doc['runs'])} runs in {out}; this command's wall time {time.perf_counter() - start:.0f}s")
     return 0
 
 
@@ -192,6 +238,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--out", default="results.json")
     p.set_defaults(func=transfer_cmd)
+
+    p = sub.add_parser("protocol", help="the fair benchmark: equal-budget tuning on held-out requests, 5 seeds")
+    p.add_argument("name", nargs="?", default="default", help="the protocol (default: the offline default)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///results/<name>.db)")
+    p.add_argument("--out", default=None, help="the exported results (default: results/<name>.json)")
+    p.add_argument("--trials", type=int, default=24, help="completed tuning trials per study, every method alike")
+    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds 0..N-1")
+    p.add_argument("--workers", type=int, default=1, help="worker processes here (1 torch thread each when >1)")
+    p.add_argument("--phase", default="all", choices=["all", "tune", "evaluate"])
+    p.add_argument("--export-only", action="store_true", help="only export what the storage holds")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--test-size", type=int, default=None, help="override the test-subset size")
+    p.add_argument("--unlearn-epochs", type=int, default=None, help="override the unlearning epochs")
+    _size_options(p)
+    p.set_defaults(func=protocol_cmd)
 
     p = sub.add_parser("table", help="print the paper's table of a results file")
     p.add_argument("results")

@@ -17,12 +17,14 @@ import json
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 
 import optuna
 import pandas as pd
+import sqlalchemy
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -30,13 +32,15 @@ from .bench import Setting, experiment, get_setting, run_grid, run_method
 from .data import Dataset, Split
 from .metrics import avg_gap, evaluate
 
+DIVERGED_GAP = 100.0  # the AvgGap given to a trial whose training diverged: the largest gap in percent
+DEFAULT_STORAGE = "sqlite:///natmu-tune.db"
 RECIPE_FIELDS = {"lr", "weight_decay", "epochs", "batch_size", "optimizer", "schedule"}
 
 
 def _training(trial: optuna.Trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> dict:
     return {"lr": trial.suggest_float("lr", *lr, log=True),
             "weight_decay": trial.suggest_float("weight_decay", 0.0, 1e-3),
-            "epochs": trial.suggest_int("epochs", 2, 8)}
+            "epochs": trial.suggest_int("epochs", 2, 6)}  # the presets use 5-6
 
 
 SEARCH_SPACES: dict[str, Callable[[optuna.Trial], dict]] = {
@@ -81,17 +85,39 @@ def default_params(setting: Setting, method: str) -> dict:
 
 
 def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
-    """Connect to an Optuna storage. Workers that start together on an empty database race to
-    create its tables (one gets a duplicate-type error from PostgreSQL); the loser retries and then
-    finds the schema in place."""
+    """Connect to an Optuna storage, with heartbeats: a trial whose worker died (no heartbeat for
+    ``grace_period`` s) is marked failed and re-queued with the same parameters. Workers that start
+    together on an empty database race to create its tables (one gets a duplicate-type error from
+    PostgreSQL); the loser retries and then finds the schema in place."""
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    kwargs = dict(heartbeat_interval=30, grace_period=120, heartbeat_stale_trial_callback=retry)
+    sqlite = url.startswith("sqlite")
+    if sqlite:  # several processes on one file: wait for the lock (do not fail), see _serialize_sqlite
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120, "isolation_level": None}}
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(url, **kwargs)
+            if sqlite:
+                _serialize_sqlite(storage.engine)
+            return storage
         except Exception:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")
+
+
+def _serialize_sqlite(engine) -> None:
+    """Start every SQLite transaction with ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for pysqlite).
+    Optuna hands a queued trial to a worker by reading it as waiting and then marking it running; in
+    SQLite's default deferred transactions two processes can both read it as waiting, and both run
+    it (seen with two workers). Immediate transactions take the write lock first, so that read and
+    write are one step. PostgreSQL needs none of this (``SELECT ... FOR UPDATE``)."""
+    sqlalchemy.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
 def study_name(setting: Setting, scenario: str, method: str) -> str:
@@ -114,8 +140,12 @@ def objective(setting: Setting, data: Dataset, split: Split, original: nn.Module
                 raise optuna.TrialPruned(f"AvgGap {gap:.2f} after epoch {epoch + 1}")
 
         callback = report if prune and method != "ssd" else None
-        result = run_method(method, original, data, split, setting, seed=seed, progress=False, callback=callback,
-                            recipe_changes=recipe, **knobs)
+        try:
+            result = run_method(method, original, data, split, setting, seed=seed, progress=False,
+                                callback=callback, recipe_changes=recipe, **knobs)
+        except FloatingPointError:  # a candidate that diverges is a valid, very bad, result
+            trial.set_user_attr("diverged", True)
+            return DIVERGED_GAP
         for k, v in result.metrics.items():
             trial.set_user_attr(k, v)
         return avg_gap(result.metrics, retrain_metrics)
@@ -123,30 +153,36 @@ def objective(setting: Setting, data: Dataset, split: Split, original: nn.Module
     return run
 
 
-def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str | None = None,
-         study: str | None = None, seed: int = 0, prune: bool = True, start_from_defaults: bool = True,
-         sampler_seed: int | None = None) -> optuna.Study:
-    """Add ``trials`` trials to the study of (setting, scenario, method), creating it if needed.
-
-    Several processes calling this with the same storage and study share the work. The first
-    process to create the study enqueues the setting's current parameters as trial 0
+def open_study(setting: Setting, scenario: str, method: str, storage: str | None = None, study: str | None = None,
+               prune: bool = True, start_from_defaults: bool = True, sampler_seed: int | None = None) -> optuna.Study:
+    """Create the study of (setting, scenario, method), or load it if it exists. Creation is atomic in
+    the storage: exactly one worker creates it and enqueues the setting's own parameters as trial 0
     (``start_from_defaults``), so the best result is never worse than the defaults."""
     if method not in SEARCH_SPACES:
         raise ValueError(f"no search space for {method!r}; valid: {', '.join(SEARCH_SPACES)}")
-    if trials < 1:
-        raise ValueError("trials must be at least 1")
-    exp = experiment(setting, scenario, seed, progress=False)
-    name = study or study_name(setting, scenario, method)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    kwargs = dict(study_name=name, storage=open_storage(storage or "sqlite:///natmu-tune.db"), pruner=pruner,
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if prune else optuna.pruners.NopPruner()
+    kwargs = dict(study_name=study or study_name(setting, scenario, method),
+                  storage=open_storage(storage or DEFAULT_STORAGE), pruner=pruner,
                   sampler=optuna.samplers.TPESampler(seed=sampler_seed))
-    try:  # creation is atomic in the storage: exactly one worker creates the study and enqueues the defaults
+    try:
         s = optuna.create_study(direction="minimize", **kwargs)
         if start_from_defaults:
             s.enqueue_trial(default_params(setting, method))
     except optuna.exceptions.DuplicatedStudyError:
         s = optuna.load_study(**kwargs)
+    return s
+
+
+def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str | None = None,
+         study: str | None = None, seed: int = 0, prune: bool = True, start_from_defaults: bool = True,
+         sampler_seed: int | None = None) -> optuna.Study:
+    """Add ``trials`` trials to the study of (setting, scenario, method) (see :func:`open_study`).
+    Several processes calling this with the same storage and study share the work."""
+    if trials < 1:
+        raise ValueError("trials must be at least 1")
+    s = open_study(setting, scenario, method, storage, study, prune, start_from_defaults, sampler_seed)
+    exp = experiment(setting, scenario, seed, progress=False)
     reference = evaluate(exp.retrained, exp.data, exp.split)
     s.optimize(objective(setting, exp.data, exp.split, exp.original, reference, method, seed, prune), n_trials=trials)
     return s

@@ -1,0 +1,436 @@
+"""The fair benchmark: every method tuned with the same budget on a held-out request, then evaluated
+on the tables' requests over five seeds, tuned and untuned.
+
+Why: choosing a method's knobs on the very request (and seed) it is scored on flatters that method,
+and one seed cannot tell a ranking from noise. So, for each scenario of a protocol:
+
+1. **Tune** each method (Retrain excepted) in an Optuna study of exactly :data:`TRIALS` completed
+   trials on the scenario's *validation request*: a random forget set drawn with another split seed,
+   or a class that is not in the table (``Setting.validation``). Every study uses the same TPE seed
+   and starts from the preset's values (trial 0), with the search spaces of ``tune.SEARCH_SPACES``.
+   A trial's score is its AvgGap to Retrain (seed 0) on the validation request.
+2. **Evaluate** on the test requests (``Setting.targets`` for class scenarios, the preset's forget
+   set for random ones) with seeds 0-4, each against the same seed's Retrain, three ways: ``tuned``
+   (the study's best), ``untuned`` (the preset's values), and for random 1% ``transfer`` (the best
+   of the random-10% study: the paper's Fig. 4 question, can parameters found at 10% serve 1%?).
+
+All state lives in one Optuna storage (SQLite here, PostgreSQL to share): the tuning studies, and a
+study of queued trials, one per evaluation run, which workers pop atomically, with heartbeats so
+that a dead worker's run is queued again. Start :func:`work` in as many processes or machines as you
+like; :func:`export` writes the finished results, with their provenance, as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from torch import nn
+
+from . import __version__
+from .bench import (
+    Setting,
+    _atomic_write,
+    cached_model,
+    get_setting,
+    load_setting_data,
+    make_scenario_split,
+    resized,
+    run_method,
+)
+from .data import Dataset
+from .metrics import evaluate
+from .tune import SEARCH_SPACES, default_params, objective, open_storage, open_study, split_params, study_name
+
+TRIALS = 24  # completed trials per (scenario, method) study, the same for every method
+SEEDS = (0, 1, 2, 3, 4)  # run seeds of the tables; seed s of a method is compared with seed s of Retrain
+SAMPLER_SEED = 0  # one TPE seed for every study
+PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the presets whose scenarios it runs
+TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
+VARIANTS = ("tuned", "untuned", "transfer")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One preset with a named scenario per request of the protocol: ``tests[scenario]`` are the
+    requests of the scenario's table, ``validation[scenario]`` the one its methods are tuned on."""
+
+    setting: Setting
+    tests: dict[str, tuple[str, ...]]
+    validation: dict[str, str]
+
+
+def plan(setting: Setting) -> Plan:
+    """Expand a preset's scenarios into its protocol requests (see ``Setting.validation/targets``)."""
+    scenarios, tests, validation = {}, {}, {}
+    for name, request in setting.scenarios.items():
+        if name not in setting.validation:
+            raise ValueError(f"preset {setting.name}: scenario {name!r} names no validation request")
+        targets = setting.targets.get(name)
+        tests[name] = tuple(f"{name}: {t}" for t in targets) if targets else (name,)
+        for test, target in zip(tests[name], targets or (None,)):
+            scenarios[test] = {**request, "target": target} if target else request
+        validation[name] = f"{name} (validation)"
+        scenarios[validation[name]] = {**request, **setting.validation[name]}
+    return Plan(replace(setting, scenarios=scenarios), tests, validation)
+
+
+def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
+    """The protocol's presets, expanded; ``sizes`` are :func:`~natmu_lite.bench.resized`'s overrides."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    return [plan(resized(get_setting(name), **(sizes or {}))) for name in PROTOCOLS[protocol]]
+
+
+def tuned_methods() -> list[str]:
+    return sorted(SEARCH_SPACES)
+
+
+# ---------------------------------------------------------------------------------------------
+# runs are named by one string, the grid sampler's value
+
+def point(setting: str, request: str, method: str, seed: int, variant: str) -> str:
+    return "|".join([setting, request, method, str(seed), variant])
+
+
+def parse_point(name: str) -> dict:
+    setting, request, method, seed, variant = name.split("|")
+    return dict(setting=setting, request=request, method=method, seed=int(seed), variant=variant)
+
+
+def points(plans: list[Plan], seeds: tuple[int, ...] = SEEDS) -> list[str]:
+    """Every evaluation run of a protocol: per test request and seed, Retrain and each method in
+    each variant that applies."""
+    out = []
+    for p in plans:
+        for scenario, requests in p.tests.items():
+            variants = ["tuned", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
+            for request in requests:
+                for seed in seeds:
+                    out.append(point(p.setting.name, request, "retrain", seed, "reference"))
+                    out += [point(p.setting.name, request, m, seed, v) for m in tuned_methods() for v in variants]
+    return out
+
+
+def scenario_of(p: Plan, request: str) -> str:
+    return next(s for s, requests in p.tests.items() if request in requests or request == p.validation[s])
+
+
+# ---------------------------------------------------------------------------------------------
+# tuning
+
+def _count(study: optuna.Study, *states: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def budget_trials(study: optuna.Study, trials: int = TRIALS) -> list[optuna.trial.FrozenTrial]:
+    """The study's first ``trials`` completed trials (by number): the budget. Concurrent workers can
+    overshoot a study by a trial; the extra ones are ignored so that every method gets exactly as many."""
+    done = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+    if len(done) < trials:
+        raise ValueError(f"study {study.study_name} has {len(done)} completed trials, fewer than {trials}")
+    return done[:trials]
+
+
+def best_within_budget(study: optuna.Study, trials: int = TRIALS) -> optuna.trial.FrozenTrial:
+    return min(budget_trials(study, trials), key=lambda t: t.value)
+
+
+class Protocol:
+    """One protocol in one storage: what every worker process runs (:meth:`work`) and what the
+    results are exported from (:meth:`export`). Keeps the data and original models it loaded.
+
+    ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.bench.resized`) shrink it for
+    quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes."""
+
+    def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
+                 sizes: dict | None = None):
+        if trials < 1 or not seeds:
+            raise ValueError("a protocol needs at least one trial and one seed")
+        self.name, self.storage, self.trials, self.seeds = name, storage, trials, tuple(seeds)
+        self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
+        self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
+        self._data: dict[str, Dataset] = {}
+        self._originals: dict[str, nn.Module] = {}
+
+    def points(self) -> list[str]:
+        return points(list(self.plans.values()), self.seeds)
+
+    # -- models
+    def data(self, p: Plan) -> Dataset:
+        if p.setting.name not in self._data:
+            self._data[p.setting.name] = load_setting_data(p.setting)
+        return self._data[p.setting.name]
+
+    def original(self, p: Plan) -> nn.Module:
+        if p.setting.name not in self._originals:
+            self._originals[p.setting.name] = cached_model("original", p.setting, self.data(p),
+                                                           p.setting.original_seed, progress=False)[0]
+        return self._originals[p.setting.name]
+
+    # -- tuning
+    def study(self, p: Plan, scenario: str, method: str) -> optuna.Study:
+        return open_study(p.setting, p.validation[scenario], method, self.storage, prune=False,
+                          sampler_seed=SAMPLER_SEED)
+
+    def tune(self, p: Plan, scenario: str, method: str, wait: bool = False) -> tuple[optuna.Study, bool]:
+        """Run the study's trials until it has its budget, one at a time so that TPE sees every
+        earlier result; returns (study, done). A study where another worker has a trial running is
+        left to that worker, or with ``wait`` waited for (a dead worker's trial is failed by the
+        heartbeat, queued again, and run here)."""
+        study, run = self.study(p, scenario, method), None
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            complete, running = _count(study, TrialState.COMPLETE), _count(study, TrialState.RUNNING)
+            if complete >= self.trials:
+                return study, True
+            if (running and not _count(study, TrialState.WAITING)) or complete + running >= self.trials:
+                if not wait:
+                    return study, False
+                time.sleep(5)
+                continue
+            if run is None:
+                data, request = self.data(p), p.validation[scenario]
+                split = make_scenario_split(p.setting, data, request)
+                retrained = cached_model("retrain", p.setting, data, 0, split, progress=False)[0]
+                run = objective(p.setting, data, split, self.original(p), evaluate(retrained, data, split), method,
+                                seed=0, prune=False)
+            study.optimize(_tagged(run, "tune"), n_trials=1)
+
+    def studies(self) -> Iterator[tuple[Plan, str, str]]:
+        """(plan, scenario, method) of every tuning study."""
+        for p in self.plans.values():
+            for scenario in p.tests:
+                for method in tuned_methods():
+                    yield p, scenario, method
+
+    def tune_all(self, until_done: bool = True) -> None:
+        """Take the studies nobody is working on, in an order of this process's own (so that
+        workers spread over the studies); with ``until_done``, repeat until every study is done."""
+        pending = list(self.studies())
+        random.Random(os.getpid()).shuffle(pending)
+        while pending:
+            pending = [s for s in pending if not self.tune(*s)[1]]
+            if not until_done:
+                return
+            if pending:
+                time.sleep(5)
+
+    # -- evaluation
+    def params(self, p: Plan, request: str, method: str, variant: str) -> dict:
+        if variant == "untuned":
+            return default_params(p.setting, method)
+        scenario = scenario_of(p, request)
+        source = TRANSFER[scenario] if variant == "transfer" else scenario
+        return best_within_budget(self.tune(p, source, method, wait=True)[0], self.trials).params
+
+    def run(self, name: str) -> dict:
+        """One evaluation run (a grid point) as a results row."""
+        q = parse_point(name)
+        p = self.plans[q["setting"]]
+        data = self.data(p)
+        split = make_scenario_split(p.setting, data, q["request"])
+        if q["method"] == "retrain":
+            model, seconds = cached_model("retrain", p.setting, data, q["seed"], split, progress=False)
+            metrics, params = evaluate(model, data, split), {}
+        else:
+            params = self.params(p, q["request"], q["method"], q["variant"])
+            recipe, knobs = split_params(params)
+            result = run_method(q["method"], self.original(p), data, split, p.setting, seed=q["seed"], progress=False,
+                                recipe_changes=recipe, **knobs)
+            metrics, seconds = result.metrics, result.seconds
+        return {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
+                "method": q["method"], "seed": q["seed"], "variant": q["variant"], "params": params,
+                "RA": metrics["RA"], "FATrain": metrics.get("FATrain", metrics.get("FA")),
+                "FATest": metrics.get("FATest"), "MIA": metrics["MIA"], "RetainAcc": metrics["RetainAcc"],
+                "seconds": seconds}
+
+    def evaluate_all(self) -> None:
+        """Run queued evaluation runs until the queue is empty."""
+        study = self.run_queue(enqueue=False)
+
+        def trial_fn(trial: optuna.Trial) -> float:
+            name = trial.user_attrs.get("run")
+            if name is None:  # another worker took the last queued run meanwhile
+                raise optuna.TrialPruned("the queue is empty")
+            row = self.run(name)
+            trial.set_user_attr("row", row)
+            return row["seconds"]
+
+        while _count(study, TrialState.WAITING):
+            study.optimize(_tagged(trial_fn, "evaluate"), n_trials=1, catch=(Exception,))
+
+    def run_queue(self, enqueue: bool = True) -> optuna.Study:
+        """The study whose trials are the protocol's evaluation runs, one queued (``enqueue_trial``)
+        per run. Workers pop queued trials atomically, so each run goes to one worker; a dead worker's
+        run is queued again by the heartbeat. With ``enqueue`` (the command that starts the workers,
+        never the workers themselves, which would all queue the same runs at once) the runs that are
+        neither finished, running nor queued are queued: new ones (a method added to the protocol)
+        and those whose run raised."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(study_name=f"protocol/{self.name}/runs", storage=open_storage(self.storage),
+                                    load_if_exists=True)
+        sizes = study.user_attrs.get("sizes")
+        if sizes is None:
+            study.set_user_attr("sizes", self.sizes)
+        elif sizes != self.sizes:
+            raise ValueError(f"storage {self.storage} holds this protocol with sizes {sizes}, not {self.sizes}; "
+                             "use another --storage")
+        if not enqueue:
+            return study
+        trials = study.get_trials(deepcopy=False)
+        live = {_run_name(t) for t in trials
+                if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
+        todo = [q for q in self.points() if q not in live]
+        todo.sort(key=lambda q: parse_point(q)["variant"] in ("tuned", "transfer"))  # runs needing no study first
+        for name in todo:
+            study.enqueue_trial({}, user_attrs={"run": name})
+        return study
+
+    def progress(self) -> tuple[int, int]:
+        """(finished, total) of the budgeted tuning trials and the evaluation runs, for progress bars."""
+        store = open_storage(self.storage)
+        names = {s.study_name for s in optuna.get_all_study_summaries(store)}
+        done = total = 0
+        for p, scenario, method in self.studies():
+            total += self.trials
+            name = study_name(p.setting, p.validation[scenario], method)
+            if name in names:
+                done += min(self.trials, _count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
+        if f"protocol/{self.name}/runs" in names:
+            done += len(_rows(optuna.load_study(study_name=f"protocol/{self.name}/runs", storage=store)))
+        return done, total + len(self.points())
+
+    def tuning_summary(self) -> list[dict]:
+        """Per study: the validation request, the budget's best trial and the preset values' score."""
+        rows = []
+        for p, scenario, method in self.studies():
+            study = self.study(p, scenario, method)
+            best = best_within_budget(study, self.trials)
+            rows.append({"setting": p.setting.name, "scenario": scenario, "method": method,
+                         "validation": p.setting.scenarios[p.validation[scenario]], "trials": self.trials,
+                         "best_trial": best.number, "best_avg_gap": best.value, "best_params": best.params,
+                         "default_avg_gap": budget_trials(study, self.trials)[0].value})
+        return rows
+
+    def export(self, out: str | Path, command: str = "") -> dict:
+        """Write the results (every run, every study's budget and best trial, provenance) as JSON.
+        Raises if a study lacks its budget or a run is missing: a partial table is never exported."""
+        summaries = self.tuning_summary()
+        tuning = [t for p, scenario, method in self.studies() for t in self.study(p, scenario, method).trials]
+        queue = self.run_queue(enqueue=False)
+        rows = _rows(queue)
+        missing = [q for q in self.points() if q not in rows]
+        if missing:
+            raise ValueError(f"{len(missing)} of {len(self.points())} runs are not finished (e.g. {missing[0]}); "
+                             "run the protocol again to finish them")
+        doc = {"protocol": self.name, "sizes": self.sizes,
+               "provenance": {"command": command, "git_commit": git_commit(), "natmu_lite": __version__,
+                              "torch": torch.__version__, "optuna": optuna.__version__,
+                              "python": platform.python_version(),
+                              "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              "tuning": _phase_summary(tuning), "evaluation": _phase_summary(queue.trials)},
+               "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = preset",
+                          "search_spaces": {m: _space(m) for m in tuned_methods()}, "seeds": list(self.seeds)},
+               "studies": summaries,
+               "runs": [rows[q] for q in self.points()]}
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
+        return doc
+
+    def work(self, phase: str = "all") -> None:
+        """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``: a worker with no
+        study left to take evaluates; a run that needs a study still being tuned waits for it)."""
+        if phase in ("all", "tune"):
+            self.tune_all(until_done=phase == "tune")
+        if phase in ("all", "evaluate"):
+            self.evaluate_all()
+
+
+def _tagged(fn, phase: str):
+    """Record where each trial ran (for the provenance) before running it."""
+    def run(trial: optuna.Trial):
+        for k, v in {**machine(), "phase": phase}.items():
+            trial.set_user_attr(k, v)
+        return fn(trial)
+    return run
+
+
+def _run_name(trial: optuna.trial.FrozenTrial) -> str | None:
+    return trial.user_attrs.get("run")
+
+
+def _rows(study: optuna.Study) -> dict[str, dict]:
+    """The first completed trial of each run (a run two workers raced for is kept once)."""
+    rows = {}
+    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
+        rows.setdefault(t.user_attrs["run"], t.user_attrs["row"])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance and export
+
+def machine() -> dict:
+    """Where a trial ran: host, device, processor, threads and versions."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"host": platform.node(), "device": gpu or "cpu", "cpu": cpu, "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "pid": os.getpid()}
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("+uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def _phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
+    """Wall time (first start to last end), summed trial time, and the machines of one phase."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
+    if not done:
+        return {}
+    machines = sorted({json.dumps({k: t.user_attrs.get(k) for k in ("host", "device", "cpu", "cores", "threads",
+                                                                     "torch")}) for t in done})
+    wall = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
+    return {"trials": len(done), "wall_seconds": wall.total_seconds(),
+            "trial_seconds": sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done),
+            "workers": len({(t.user_attrs.get("host"), t.user_attrs.get("pid")) for t in done}),
+            "machines": [json.loads(m) for m in machines]}
+
+
+def _space(method: str) -> dict:
+    """A method's search space as text (read off a throw-away trial's distributions)."""
+    trial = optuna.create_study().ask()
+    SEARCH_SPACES[method](trial)
+    return {k: repr(d) for k, d in trial.distributions.items()}
+
+
+def load(path: str | Path) -> dict:
+    """A protocol's exported results."""
+    return json.loads(Path(path).read_text())
