@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,8 @@ from tqdm.auto import tqdm
 from .bench import (
     SETTINGS,
     Setting,
+    check_grid,
+    check_output,
     get_setting,
     load_results,
     load_setting_data,
@@ -26,10 +29,21 @@ from .bench import (
 from .bench import run_method as run_one
 from .data import LOADERS, load_dataset
 from .methods import METHODS
+from .methods.base import knob_names
 from .methods.retrain import train_original
 from .metrics import avg_gap, evaluate
 from .tables import paper_table, to_latex, to_markdown, to_text
-from .tune import SEARCH_SPACES, load_preset, save_preset, transfer, tune
+from .tune import (
+    RECIPE_FIELDS,
+    SEARCH_SPACES,
+    check_storage,
+    load_preset,
+    open_storage,
+    save_preset,
+    study_name,
+    transfer,
+    tune,
+)
 
 
 def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
@@ -53,6 +67,7 @@ def reduced(setting: Setting, args: argparse.Namespace) -> Setting:
 def demo(args: argparse.Namespace) -> int:
     """Original, Retrain and NatMU (plus any --methods) on one scenario: the package in one minute."""
     setting = reduced(get_setting(args.preset), args)
+    check_grid(setting, [args.scenario], ["retrain", "natmu", *args.methods])
     data = load_setting_data(setting)
     split = make_scenario_split(setting, data, args.scenario, seed=args.seed)
     print(f"{setting.name}: {data}\n{split}", flush=True)
@@ -66,15 +81,63 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_json(path: str, what: str):
+    """A JSON file's content; a missing, unreadable or non-JSON file is an error that names it."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"{what} {path} {'is a directory' if file.is_dir() else 'does not exist'}")
+    try:
+        return json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {path} is not JSON ({e})") from None
+
+
+def preset_doc(path: str, what: str = "--preset-file") -> dict:
+    """A preset file's content, checked: ``{"base": <preset>, "methods": {<method>: {<parameter>: value}}}``
+    as ``tune --save-preset`` writes it, with a known base and methods (parameters: see :func:`read_preset`)."""
+    doc = _read_json(path, what)
+    if not (isinstance(doc, dict) and isinstance(doc.get("base"), str) and isinstance(doc.get("methods"), dict)
+            and all(isinstance(p, dict) for p in doc["methods"].values())):
+        shape = '{"base": <preset>, "methods": {<method>: {<parameter>: <value>}}}'
+        raise ValueError(f"{what} {path}: expected a JSON object {shape}, as `natmu-lite tune --save-preset` "
+                         f"writes; got {json.dumps(doc)[:60]}")
+    if doc["base"] not in SETTINGS:
+        raise ValueError(f"{what} {path}: unknown base preset {doc['base']!r}; valid: {', '.join(SETTINGS)}")
+    unknown = sorted(set(doc["methods"]) - set(METHODS))
+    if unknown:
+        raise ValueError(f"{what} {path}: unknown method {unknown[0]!r}; valid: {', '.join(sorted(METHODS))}")
+    for method, params in doc["methods"].items():
+        knobs = knob_names(method)
+        valid = sorted(RECIPE_FIELDS | (set(params) if knobs is None else knobs))
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ValueError(f"{what} {path}: method {method} has no parameter {unknown[0]!r}; "
+                             f"valid: {', '.join(valid)}")
+    return doc
+
+
+def read_preset(path: str) -> Setting:
+    """A --preset-file's setting, refused before anything trains if a parameter is unknown (neither a
+    recipe field nor a knob of its method) or out of range."""
+    doc = preset_doc(path)
+    setting = load_preset(path)
+    try:
+        check_grid(setting, [], list(doc["methods"]))
+    except ValueError as e:
+        raise ValueError(f"--preset-file {path}: {e}") from None
+    return setting
+
+
 def chosen_setting(args: argparse.Namespace) -> Setting:
     """--preset-file (tuned parameters) or --preset, with the size overrides."""
-    base = load_preset(args.preset_file) if getattr(args, "preset_file", None) else get_setting(args.preset)
+    base = read_preset(args.preset_file) if getattr(args, "preset_file", None) else get_setting(args.preset)
     return reduced(base, args)
 
 
 def bench(args: argparse.Namespace) -> int:
     """Run a preset's grid (resumable through --out) and print the paper's table."""
     setting = chosen_setting(args)
+    check_output(args.out, "--out")  # run_grid checks it too, but here the message names the option
     start = time.perf_counter()
     results = run_grid(setting, args.scenarios, args.methods, list(range(args.seeds)), args.out,
                        progress=not args.quiet)
@@ -84,12 +147,25 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def table(args: argparse.Namespace) -> int:
+    """Print a results file as the paper's table; --preset and --config choose rows, and a run that is
+    there more than once (from several configurations) is an error, never a mean over both."""
     rows = load_results(args.results)
     if not rows:
         raise ValueError(f"{args.results}: no results (missing or empty file)")
     frame = pd.DataFrame(rows)
-    if args.preset:
-        frame = frame[frame.setting == args.preset]
+    for column, value, flag in (("setting", args.preset, "--preset"), ("config", args.config, "--config")):
+        if value is not None:
+            held = sorted(set(frame[column].dropna())) if column in frame else []
+            if value not in held:
+                raise ValueError(f"{flag} {value!r}: {args.results} holds no runs of it; it holds: "
+                                 f"{', '.join(held) or 'none'}")
+            frame = frame[frame[column] == value]
+    twice = frame[frame.duplicated(["setting", "scenario", "target", "method", "seed"], keep=False)]
+    if len(twice):
+        r = twice.iloc[0]
+        configs = sorted(set(twice["config"].dropna())) if "config" in twice else []
+        raise ValueError(f"{args.results} holds {r.setting} {r.scenario} {r.method} seed {r.seed} more than once "
+                         f"(configurations: {', '.join(configs) or 'not recorded'}); choose one with --config")
     formatted = paper_table(frame)
     print({"markdown": to_markdown, "latex": to_latex, "text": to_text}[args.format](formatted))
     return 0
@@ -99,6 +175,10 @@ def tune_cmd(args: argparse.Namespace) -> int:
     """Add trials to the study of (preset, scenario, method); report and optionally save the best."""
     setting = chosen_setting(args)
     scenario = args.scenario or next(iter(setting.scenarios))
+    check_grid(setting, [scenario], [args.method])
+    check_storage(args.storage, what="--storage")
+    if args.save_preset:
+        check_save_preset(args.save_preset, setting)
     study = tune(setting, scenario, args.method, args.trials, args.storage, args.study, seed=args.seed,
                  prune=not args.no_prune)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
@@ -110,9 +190,37 @@ def tune_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_save_preset(path: str, setting: Setting) -> None:
+    """Refuse a --save-preset that would fail after the study: an unwritable path, an existing file
+    that is not a preset of the same base, or a base that is itself a preset file."""
+    check_output(path, "--save-preset")
+    if setting.name not in SETTINGS:
+        raise ValueError(f"--save-preset needs a --preset as the base, not a preset file ({setting.name})")
+    if Path(path).exists() and (base := preset_doc(path, "--save-preset")["base"]) != setting.name:
+        raise ValueError(f"--save-preset {path} is based on preset {base!r}, not {setting.name!r}")
+
+
+def check_study(storage: str, study: str) -> None:
+    """Refuse, before anything trains and without creating a database, a study to read that is not in
+    the storage or has no completed trial."""
+    import optuna  # loaded already by .tune
+
+    check_storage(storage, must_exist=True, what="--storage")
+    store = open_storage(storage)
+    names = optuna.get_all_study_names(store)
+    if study not in names:
+        raise ValueError(f"--storage {storage} holds no study {study!r} (tune it first with `natmu-lite tune`); "
+                         f"it holds: {', '.join(names) or 'none'}")
+    if not optuna.load_study(study_name=study, storage=store).get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        raise ValueError(f"study {study!r} in --storage {storage} has no completed trial yet")
+
+
 def transfer_cmd(args: argparse.Namespace) -> int:
     """Evaluate the best parameters of one scenario's study on another scenario (Fig. 4)."""
     setting = chosen_setting(args)
+    check_grid(setting, [args.from_scenario, args.to_scenario], [args.method])
+    check_output(args.out, "--out")
+    check_study(args.storage, args.study or study_name(setting, args.from_scenario, args.method))
     results = transfer(setting, args.from_scenario, args.to_scenario, args.method, args.storage,
                        list(range(args.seeds)), args.out, args.study, progress=not args.quiet)
     print(to_text(paper_table(results)))
@@ -135,6 +243,8 @@ def protocol_cmd(args: argparse.Namespace) -> int:
     proto = Protocol(args.name, storage, args.trials, tuple(range(args.seeds)), sizes)
     if storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    check_storage(storage, what="--storage")  # a bad URL or missing driver: refused before any training
+    check_output(out, "--out", make_folder=True)
     if args.worker:
         proto.work(args.phase)
         return 0
@@ -159,7 +269,7 @@ def protocol_cmd(args: argparse.Namespace) -> int:
         print(summary[["setting", "scenario", "method", "default_avg_gap", "best_avg_gap", "best_trial"]].round(2)
               .to_string(index=False))
         return 0
-    doc = proto.export(out, command="natmu-lite " + " ".join(sys.argv[1:]))
+    doc = proto.export(out, command="natmu-lite " + " ".join(sys.argv[1:]), partial=args.partial)
     print(to_text(paper_table(pd.DataFrame([r for r in doc["runs"] if r["variant"] in ("tuned", "reference")]))))
     print(f"\n{len(doc['runs'])} runs in {out}; this command's wall time {time.perf_counter() - start:.0f}s")
     return 0
@@ -179,9 +289,25 @@ def fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least`` (argparse exits with 2 and a message naming the option)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {value}")
+        return value
+    return parse
+
+
+POSITIVE, NON_NEGATIVE = at_least(1), at_least(0)
+
+
 def _size_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train-size", type=int, default=None, help="override the training-subset size")
-    p.add_argument("--epochs", type=int, default=None, help="override the original/retrain epochs")
+    p.add_argument("--train-size", type=POSITIVE, default=None, help="override the training-subset size")
+    p.add_argument("--epochs", type=POSITIVE, default=None, help="override the original/retrain epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--compile", default=None, choices=["default", "reduce-overhead"],
                    help="torch.compile mode of every training run (GPU; reduce-overhead measured 2x on an H200)")
@@ -190,21 +316,23 @@ def _size_options(p: argparse.ArgumentParser) -> None:
 def _preset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", choices=sorted(SETTINGS))
     p.add_argument("--preset-file", default=None, help="a preset file saved by `tune --save-preset`")
-    p.add_argument("--unlearn-epochs", type=int, default=None, help="override the unlearning epochs")
+    p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
+    p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
     _size_options(p)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
-    top.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    top.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: torch's choice)")
     sub = top.add_subparsers(dest="command", required=True)
     others = sorted(set(METHODS) - {"retrain", "natmu"})
 
     p = sub.add_parser("demo", help="train original and retrained models, run NatMU, print RA/FA/MIA")
     p.add_argument("--preset", "--setting", default="default", choices=sorted(SETTINGS))
     p.add_argument("--scenario", default="random-1%")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--methods", nargs="*", default=[], choices=others, help="more methods beside Retrain and NatMU")
+    p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
     _size_options(p)
     p.set_defaults(func=demo)
 
@@ -212,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
     _preset_options(p)
     p.add_argument("--scenarios", nargs="+", default=None, help="default: all of the preset's")
     p.add_argument("--methods", nargs="+", default=None, choices=sorted(METHODS), help="default: all")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1")
+    p.add_argument("--seeds", type=POSITIVE, default=1, help="seeds 0..N-1")
     p.add_argument("--out", default="results.json", help="results file; finished runs in it are skipped")
     p.set_defaults(func=bench)
 
@@ -220,10 +348,10 @@ def parser() -> argparse.ArgumentParser:
     _preset_options(p)
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
     p.add_argument("--scenario", default=None, help="default: the preset's first")
-    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--trials", type=POSITIVE, default=20)
     p.add_argument("--storage", default="sqlite:///natmu-tune.db", help="any Optuna storage URL (e.g. PostgreSQL)")
     p.add_argument("--study", default=None, help="default: <preset>/<scenario>/<method>")
-    p.add_argument("--seed", type=int, default=0, help="the seed of Retrain and of each trial's run")
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="the seed of Retrain and of each trial's run")
     p.add_argument("--no-prune", action="store_true", help="no per-epoch pruning")
     p.add_argument("--save-preset", default=None, help="add the best parameters to this preset file")
     p.set_defaults(func=tune_cmd)
@@ -235,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to-scenario", required=True)
     p.add_argument("--storage", default="sqlite:///natmu-tune.db")
     p.add_argument("--study", default=None, help="default: <preset>/<from-scenario>/<method>")
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seeds", type=POSITIVE, default=1)
     p.add_argument("--out", default="results.json")
     p.set_defaults(func=transfer_cmd)
 
@@ -243,14 +371,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default="default", help="the protocol (default: the offline default)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///results/<name>.db)")
     p.add_argument("--out", default=None, help="the exported results (default: results/<name>.json)")
-    p.add_argument("--trials", type=int, default=24, help="completed tuning trials per study, every method alike")
-    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds 0..N-1")
-    p.add_argument("--workers", type=int, default=1, help="worker processes here (1 torch thread each when >1)")
+    p.add_argument("--trials", type=POSITIVE, default=24, help="completed tuning trials per study, every method alike")
+    p.add_argument("--seeds", type=POSITIVE, default=5, help="evaluation seeds 0..N-1")
+    p.add_argument("--workers", type=POSITIVE, default=1, help="worker processes here (1 torch thread each when >1)")
     p.add_argument("--phase", default="all", choices=["all", "tune", "evaluate"])
     p.add_argument("--export-only", action="store_true", help="only export what the storage holds")
+    p.add_argument("--partial", action="store_true", help="export even if runs are missing (whole seeds only)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--test-size", type=int, default=None, help="override the test-subset size")
-    p.add_argument("--unlearn-epochs", type=int, default=None, help="override the unlearning epochs")
+    p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
+    p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
     _size_options(p)
     p.set_defaults(func=protocol_cmd)
 
@@ -258,6 +387,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("results")
     p.add_argument("--format", default="text", choices=["text", "markdown", "latex"])
     p.add_argument("--preset", default=None, help="only this preset's rows")
+    p.add_argument("--config", default=None, help="only the runs of this configuration (a row's config hash)")
     p.set_defaults(func=table)
 
     p = sub.add_parser("presets", help="list the presets")
@@ -273,12 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if getattr(args, "seeds", 1) < 1:
-        print("natmu-lite: error: --seeds must be at least 1", file=sys.stderr)
-        return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, KeyError, OSError) as e:  # bad input, refused with a message (OSError: unwritable paths)
         print(f"natmu-lite: error: {e}", file=sys.stderr)
         return 2
 

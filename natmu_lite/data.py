@@ -12,10 +12,12 @@ Files are looked for in ``$NATMU_DATA``, then ``./data``, then (Fashion-MNIST) D
 from __future__ import annotations
 
 import gzip
+import numbers
 import os
 import pickle
 import re
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,13 +323,24 @@ def load_dataset(name: str, root: str | Path | None = None, train_size: int | No
     The subset depends on ``subset_seed`` only, so every experiment seed sees the same data."""
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(LOADERS)}")
+    for split, size in (("train", train_size), ("test", test_size)):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
+            raise ValueError(f"{split}_size must be a positive integer or None, got {size!r}")
     data = LOADERS[name](root)
     for split, size in (("train", train_size), ("test", test_size)):
         y = getattr(data, f"{split}_y")
         if size is None or size >= len(y):
+            if size is not None and size > len(y):
+                warnings.warn(f"{split}_size={size} is more than the {len(y)} {split} images of {name}; "
+                              "using all of them", stacklevel=2)
             continue
         fine = getattr(data, f"{split}_fine")
-        idx = balanced_subset(fine if fine is not None else y, size, subset_seed)
+        labels = fine if fine is not None else y
+        idx = balanced_subset(labels, size, subset_seed)
+        if len(idx) != size:  # a class-balanced subset holds a multiple of the number of classes
+            k = len(labels.unique())
+            warnings.warn(f"{split}_size={size} gives {len(idx)} images: a class-balanced subset of {k} classes "
+                          f"takes {size} // {k} = {size // k} per class", stacklevel=2)
         setattr(data, f"{split}_x", getattr(data, f"{split}_x")[idx])
         setattr(data, f"{split}_y", y[idx])
         if fine is not None:
@@ -371,10 +384,12 @@ def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: f
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
+    if target is not None and not isinstance(target, str):
+        raise ValueError(f"target must be a class name (a string, e.g. {data.classes[0]!r}), got {target!r}")
     all_test = torch.arange(len(data.test_y))
     if scenario == "random":
-        if ratio is None or not 0 < ratio < 1:
-            raise ValueError(f"random forgetting needs a ratio in (0, 1), got {ratio!r}")
+        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio < 1:
+            raise ValueError(f"random forgetting needs a ratio: a number in (0, 1), got {ratio!r}")
         forget = _random_forget(data.train_y, ratio, torch.Generator().manual_seed(seed))
         if len(forget) == 0:
             raise ValueError(f"ratio {ratio} forgets no sample of a {len(data.train_y)}-image training set; "

@@ -72,7 +72,21 @@ def evaluate(model: nn.Module, data: Dataset, split: Split) -> dict[str, float]:
 def avg_gap(result: dict[str, float], retrain: dict[str, float], keys: tuple[str, ...] | None = None) -> float:
     """Mean absolute gap to Retrain over the table's metrics (3 for random, 4 for class scenarios)."""
     keys = keys or (CLASS_METRICS if "FATrain" in result else RANDOM_METRICS)
+    for name, metrics in (("the result", result), ("Retrain", retrain)):
+        missing = [k for k in keys if metrics.get(k) is None]
+        if missing:  # never a smaller average: that would look like a smaller gap
+            raise ValueError(f"AvgGap needs {', '.join(keys)}; {name} lacks {', '.join(missing)}")
     return float(np.mean([abs(result[k] - retrain[k]) for k in keys]))
+
+
+COLLAPSE_FACTOR = 2  # a run is collapsed when its retain accuracy falls below this many times chance
+
+
+def collapsed(retain_acc: float, num_classes: int) -> bool:
+    """Whether a model lost its retain set: training accuracy on D_r below twice chance (``200 / K``
+    percent, 20% for 10 classes). An unlearning run that ends there (e.g. gradient ascent at a huge
+    learning rate, RA = FA = 10%) destroyed the model rather than unlearned; its row is kept but flagged."""
+    return bool(retain_acc < COLLAPSE_FACTOR * 100 / num_classes)
 
 
 def kl_to_model(model: nn.Module, images: Tensor, targets: Tensor) -> float:

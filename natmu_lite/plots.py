@@ -7,11 +7,24 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .tables import METHOD_NAMES
+from .tables import METHOD_NAMES, METHOD_ORDER, t_interval
 
+# One colour per method and one order (tables.METHOD_ORDER) in every figure of the book.
 COLORS = {"retrain": "black", "finetune": "tab:gray", "ga": "tab:brown", "amnesiac": "tab:red",
           "badteacher": "tab:purple", "salun": "tab:orange", "ssd": "tab:olive", "natmu": "tab:blue",
           "natmu w/o CI": "tab:cyan"}
+PALETTE = {METHOD_NAMES.get(m, m): c for m, c in COLORS.items()}  # by display name, for seaborn's hue
+
+
+def _hue_order(methods) -> list[str]:
+    present = set(methods)
+    return [_name(m) for m in METHOD_ORDER if m in present] + sorted(_name(m) for m in present - set(METHOD_ORDER))
+
+
+def _t95(values) -> tuple[float, float]:
+    """seaborn's error bar: the same Student-t 95% interval over seeds as the tables."""
+    _, low, high = t_interval(values)
+    return low, high
 
 
 def _name(method: str) -> str:
@@ -51,28 +64,56 @@ def image_grid(images: Tensor, titles: list[str] | None = None, cols: int = 8, s
     return fig
 
 
-def kl_vs_gap(kl: dict[str, float], gap: dict[str, float], ax=None):
-    """Naturalness (mean KL to Retrain's predictions) against the FA gap to Retrain (paper Fig. 2a)."""
-    ax = ax or plt.subplots(figsize=(5, 3.6))[1]
-    for method in kl:
-        ax.scatter(kl[method], gap[method], s=60, color=COLORS.get(method), label=_name(method))
-        ax.annotate(_name(method), (kl[method], gap[method]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+def kl_vs_gap(frame: pd.DataFrame, ax=None):
+    """Naturalness (mean KL to Retrain's predictions) against the FA gap to Retrain (paper Fig. 2a):
+    one small dot per seed, the mean with ±1 std bars in both directions (``frame``: method, seed,
+    KL, gap)."""
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(5.4, 3.8))[1]
+    named = frame.assign(method=frame.method.map(_name))
+    order = _hue_order(frame.method)
+    sns.scatterplot(named, x="KL", y="gap", hue="method", hue_order=order, palette=PALETTE, alpha=0.35, s=25,
+                    legend=False, ax=ax)
+    for method, g in named.groupby("method"):
+        ax.errorbar(g.KL.mean(), g.gap.mean(), xerr=g.KL.std(ddof=1), yerr=g.gap.std(ddof=1), fmt="o", ms=7,
+                    capsize=3, color=PALETTE.get(method), label=method)
+        ax.annotate(method, (g.KL.mean(), g.gap.mean()), textcoords="offset points", xytext=(7, 5), fontsize=8)
     ax.set(xlabel="mean KL(label || Retrain's prediction)", ylabel="|FA - FA of Retrain| (points)")
     return ax
 
 
-def avg_gap_bars(gaps: pd.DataFrame, ax=None):
-    """AvgGap per method (bars) for each scenario (groups); lower is closer to Retrain."""
-    methods = [m for m in gaps.columns if m != "retrain"]
-    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
-    width = 0.8 / len(methods)
-    for i, m in enumerate(methods):
-        xs = [j + i * width for j in range(len(gaps))]
-        ax.bar(xs, gaps[m].values, width, label=_name(m), color=COLORS.get(m))
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(gaps))])
-    ax.set_xticklabels([f"{s}" for s, _ in gaps.index])
-    ax.set(ylabel="AvgGap to Retrain (lower is better)")
+def gap_intervals(gaps: pd.DataFrame, ax=None):
+    """Per scenario, each method's per-seed AvgGap to Retrain: mean and 95% t-interval over seeds
+    (``gaps`` is :func:`natmu_lite.tables.scenario_gaps`'s frame); lower is closer to Retrain."""
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(8.5, 3.8))[1]
+    frame = gaps.assign(method=gaps.method.map(_name))
+    sns.pointplot(frame, x="scenario", y="AvgGap", hue="method", hue_order=_hue_order(gaps.method),
+                  palette=PALETTE, errorbar=_t95, dodge=0.6, linestyle="none", markersize=4, err_kws={"linewidth": 1.2},
+                  capsize=0.04, ax=ax)
+    ax.set(xlabel="", ylabel="AvgGap to Retrain (per seed)", ylim=(0, None))
     ax.legend(frameon=False, fontsize=8, ncol=4)
+    return ax
+
+
+def seed_curves(frame: pd.DataFrame, reference: pd.Series | None = None, ylabel: str = "forget accuracy (%)",
+                ax=None, title: str | None = None):
+    """One line per method over epochs, mean over seeds with a ±1 std band (``frame``: method, seed,
+    epoch, value); ``reference`` (one value per seed) is drawn as Retrain's mean with its band."""
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(6.4, 3.8))[1]
+    named = frame.assign(method=frame.method.map(_name))
+    sns.lineplot(named, x="epoch", y="value", hue="method", hue_order=_hue_order(frame.method), palette=PALETTE,
+                 errorbar="sd", marker="o", markersize=4, ax=ax)
+    if reference is not None:
+        mean, std = float(reference.mean()), float(reference.std(ddof=1)) if len(reference) > 1 else 0.0
+        ax.axhline(mean, ls="--", color="black", lw=1, label="Retrain")
+        ax.axhspan(mean - std, mean + std, color="black", alpha=0.08)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend(frameon=False, fontsize=8)
     return ax
 
 
@@ -94,23 +135,28 @@ def relevance_grid(images: Tensor, maps: dict[str, Tensor], titles: dict[str, li
     return fig
 
 
-def transfer_bars(frame: pd.DataFrame, metrics: tuple[str, ...] = ("FA", "MIA")):
-    """Fig. 4: per method, the metric with its own optimum and with transferred parameters, against
-    Retrain (dashed). ``frame`` is :func:`natmu_lite.tune.transfer_study`'s."""
-    retrain = frame[frame.method == "retrain"].iloc[0]
-    runs = frame[frame.method != "retrain"]
-    own, moved = runs.tuned_on.unique()[:2]
-    methods = list(dict.fromkeys(runs.method))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, str] | None = None,
+                  metrics: tuple[str, ...] = ("FA", "MIA")):
+    """Fig. 4: per method, each metric with the parameters tuned for the request's own ratio
+    (``variant == own``) and with those transferred from another (``moved``), mean and 95%
+    t-interval over seeds; Retrain's mean is the dashed line. ``runs`` are protocol result rows;
+    ``labels`` name the two variants in the legend."""
+    import seaborn as sns
+
+    runs = runs.rename(columns={"FATrain": "FA"}) if "FA" not in runs else runs
+    retrain = runs[runs.method == "retrain"]
+    labels = labels or {own: own, moved: moved}
+    frame = runs[runs.variant.isin([own, moved])]
+    frame = frame.assign(method=frame.method.map(_name), variant=frame.variant.map(labels))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for k, (tuned_on, hatch) in enumerate(((own, ""), (moved, "//"))):
-            values = [runs[(runs.method == m) & (runs.tuned_on == tuned_on)][metric].iloc[0] for m in methods]
-            ax.bar([i + (k - 0.5) * 0.38 for i in range(len(methods))], values, 0.38, hatch=hatch,
-                   color=[COLORS.get(m, "gray") for m in methods], edgecolor="black", lw=0.5,
-                   label=f"tuned on {tuned_on}")
-        ax.axhline(retrain[metric], ls="--", color="black", lw=1, label="Retrain")
-        ax.set_xticks(range(len(methods)), [_name(m) for m in methods], fontsize=8)
-        ax.set(ylabel=f"{metric} (%)", title=metric)
-    axes[0, 0].legend(frameon=False, fontsize=7)
+        sns.barplot(frame, x="method", y=metric, hue="variant", hue_order=[labels[own], labels[moved]],
+                    order=_hue_order(set(runs.method) - {"retrain"}), errorbar=_t95, capsize=0.1,
+                    err_kws={"linewidth": 1}, palette=["tab:blue", "lightgray"], edgecolor="black", linewidth=0.5,
+                    ax=ax)
+        ax.axhline(retrain[metric].mean(), ls="--", color="black", lw=1, label="Retrain")
+        ax.set(xlabel="", ylabel=f"{metric} (%)", title=metric)
+        ax.tick_params(axis="x", labelsize=8, labelrotation=30)
+        ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig

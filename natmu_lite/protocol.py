@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import torch
 from optuna.trial import TrialState
 from torch import nn
@@ -169,6 +170,12 @@ class Protocol:
     def points(self) -> list[str]:
         return points(list(self.plans.values()), self.seeds)
 
+    def point_of(self, row: dict) -> str:
+        """The run name of an exported row."""
+        tests = self.plans[row["setting"]].tests[row["scenario"]]
+        request = next(r for r in tests if r == row["scenario"] or r.endswith(f": {row['target']}"))
+        return point(row["setting"], request, row["method"], row["seed"], row["variant"])
+
     # -- models
     def data(self, p: Plan) -> Dataset:
         if p.setting.name not in self._data:
@@ -239,8 +246,9 @@ class Protocol:
         source = TRANSFER[scenario] if variant == "transfer" else scenario
         return best_within_budget(self.tune(p, source, method, wait=True)[0], self.trials).params
 
-    def run(self, name: str) -> dict:
-        """One evaluation run (a grid point) as a results row."""
+    def run(self, name: str, params: dict | None = None) -> dict:
+        """One evaluation run as a results row; ``params`` replace the variant's parameters (to
+        re-run a committed row with the parameters it records)."""
         q = parse_point(name)
         p = self.plans[q["setting"]]
         data = self.data(p)
@@ -249,7 +257,7 @@ class Protocol:
             model, seconds = cached_model("retrain", p.setting, data, q["seed"], split, progress=False)
             metrics, params = evaluate(model, data, split), {}
         else:
-            params = self.params(p, q["request"], q["method"], q["variant"])
+            params = self.params(p, q["request"], q["method"], q["variant"]) if params is None else params
             recipe, knobs = split_params(params)
             result = run_method(q["method"], self.original(p), data, split, p.setting, seed=q["seed"], progress=False,
                                 recipe_changes=recipe, **knobs)
@@ -297,10 +305,17 @@ class Protocol:
         live = {_run_name(t) for t in trials
                 if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
         todo = [q for q in self.points() if q not in live]
-        todo.sort(key=lambda q: parse_point(q)["variant"] in ("tuned", "transfer"))  # runs needing no study first
+        # seed by seed: a protocol stopped half-way has whole seeds of every scenario, not half the table
+        todo.sort(key=lambda q: parse_point(q)["seed"])
         for name in todo:
             study.enqueue_trial({}, user_attrs={"run": name})
         return study
+
+    def complete_seeds(self, missing: list[str]) -> dict[str, list[int]]:
+        """Per scenario, the seeds none of whose runs is missing."""
+        gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_point, missing)}
+        return {scenario: [s for s in self.seeds if not any((p.setting.name, r, s) in gaps for r in tests)]
+                for p in self.plans.values() for scenario, tests in p.tests.items()}
 
     def progress(self) -> tuple[int, int]:
         """(finished, total) of the budgeted tuning trials and the evaluation runs, for progress bars."""
@@ -328,18 +343,21 @@ class Protocol:
                          "default_avg_gap": budget_trials(study, self.trials)[0].value})
         return rows
 
-    def export(self, out: str | Path, command: str = "") -> dict:
+    def export(self, out: str | Path, command: str = "", partial: bool = False) -> dict:
         """Write the results (every run, every study's budget and best trial, provenance) as JSON.
-        Raises if a study lacks its budget or a run is missing: a partial table is never exported."""
+        Raises if a study lacks its budget or a run is missing, unless ``partial``: then the finished
+        runs are written with ``"complete": false``, the missing runs, and per scenario the seeds
+        whose runs are all finished (the only ones :func:`runs` reads)."""
         summaries = self.tuning_summary()
         tuning = [t for p, scenario, method in self.studies() for t in self.study(p, scenario, method).trials]
         queue = self.run_queue(enqueue=False)
         rows = _rows(queue)
         missing = [q for q in self.points() if q not in rows]
-        if missing:
+        if missing and not partial:
             raise ValueError(f"{len(missing)} of {len(self.points())} runs are not finished (e.g. {missing[0]}); "
                              "run the protocol again to finish them")
-        doc = {"protocol": self.name, "sizes": self.sizes,
+        doc = {"protocol": self.name, "sizes": self.sizes, "complete": not missing, "missing": missing,
+               "complete_seeds": self.complete_seeds(missing),
                "provenance": {"command": command, "git_commit": git_commit(), "natmu_lite": __version__,
                               "torch": torch.__version__, "optuna": optuna.__version__,
                               "python": platform.python_version(),
@@ -348,7 +366,7 @@ class Protocol:
                "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = preset",
                           "search_spaces": {m: _space(m) for m in tuned_methods()}, "seeds": list(self.seeds)},
                "studies": summaries,
-               "runs": [rows[q] for q in self.points()]}
+               "runs": [rows[q] for q in self.points() if q in rows]}
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
@@ -431,6 +449,39 @@ def _space(method: str) -> dict:
     return {k: repr(d) for k, d in trial.distributions.items()}
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # the committed exports, in a source checkout
+
+
 def load(path: str | Path) -> dict:
-    """A protocol's exported results."""
-    return json.loads(Path(path).read_text())
+    """A protocol's exported results: a file, or the name of a committed protocol (``"default"``)."""
+    path = Path(path)
+    if not path.suffix:
+        path = RESULTS / f"{path}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no exported protocol results there (the committed ones come with a "
+                                "clone of the repository; or run `natmu-lite protocol`)")
+    return json.loads(path.read_text())
+
+
+def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
+    """One variant's runs with their Retrain references, as the tables module expects them; of a
+    partial export only the seeds whose runs are all finished (see :meth:`Protocol.export`)."""
+    frame = pd.DataFrame(doc["runs"])
+    seeds = doc.get("complete_seeds")
+    if seeds is not None:
+        frame = frame[[s in seeds[sc] for sc, s in zip(frame.scenario, frame.seed)]]
+    variants = (variant,) if isinstance(variant, str) else variant
+    return frame[frame.variant.isin([*variants, "reference"])].reset_index(drop=True)
+
+
+def status(doc: dict) -> str:
+    """A sentence on how complete an export is (Markdown), for the chapters that read one."""
+    if doc.get("complete", True):
+        return ""
+    total = len(doc["runs"]) + len(doc["missing"])
+    seeds = ", ".join(f"{sc} {len(v)}" for sc, v in doc["complete_seeds"].items())
+    return (f"**Work in progress:** {len(doc['runs'])} of the protocol's {total} runs are finished and "
+            f"committed; the rest are being run (`natmu-lite protocol {doc['protocol']}` resumes them). "
+            f"Every number below uses, per scenario, only the seeds whose runs are all finished "
+            f"(seeds finished: {seeds}), so intervals are wider than they will be, and a scenario "
+            "with no finished seed is missing.")

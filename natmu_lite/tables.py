@@ -17,7 +17,24 @@ METHOD_NAMES = {"retrain": "Retrain", "finetune": "Finetune", "ga": "GA", "amnes
 
 
 def _metrics_of(group: pd.DataFrame) -> list[str]:
-    return ["RA", "FATrain", "FATest", "MIA"] if group["FATest"].notna().any() else ["RA", "FATrain", "MIA"]
+    """The scenario's metrics; a run that lacks one is an error (pandas would average it away)."""
+    for column in ("RA", "FATrain", "MIA"):
+        if column not in group:
+            raise ValueError(f"the results have no {column} column")
+    metrics = ["RA", "FATrain", "FATest", "MIA"] if "FATest" in group and group["FATest"].notna().any() \
+        else ["RA", "FATrain", "MIA"]
+    holes = group[group[metrics].isna().any(axis=1)]
+    if len(holes):
+        r = holes.iloc[0]
+        missing = [m for m in metrics if pd.isna(r[m])]
+        raise ValueError(f"{r['scenario']}/{r['target']}: the {r['method']} run of seed {r['seed']} lacks "
+                         f"{', '.join(missing)}")
+    return metrics
+
+
+def _collapsed(runs: pd.DataFrame) -> int:
+    """How many runs are flagged as collapsed (rows written before the flag existed count as not)."""
+    return int(runs["collapsed"].fillna(False).astype(bool).sum()) if "collapsed" in runs else 0
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
@@ -36,13 +53,14 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                 rows.append(dict(scenario=scenario, target=target, method=method, metric=metric, mean=mean[metric],
                                  std=std[metric], gap=gaps[metric], seeds=len(runs)))
             rows.append(dict(scenario=scenario, target=target, method=method, metric="AvgGap",
-                             mean=float(gaps.mean()), std=np.nan, gap=np.nan, seeds=len(runs)))
+                             mean=float(gaps.mean()), std=np.nan, gap=np.nan, seeds=len(runs),
+                             collapsed=_collapsed(runs)))
     return pd.DataFrame(rows)
 
 
-def _cell(mean: float, std: float, gap: float, method: str, metric: str) -> str:
-    if metric == "AvgGap":
-        return "–" if method == "retrain" else f"{mean:.2f}"
+def _cell(mean: float, std: float, gap: float, method: str, metric: str, collapsed: int = 0) -> str:
+    if metric == "AvgGap":  # † : some seeds' models collapsed (see bench.result_row)
+        return "–" if method == "retrain" else f"{mean:.2f}" + ("†" if collapsed else "")
     text = f"{mean:.2f}±{std:.2f}"
     return text if method == "retrain" else f"{text} ({gap:.2f})"
 
@@ -50,14 +68,16 @@ def _cell(mean: float, std: float, gap: float, method: str, metric: str) -> str:
 def paper_table(results: pd.DataFrame, bold: str = "**") -> pd.DataFrame:
     """The paper's layout as a DataFrame of strings (index: target, metric; columns: methods).
 
-    The lowest AvgGap of each target is wrapped in ``bold`` (Markdown ``**`` by default)."""
+    The lowest AvgGap of each target is wrapped in ``bold`` (Markdown ``**`` by default); a method
+    with a collapsed run (its model lost the retain set) gets a † and is never the best."""
     summary = summarize(results)
     methods = [m for m in METHOD_ORDER if m in set(summary.method)]
     methods += sorted(set(summary.method) - set(methods))
     rows, index = [], []
     for (scenario, target), group in summary.groupby(["scenario", "target"], sort=False):
         metrics = list(dict.fromkeys(group.metric))
-        best = group[(group.metric == "AvgGap") & (group.method != "retrain")].sort_values("mean")
+        best = group[(group.metric == "AvgGap") & (group.method != "retrain")
+                     & (group.collapsed.fillna(0) == 0)].sort_values("mean")
         best_method = best.method.iloc[0] if len(best) else None
         for metric in metrics:
             cells = {}
@@ -67,7 +87,7 @@ def paper_table(results: pd.DataFrame, bold: str = "**") -> pd.DataFrame:
                     cells[method] = ""
                     continue
                 r = hit.iloc[0]
-                cell = _cell(r["mean"], r["std"], r["gap"], method, metric)
+                cell = _cell(r["mean"], r["std"], r["gap"], method, metric, r.get("collapsed", 0) or 0)
                 cells[method] = f"{bold}{cell}{bold}" if metric == "AvgGap" and method == best_method else cell
             rows.append(cells)
             label = scenario if target.lower() in scenario.lower() else f"{scenario}: {target}"
@@ -125,3 +145,84 @@ def to_styler(table: pd.DataFrame):
         return "font-weight: bold" if isinstance(cell, str) and cell.startswith("**") else ""
 
     return table.style.map(bold).format(lambda c: c.strip("*") if isinstance(c, str) else c)
+
+
+# ---------------------------------------------------------------------------------------------
+# the fair protocol's statistics: per-seed gaps, intervals, ranks, paired differences
+
+def seed_gaps(results: pd.DataFrame) -> pd.DataFrame:
+    """AvgGap of every run against Retrain *of the same seed* on the same request, one row per
+    (scenario, target, method, seed): pairing by seed removes the run-to-run noise the two share.
+    (The paper's AvgGap, :func:`summarize`, is the gap between the seed means: smaller, since
+    opposite errors cancel; both are reported.)"""
+    rows = []
+    for (scenario, target), group in results.groupby(["scenario", "target"], sort=False):
+        metrics = _metrics_of(group)
+        ref = group[group.method == "retrain"].set_index("seed")[metrics].astype(float)
+        if ref.empty:
+            raise ValueError(f"{scenario}/{target}: no Retrain runs, so no gaps")
+        for _, run in group[group.method != "retrain"].iterrows():
+            if run["seed"] not in ref.index:
+                raise ValueError(f"{scenario}/{target}: no Retrain run for seed {run['seed']}")
+            gap = (run[metrics].astype(float) - ref.loc[run["seed"]]).abs().mean()
+            rows.append(dict(scenario=scenario, target=target, method=run["method"], seed=run["seed"], AvgGap=gap))
+    return pd.DataFrame(rows)
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of a small sample (the seeds): (mean, low, high)."""
+    from scipy import stats  # imported here: scipy is slow to import and only the fair tables need it
+
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return mean, mean - half, mean + half
+
+
+def scenario_gaps(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (scenario, method, seed) the per-seed AvgGap averaged over the scenario's targets (the
+    classes of a class scenario), so that each seed counts once in a scenario's interval."""
+    gaps = seed_gaps(results)
+    return gaps.groupby(["scenario", "method", "seed"], sort=False, as_index=False)["AvgGap"].mean()
+
+
+def fair_summary(results: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per scenario and method: mean per-seed AvgGap with its interval over seeds, and the rank of
+    the mean within the scenario (1 = closest to Retrain)."""
+    rows = []
+    for (scenario, method), g in scenario_gaps(results).groupby(["scenario", "method"], sort=False):
+        mean, low, high = t_interval(g.AvgGap, level)
+        rows.append(dict(scenario=scenario, method=method, AvgGap=mean, low=low, high=high, seeds=len(g)))
+    out = pd.DataFrame(rows)
+    out["rank"] = out.groupby("scenario")["AvgGap"].rank(method="min").astype(int)
+    return out
+
+
+def paired_difference(results: pd.DataFrame, method: str = "natmu", level: float = 0.95) -> pd.DataFrame:
+    """Per scenario: ``method``'s per-seed AvgGap minus that of the best *other* method (lowest mean),
+    seed by seed, with its interval. Negative means ``method`` is closer to Retrain; an interval that
+    contains 0 means the seeds cannot tell the two apart."""
+    gaps = scenario_gaps(results)
+    rows = []
+    for scenario, g in gaps.groupby("scenario", sort=False):
+        wide = g.pivot(index="seed", columns="method", values="AvgGap")
+        others = wide.drop(columns=[method]).mean().sort_values()
+        best = others.index[0]
+        mean, low, high = t_interval(wide[method] - wide[best], level)
+        rows.append(dict(scenario=scenario, method=method, best_other=best, difference=mean, low=low, high=high))
+    return pd.DataFrame(rows)
+
+
+def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The compact view of :func:`fair_summary`: methods as rows, scenarios as columns (narrow
+    enough for a book page), cells ``mean [low, high]``; the lowest mean of each column in bold."""
+    methods = [m for m in METHOD_ORDER if m in set(summary.method)] + sorted(set(summary.method) - set(METHOD_ORDER))
+    cells = {}
+    for scenario, g in summary.groupby("scenario", sort=False):
+        g = g.set_index("method")
+        best = g.AvgGap.idxmin()
+        text = {m: f"{g.AvgGap[m]:.2f} [{g.low[m]:.2f}, {g.high[m]:.2f}]" for m in methods if m in g.index}
+        cells[scenario] = {m: f"**{t}**" if m == best else t for m, t in text.items()}
+    return pd.DataFrame(cells).reindex(methods).rename(index=METHOD_NAMES)

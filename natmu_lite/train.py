@@ -12,6 +12,7 @@ on the device and read once an epoch).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -43,8 +44,35 @@ class Recipe:
     bf16: bool = True  # bf16 autocast on CUDA (fp32 with False; the CPU always trains in fp32)
     compile: str = ""  # a torch.compile mode for the training forward ("default", "reduce-overhead"); "": eager
 
+    def __post_init__(self):
+        """Refuse a recipe that cannot train here, not at fit time (or never: zero or negative epochs
+        trained nothing and reported the untrained model, a zero batch size divided by zero)."""
+        for name, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("compile", COMPILE_MODES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(filter(None, valid))}")
+        for name, (integer, rule, ok) in BOUNDS.items():
+            value = getattr(self, name)
+            kind = numbers.Integral if integer else numbers.Real
+            if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or not ok(value):
+                raise ValueError(f"recipe {name} must be {'an integer' if integer else 'a number'} {rule}, "
+                                 f"got {value!r}")
+
     def with_(self, **changes) -> Recipe:
+        unknown = sorted(set(changes) - set(self.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"a recipe has no field {unknown[0]!r}; valid: {', '.join(self.__dataclass_fields__)}")
         return replace(self, **changes)
+
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "constant")
+COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+BOUNDS = {  # field -> (integer?, the rule in words, the rule)
+    "epochs": (True, ">= 1", lambda v: v >= 1), "batch_size": (True, ">= 1", lambda v: v >= 1),
+    "crop_padding": (True, ">= 0", lambda v: v >= 0), "lr": (False, "> 0", lambda v: v > 0),
+    "weight_decay": (False, ">= 0", lambda v: v >= 0), "warmup_epochs": (False, ">= 0", lambda v: v >= 0),
+    "momentum": (False, "in [0, 1)", lambda v: 0 <= v < 1),
+}
 
 
 def default_device() -> torch.device:

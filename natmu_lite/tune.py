@@ -23,10 +23,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 import optuna
-import pandas as pd
 import sqlalchemy
 from torch import nn
-from tqdm.auto import tqdm
 
 from .bench import Setting, experiment, get_setting, run_grid, run_method
 from .data import Dataset, Split
@@ -82,6 +80,31 @@ def default_params(setting: Setting, method: str) -> dict:
     recipe = setting.recipe_for(method)
     values = {**{f.name: getattr(recipe, f.name) for f in fields(recipe)}, **setting.knobs.get(method, {})}
     return {k: values[k] for k in searched_names(method) if k in values}
+
+
+def check_storage(url: str, must_exist: bool = False, what: str = "storage") -> None:
+    """Refuse a storage URL that cannot work before anything trains, without creating a file: not a
+    URL, a database whose driver is not installed, a SQLite file in a missing folder, or (``must_exist``,
+    for reading studies) a SQLite file that does not exist. ``what`` names it in messages (``--storage``)."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.ArgumentError as e:
+        raise ValueError(f"{what} {url!r} is not a database URL ({e}); expected e.g. sqlite:///natmu-tune.db "
+                         "or postgresql://user:password@host/database") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        hint = ("; with psycopg2-binary (natmu-lite[postgres]) write postgresql+psycopg2://..., or install psycopg "
+                "for postgresql+psycopg://" if parsed.get_backend_name() == "postgresql" else "")
+        raise ValueError(f"{what} {url!r}: its database driver is not installed ({e}){hint}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.parent.is_dir():
+            raise ValueError(f"{what} {url!r}: folder {path.parent} does not exist")
+        if must_exist and not path.is_file():
+            raise ValueError(f"{what} {url!r}: {path} does not exist, so it holds no study (run `natmu-lite tune` "
+                             "first)")
 
 
 def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
@@ -188,15 +211,6 @@ def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str
     return s
 
 
-def completed_trials(storage: str, study: str) -> int:
-    """How many trials of ``study`` finished (0 when it does not exist yet)."""
-    try:
-        found = optuna.load_study(study_name=study, storage=open_storage(storage))
-    except KeyError:
-        return 0
-    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in found.trials)
-
-
 def best_params(storage: str, study: str) -> dict:
     return optuna.load_study(study_name=study, storage=open_storage(storage)).best_params
 
@@ -210,36 +224,6 @@ def transfer(setting: Setting, from_scenario: str, to_scenario: str, method: str
     params = best_params(storage, study or study_name(setting, from_scenario, method))
     tuned = with_params(setting, method, params, name=f"{setting.name}@{from_scenario}")
     return run_grid(tuned, [to_scenario], [method], seeds, out, progress=progress)
-
-
-def transfer_study(setting: Setting, source: str, target: str, methods: list[str], trials: int,
-                   storage: str, seed: int = 0, prune: bool = False, progress: bool = True) -> pd.DataFrame:
-    """The paper's Fig. 4 in one call: tune each method on ``source`` and on ``target`` (``trials``
-    each), then compare on ``target`` the parameters tuned there (the unreachable optimum: it needs
-    the retrained model of the very request) with those transferred from ``source``.
-
-    One row per (method, tuned_on) with the target's RA, FA, MIA and AvgGap and the number of the best
-    trial (0 is the setting's own parameters), plus a Retrain row. The
-    target optimum's metrics are its best trial's (the runs are deterministic on a given device).
-    Studies already in ``storage`` are topped up to ``trials``, so a rerun only redoes the transfers."""
-    exp = experiment(setting, target, seed, progress=False)
-    reference = evaluate(exp.retrained, exp.data, exp.split)
-    rows = [{"method": "retrain", "tuned_on": "-", **reference}]
-    for method in tqdm(methods, desc="transfer", disable=not progress):
-        studies = {}
-        for scenario in (source, target):
-            missing = trials - completed_trials(storage, study_name(setting, scenario, method))
-            studies[scenario] = (tune(setting, scenario, method, missing, storage, seed=seed, prune=prune,
-                                      sampler_seed=seed) if missing > 0
-                                 else optuna.load_study(study_name=study_name(setting, scenario, method),
-                                                        storage=open_storage(storage)))
-        recipe, knobs = split_params(studies[source].best_params)
-        transferred = exp.run(method, seed=seed, progress=False, recipe_changes=recipe, **knobs).metrics
-        own = {k: studies[target].best_trial.user_attrs[k] for k in reference}
-        for tuned_on, metrics in ((target, own), (source, transferred)):
-            rows.append({"method": method, "tuned_on": tuned_on, **metrics, "AvgGap": avg_gap(metrics, reference),
-                         "best_trial": studies[tuned_on].best_trial.number})
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------

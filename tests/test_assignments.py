@@ -66,3 +66,46 @@ def test_untouched_stubs_fail_every_autograder_test(tmp_path):
     for key, (outcome, message) in results.items():
         assert outcome == "failure", (key, outcome, message)
         assert "YOUR CODE HERE" in message, (key, message)  # the friendly message, not a traceback
+
+
+def autograde(test_file: str, student: Path, *options: str) -> str:
+    """Grade one assignment in a subprocess (with a deadline: a hang fails this test) and return its output."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                             f"assignments/autograder/{test_file}", "--student", str(student), *options],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return result.stdout + result.stderr
+
+
+ENDLESS = '''import natmu_lite as nl
+
+
+def natmu_masks(height, width, delta=0.0):
+    while True:  # an endless loop that even swallows exceptions
+        try:
+            pass
+        except Exception:
+            pass
+
+
+def blend(forget_x, remain_x, masks):
+    return nl.blend(forget_x, remain_x, masks)
+'''
+
+
+def test_a_function_that_never_returns_fails_its_tests_and_the_others_still_run(tmp_path):
+    student = tmp_path / "01_masks.py"
+    student.write_text(ENDLESS)
+    out = autograde("test_01_masks.py", student, "--call-timeout", "0.5", "-k", "tents or channel_axis")
+    assert out.count("`natmu_masks` did not return within 0.5 s") == 4, out
+    assert "4 failed, 1 passed" in out, out
+
+
+def test_a_truncated_notebook_gives_one_clear_message(tmp_path):
+    text = (ROOT / "assignments" / "student" / "01_masks.ipynb").read_text()
+    notebook = tmp_path / "01_masks.ipynb"
+    notebook.write_text(text[: len(text) // 2])
+    out = autograde("test_01_masks.py", notebook)
+    assert not any(w in out for w in ("Traceback", "During handling", "JSONDecodeError", "decoder.py")), out
+    assert out.count("01_masks.ipynb is not a readable notebook (line") == 1, out
+    assert "not graded: 01_masks.ipynb could not be loaded (see the first failure)" in out, out

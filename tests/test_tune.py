@@ -12,12 +12,10 @@ import pytest
 from natmu_lite.bench import DEFAULT, cached_model, load_setting_data, make_scenario_split, run_method
 from natmu_lite.metrics import avg_gap, evaluate
 from natmu_lite.tune import (
-    completed_trials,
     default_params,
     load_preset,
     save_preset,
     transfer,
-    transfer_study,
     tune,
     with_params,
 )
@@ -107,18 +105,3 @@ def test_transfer_and_preset_files(cache, tmp_path):
     assert with_params(DEFAULT, "ga", {"epochs": 2}).recipe_for("ga").epochs == 2
     with pytest.raises(ValueError, match="based on preset"):
         save_preset(path, replace(DEFAULT, name="other"), "ssd", {})
-
-
-def test_transfer_study_compares_the_two_optima_and_resumes(cache, tmp_path, monkeypatch):
-    storage = f"sqlite:///{tmp_path / 'transfer.db'}"
-    frame = transfer_study(TINY, "random-10%", "random-1%", ["ssd"], 3, storage, progress=False)
-    assert list(frame.method) == ["retrain", "ssd", "ssd"] and list(frame.tuned_on[1:]) == ["random-1%", "random-10%"]
-    retrain = frame.iloc[0]
-    for _, row in frame.iloc[1:].iterrows():
-        assert row.AvgGap == pytest.approx(avg_gap(row[["RA", "FA", "MIA"]].to_dict(), retrain.to_dict()))
-    own, moved = frame.iloc[1], frame.iloc[2]
-    assert own.AvgGap <= moved.AvgGap + 1e-9  # the target's own optimum is the best of the same candidates
-    assert completed_trials(storage, "default/random-10%/ssd") == 3
-    monkeypatch.setattr("natmu_lite.tune.tune", lambda *a, **k: pytest.fail("a rerun must not tune again"))
-    again = transfer_study(TINY, "random-10%", "random-1%", ["ssd"], 3, storage, progress=False)
-    assert again.drop(columns="best_trial").equals(frame.drop(columns="best_trial"))

@@ -3,14 +3,19 @@
 Only imports, function and class definitions and constant assignments (``N = 4``) are executed, cell
 by cell: the rest of a notebook (training runs, plots) is skipped, so grading takes seconds and never
 depends on what the student's notebook printed. IPython lines (``%pip ...``, ``!ls``) are ignored.
+Every call of a student's function has a time limit (:data:`CALL_TIMEOUT`, ``--call-timeout``), so an
+endless loop fails its test with a message and the other tests still run.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import linecache
+import signal
 import sys
+import threading
 import traceback
 import types
 from pathlib import Path
@@ -20,6 +25,33 @@ import pytest
 import torch
 
 KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+CALL_TIMEOUT = 60.0  # seconds per call of a student's function (the references take well under one)
+
+
+class TimeLimit(BaseException):
+    """Raised in a student's code when its time is up: a BaseException, so that the student's own
+    ``except Exception`` cannot swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Interrupt the block with :class:`TimeLimit` after ``seconds`` (SIGALRM: the main thread of a POSIX
+    process, and Python code, which is where endless loops run; C code is interrupted once it returns).
+    Without SIGALRM, off the main thread, or with ``seconds <= 0``, there is no limit."""
+    if seconds <= 0 or not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeLimit
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def fail(message: str) -> NoReturn:
@@ -46,8 +78,14 @@ def code_cells(path: Path) -> list[tuple[str, str]]:
     """(name for messages, source) of each code cell; a .py file is one cell."""
     if path.suffix != ".ipynb":
         return [(str(path), path.read_text())]
-    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    return [(f"{path.name}, code cell {i}", "".join(c["source"])) for i, c in enumerate(cells, 1)]
+    try:
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        return [(f"{path.name}, code cell {i}", "".join(c["source"])) for i, c in enumerate(cells, 1)]
+    except (ValueError, KeyError, TypeError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        where = f" (line {e.lineno}, column {e.colno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
+    # failed outside the except clause, so that pytest shows the message alone
+    fail(f"{path.name} is not a readable notebook{where}: it may be truncated or damaged. Save it again in "
+         "Jupyter (or download it again) and grade again.")
 
 
 def without_magics(source: str) -> str:
@@ -62,8 +100,8 @@ def without_magics(source: str) -> str:
 class Student:
     """The definitions found in one student file; ``student("fn", *args)`` calls ``fn`` with friendly errors."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, timeout: float = CALL_TIMEOUT):
+        self.path, self.timeout = path, timeout
         self.module = types.ModuleType("student")
         sys.modules["student"] = self.module  # dataclasses look their module up
         for name, source in code_cells(path):
@@ -80,7 +118,10 @@ class Student:
         tree.body = [node for node in tree.body if isinstance(node, KEEP) or _is_constant(node)]
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
         try:
-            exec(compile(tree, name, "exec"), self.module.__dict__)
+            with time_limit(self.timeout):
+                exec(compile(tree, name, "exec"), self.module.__dict__)
+        except TimeLimit:
+            return f"the imports and definitions in {name} did not finish within {self.timeout:g} s"
         except Exception as e:
             return f"the imports and definitions in {name} failed to run: {type(e).__name__}: {e}"
         return None
@@ -103,7 +144,11 @@ class Student:
         fn = name if callable(name) else self.function(name)
         name = getattr(fn, "__name__", "your function")
         try:
-            return fn(*args, **kwargs), False
+            with time_limit(self.timeout):
+                return fn(*args, **kwargs), False
+        except TimeLimit:
+            message = (f"`{name}` did not return within {self.timeout:g} s: look for a loop that never ends "
+                       "(or work that grows far too fast).")
         except NotImplementedError:
             message = (f"`{name}` is not implemented yet: replace `# YOUR CODE HERE` and `raise NotImplementedError` "
                        "with your code.")

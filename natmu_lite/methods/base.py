@@ -10,6 +10,7 @@ preset is just ``(recipe, knobs)`` per method.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -21,13 +22,19 @@ from ..train import Recipe, fit, to_input
 
 UnlearnFn = Callable[..., nn.Module]
 METHODS: dict[str, UnlearnFn] = {}
+KNOB_CHECKS: dict[str, Callable[..., None]] = {}  # method -> check(num_classes=..., **knobs), raises ValueError
+NOT_KNOBS = {"seed", "callback", "progress"}  # keyword arguments of every method that are not its knobs
 
 
-def register(name: str) -> Callable[[UnlearnFn], UnlearnFn]:
+def register(name: str, check: Callable[..., None] | None = None) -> Callable[[UnlearnFn], UnlearnFn]:
+    """Add a method to ``METHODS``; ``check(num_classes=None, **knobs)`` refuses out-of-range knob values
+    before anything trains (see :func:`check_knobs`)."""
     def deco(fn: UnlearnFn) -> UnlearnFn:
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
         METHODS[name] = fn
+        if check is not None:
+            KNOB_CHECKS[name] = check
         return fn
     return deco
 
@@ -36,6 +43,26 @@ def get_method(name: str) -> UnlearnFn:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(sorted(METHODS))}")
     return METHODS[name]
+
+
+def knob_names(name: str) -> set[str] | None:
+    """The knobs a method accepts: its keyword-only arguments (None: any, it takes ``**kwargs``)."""
+    params = inspect.signature(get_method(name)).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind is p.KEYWORD_ONLY} - NOT_KNOBS
+
+
+def check_knobs(name: str, knobs: dict, num_classes: int | None = None) -> None:
+    """Refuse unknown knob names and out-of-range values (the method's own ``check``) before anything
+    trains, instead of a TypeError or a silently meaningless run after the original model was trained.
+    ``num_classes`` enables the checks that depend on the data."""
+    names = knob_names(name)
+    unknown = sorted(set(knobs) - names) if names is not None else []
+    if unknown:
+        raise ValueError(f"method {name} has no parameter {unknown[0]!r}; its knobs: {', '.join(sorted(names)) or '-'}")
+    if name in KNOB_CHECKS:
+        KNOB_CHECKS[name](num_classes=num_classes, **knobs)
 
 
 def working_copy(model: nn.Module) -> nn.Module:

@@ -18,6 +18,7 @@ Where the official code is broken this module fixes it, and says so:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,7 +35,11 @@ def natmu_masks(height: int, width: int, delta: float = 0.0) -> Tensor:
 
     With the tent ``t(i) = min(i, n-1-i) / (n/2)``: m1 = t(row), m2 = t(col), m3 = (h/2-1)/(h/2) - m1,
     m4 = (w/2-1)/(w/2) - m2 (so m1 + m3 is constant); then ``clip(m + delta, 0, 1)`` (paper Eq. 1).
-    Negative ``delta`` puts less of the forget image into each blend."""
+    Negative ``delta`` puts less of the forget image into each blend. ``delta`` must lie in [-1, 1]: at -1
+    every mask is 0 (the blends hold no forget content at all), at 1 every mask is 1 for even sizes (the
+    official default, no remaining content); beyond, the clipping makes every value the same as at ±1."""
+    check_delta(delta)
+
     def tent(n: int) -> Tensor:
         i = torch.arange(n, dtype=torch.float32)
         return torch.minimum(i, n - 1 - i) / (n / 2)
@@ -44,6 +49,31 @@ def natmu_masks(height: int, width: int, delta: float = 0.0) -> Tensor:
     top_r, top_c = (height / 2 - 1) / (height / 2), (width / 2 - 1) / (width / 2)
     masks = torch.stack([rows, cols, top_r - rows, top_c - cols])
     return (masks + delta).clamp(0, 1)
+
+
+def check_delta(delta: float) -> None:
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not -1 <= delta <= 1:
+        raise ValueError(f"NatMU delta must be a number in [-1, 1] (-1: no forget content in the blends, "
+                         f"1: forget images only), got {delta!r}")
+
+
+def labels_per_sample(n: int | None, num_classes: int | None) -> int | None:
+    """NatMU's ``n``: by default the paper's 4, or K - 1 on a dataset with fewer classes (Fashion-MNIST's
+    four superclasses allow three labels); an explicit ``n`` must be an integer in [1, K - 1] (only
+    its lower bound is checked while ``num_classes`` is unknown)."""
+    most = None if num_classes is None else num_classes - 1
+    if n is None:
+        return None if most is None else min(4, most)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 or (most is not None and n > most):
+        bound = "at least 1" if most is None else f"between 1 and K - 1 = {most}"
+        raise ValueError(f"NatMU n (labels per forget sample) must be an integer {bound}, got {n!r}")
+    return int(n)
+
+
+def check_knobs(*, delta: float = 0.0, n: int | None = None, num_classes: int | None = None, **_) -> None:
+    """NatMU's knob values, checked before anything trains (``n``'s upper bound once ``num_classes`` is known)."""
+    check_delta(delta)
+    labels_per_sample(n, num_classes)
 
 
 def label_cap(num_retain: int, num_classes: int) -> int:
@@ -123,13 +153,15 @@ class UnlearningSet:
 
 
 def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, delta: float = 0.0,
-                         n: int = 4, cap: bool | None = None, seed: int = 0) -> UnlearningSet:
+                         n: int | None = None, cap: bool | None = None, seed: int = 0) -> UnlearningSet:
     """Steps 1-3 of NatMU: reassign labels with the original model, draw remaining images, blend.
 
-    ``n`` is capped at K - 1 (Fashion-MNIST's four superclasses allow three labels). ``cap=None``
+    ``n`` defaults to the paper's 4, or K - 1 where there are fewer classes (Fashion-MNIST's four
+    superclasses allow three labels); an explicit ``n`` above K - 1 is an error. ``cap=None``
     applies the official label cap where the official code does, in random-subset forgetting only;
     a class is never asked for more images than D_r holds either way."""
-    n = min(n, data.num_classes - 1)
+    check_delta(delta)
+    n = labels_per_sample(n, data.num_classes)
     cap = split.scenario == "random" if cap is None else cap
     retain_y = data.train_y[split.retain]
     probs = predict(original, data.train_x[split.forget]).softmax(1)
@@ -147,13 +179,14 @@ def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, de
     return UnlearningSet(images, data.train_y[remain_index], forget_pos, remain_index, mask_id, masks)
 
 
-@register("natmu")
-def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delta: float = 0.0, n: int = 4,
-          cap: bool | None = None, reinit_head: bool = False, inject: bool = True, seed: int = 0,
-          callback: Callable | None = None, progress: bool = True) -> nn.Module:
+@register("natmu", check=check_knobs)
+def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delta: float = 0.0,
+          n: int | None = None, cap: bool | None = None, reinit_head: bool = False, inject: bool = True,
+          seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Fine-tune a copy of ``model`` on ``D_r ∪ blends`` (Eq. 3 of the paper).
 
-    ``delta`` shifts the masks (more forget content when positive); ``cap`` forces the official
+    ``delta`` in [-1, 1] shifts the masks (more forget content when positive, see :func:`natmu_masks`);
+    ``n`` is the number of labels per forget sample (default 4, at most K - 1); ``cap`` forces the official
     per-class label cap on or off (default: on for random forgetting, as official); ``reinit_head``
     re-initialises the classifier after the labels are chosen (the official full-class setting).
     Remaining images get the recipe's augmentation and blends none, as in the official code.

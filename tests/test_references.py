@@ -1,0 +1,155 @@
+"""Independent references for the package's formulas, written from the paper and the official code's
+specification (``shared/reference/natmu-official-spec.md``) with NumPy and plain autograd, never by
+calling the function under test. Other test files import them; the tests here check the references
+themselves on cases small enough to work out by hand.
+
+- masks: spec section 3.1 (tent masks, ``clip(m + delta, 0, 1)``, m is the weight of the forget image);
+- blends: spec 3.5, ``x_r * (1 - m) + x_f * m`` on raw uint8 pixels cast to float32, clipped, then cast to
+  uint8, which truncates;
+- label ranking: spec 3.2, the original model's softmax with the true class zeroed, rank j <-> mask j;
+- the entropy MIA: spec 5, ``LogisticRegression(class_weight="balanced")`` (L2, C = 1) on one feature,
+  solved here by Newton's method on the same objective.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+TIE_BAND = 1e-4  # a float64 blend value this close to an integer may truncate either way in float32
+
+
+def ref_masks(h: int, w: int, delta: float) -> np.ndarray:
+    """The four gradual-MixUp masks in float64, ``(4, h, w)``, straight from spec section 3.1."""
+    def tent(n):
+        i = np.arange(n, dtype=np.float64)
+        return np.minimum(i, n - 1 - i) / (n / 2)
+
+    m1 = np.repeat(tent(h)[:, None], w, axis=1)
+    m2 = np.repeat(tent(w)[None, :], h, axis=0)
+    m3 = (h / 2 - 1) / (h / 2) - m1
+    m4 = (w / 2 - 1) / (w / 2) - m2
+    return np.clip(np.stack([m1, m2, m3, m4]) + delta, 0.0, 1.0)
+
+
+def official_blend(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The official blend, float32 arithmetic as in the official code: ``(N, C, H, W)`` uint8 images,
+    ``(N, H, W)`` float32 masks broadcast over channels; clip to [0, 255], cast (truncate) to uint8."""
+    m = m.astype(np.float32)[:, None]
+    mixed = xr.astype(np.float32) * (np.float32(1) - m) + xf.astype(np.float32) * m
+    return np.clip(mixed, 0, 255).astype(np.uint8)
+
+
+def blend_values(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The exact (float64) value of every blended pixel, before truncation."""
+    return xr.astype(np.float64) * (1 - m[:, None]) + xf.astype(np.float64) * m[:, None]
+
+
+def assert_truncates(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray, max_ties: float = 0.05) -> None:
+    """``got`` (uint8) is the truncated blend ``floor(xr * (1 - m) + xf * m)`` of spec 3.5, pixel for
+    pixel. Where the exact value lies within :data:`TIE_BAND` of an integer and the mask is strictly
+    between 0 and 1, float32 arithmetic (the official code's as well) may land on either side; such
+    ties must be rare (``max_ties`` of the pixels), so that the check stays a check."""
+    values = blend_values(xf, xr, m)
+    got = np.broadcast_to(np.asarray(got).astype(np.int64), values.shape)
+    mixed = np.broadcast_to(((m > 0) & (m < 1))[:, None], values.shape)
+    tie = mixed & (np.abs(values - np.round(values)) < TIE_BAND) & (values > 0.5)  # 0 stays 0 in any precision
+    want = np.clip(np.floor(values), 0, 255)
+    near = np.clip(np.round(values), 0, 255)
+    ok = (got == want) | (tie & ((got == near) | (got == near - 1)))
+    assert ok.all(), (f"{(~ok).sum()} of {ok.size} pixels are not the truncated blend, e.g. got "
+                      f"{got[~ok][:5].tolist()} for values {values[~ok][:5].tolist()}")
+    assert tie.mean() <= max_ties
+
+
+@torch.no_grad()
+def ref_logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Plain float64 forward pass in eval mode on ``uint8 / 255`` (no batching, no channels_last), on a
+    copy so that the model under test keeps its dtype and mode."""
+    import copy
+
+    m = copy.deepcopy(model).double().eval()
+    return m(images.double() / 255)
+
+
+def ranked_log_probs(logits: torch.Tensor, true: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 log-softmax with the true class removed (set to -inf), and its values sorted descending."""
+    logp = logits.double().log_softmax(1).numpy().copy()
+    logp[np.arange(len(logp)), true.numpy()] = -np.inf
+    return logp, -np.sort(-logp, axis=1)
+
+
+def assert_rank_j_labels(labels: torch.Tensor, logits: torch.Tensor, true: torch.Tensor, tol: float = 1e-3) -> None:
+    """``labels[i, j]`` is sample i's rank-j class by the model's probabilities, its true class excluded:
+    its log-probability equals the j-th largest one (up to ``tol``, a tie; below log p = -80 float32
+    probabilities underflow and every class ties), the labels are distinct and never the true class."""
+    labels = labels.numpy()
+    logp, ranked = ranked_log_probs(logits, true)
+    chosen = np.take_along_axis(logp, labels, axis=1)
+    want = ranked[:, : labels.shape[1]]
+    ok = (np.abs(chosen - want) <= tol) | ((chosen < -80) & (want < -80))
+    assert ok.all(), f"rank mismatch at (sample, rank) {np.argwhere(~ok)[:5].tolist()}"
+    assert (labels != true.numpy()[:, None]).all()
+    assert all(len(set(row)) == len(row) for row in labels.tolist())
+
+
+def entropy64(probs: torch.Tensor) -> np.ndarray:
+    p = probs.double().numpy()
+    return -(p * np.log(np.where(p > 0, p, 1.0))).sum(1)
+
+
+def balanced_logistic_regression(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[float, float]:
+    """``argmin 0.5 w^2 + C sum_i s_i log(1 + exp(-(2 y_i - 1)(w x_i + b)))`` with the balanced weights
+    ``s_i = n / (2 n_{y_i})``: scikit-learn's objective for ``class_weight="balanced"`` (the intercept is
+    not penalised), solved by Newton's method. Returns ``(w, b)``; a sample is called a member
+    (class 1) where ``w x + b > 0``."""
+    n = len(y)
+    s = np.where(y == 1, n / (2 * (y == 1).sum()), n / (2 * (y == 0).sum())) * c
+    w = b = 0.0
+    for _ in range(200):
+        p = 0.5 * (1 + np.tanh(0.5 * (w * x + b)))  # the logistic function, without overflow
+        r, h = s * (p - y), s * p * (1 - p)
+        grad = np.array([w + (r * x).sum(), r.sum()])
+        hess = np.array([[1 + (h * x * x).sum(), (h * x).sum()], [(h * x).sum(), h.sum()]])
+        step = np.linalg.solve(hess, grad)
+        w, b = w - step[0], b - step[1]
+        if np.abs(step).max() < 1e-12:
+            return w, b
+    raise AssertionError("Newton's method did not converge")
+
+
+# ---------------------------------------------------------------------------------------------
+# the references against cases worked out by hand
+
+
+def test_reference_masks_by_hand():
+    m = ref_masks(4, 6, 0.0)  # tents: rows 0, 1/2, 1/2, 0; columns 0, 1/3, 2/3, 2/3, 1/3, 0
+    np.testing.assert_allclose(m[0][:, 0], [0, 0.5, 0.5, 0])
+    np.testing.assert_allclose(m[1][0], [0, 1 / 3, 2 / 3, 2 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(m[2][:, 0], [0.5, 0, 0, 0.5])  # (b-1)/b - m1 with b = 2
+    np.testing.assert_allclose(m[3][0], [2 / 3, 1 / 3, 0, 0, 1 / 3, 2 / 3])
+    np.testing.assert_allclose(ref_masks(4, 6, -0.4)[0][:, 0], [0, 0.1, 0.1, 0])  # clipped at 0
+    np.testing.assert_allclose(ref_masks(4, 6, 0.6)[3][0], [1, 14 / 15, 0.6, 0.6, 14 / 15, 1])  # clipped at 1
+
+
+def test_official_blend_truncates_by_hand():
+    xf, xr = np.full((1, 1, 1, 1), 201, np.uint8), np.full((1, 1, 1, 1), 10, np.uint8)
+    m = np.full((1, 1, 1), 0.375)
+    assert official_blend(xf, xr, m).item() == 81  # 201 * 0.375 + 10 * 0.625 = 81.625: truncated, not 82
+    assert_truncates(np.array([81]), xf, xr, m)
+    with pytest.raises(AssertionError):
+        assert_truncates(np.array([82]), xf, xr, m)
+    third = np.full((1, 1, 1), 1 / 3)  # 30 * 1/3 + 0 * 2/3 = 10 exactly: float32 may give 9.999999
+    assert_truncates(np.array([9]), np.full((1, 1, 1, 1), 30, np.uint8), np.zeros((1, 1, 1, 1), np.uint8), third,
+                     max_ties=1)
+    assert_truncates(np.array([10]), np.full((1, 1, 1, 1), 30, np.uint8), np.zeros((1, 1, 1, 1), np.uint8), third,
+                     max_ties=1)
+
+
+def test_balanced_logistic_regression_by_hand():
+    # symmetric classes: the balanced threshold sits half-way, whatever the class sizes
+    x = np.array([0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 1.0, 1.1, 1.2])
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0])
+    w, b = balanced_logistic_regression(x, y)
+    assert w < 0 and -b / w == pytest.approx(0.6, abs=1e-9)
+    unbalanced = balanced_logistic_regression(np.r_[x, 1.0, 1.1, 1.2], np.r_[y, 0, 0, 0])
+    assert -unbalanced[1] / unbalanced[0] == pytest.approx(0.6, abs=1e-9)  # balancing cancels the sizes

@@ -1,0 +1,72 @@
+"""The tables' statistics on hand-made results whose answers are known: per-seed gaps pair each run
+with its own seed's Retrain, intervals are Student-t, a missing metric or a collapsed run is never
+averaged away."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from natmu_lite import tables
+
+
+def rows(method: str, values: dict[int, tuple[float, float, float]], scenario="random-1%", target="1%", **extra):
+    return [dict(scenario=scenario, target=target, method=method, seed=s, RA=ra, FATrain=fa, FATest=None, MIA=mia,
+                 **extra) for s, (ra, fa, mia) in values.items()]
+
+
+def frame():
+    retrain = rows("retrain", {0: (90, 80, 50), 1: (90, 90, 60), 2: (90, 85, 55)})
+    a = rows("a", {0: (90, 83, 50), 1: (90, 93, 60), 2: (90, 85, 55)})  # FA 3 points too high on seeds 0, 1
+    b = rows("b", {0: (89, 80, 50), 1: (89, 90, 60), 2: (89, 85, 55)})  # RA 1 point too low, always
+    c = rows("c", {0: (90, 83, 50), 1: (90, 87, 60), 2: (90, 85, 55)})  # FA off by 3 both ways: means agree
+    return pd.DataFrame(retrain + a + b + c)
+
+
+def test_seed_gaps_pair_each_run_with_its_own_seeds_retrain():
+    gaps = tables.seed_gaps(frame()).set_index(["method", "seed"]).AvgGap
+    assert [gaps[("a", s)] for s in range(3)] == pytest.approx([1.0, 1.0, 0.0])
+    assert [gaps[("b", s)] for s in range(3)] == pytest.approx([1 / 3] * 3)
+    assert [gaps[("c", s)] for s in range(3)] == pytest.approx([1.0, 1.0, 0.0])
+    # the paper's AvgGap of seed means sees no gap at all for "c", whose errors cancel
+    summary = tables.summarize(frame()).set_index(["method", "metric"])["mean"]
+    assert summary[("c", "AvgGap")] == pytest.approx(0.0) and summary[("a", "AvgGap")] == pytest.approx(2 / 3)
+
+
+def test_t_interval_matches_the_textbook():
+    mean, low, high = tables.t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)  # t(0.975, 4) * s / sqrt(n)
+    assert (mean, low, high) == pytest.approx((3.0, 3.0 - half, 3.0 + half))
+    assert math.isnan(tables.t_interval([2.0])[1])
+
+
+def test_fair_summary_ranks_and_paired_difference():
+    summary = tables.fair_summary(frame()).set_index("method")
+    assert summary.loc["b", "rank"] == 1 and summary.loc["a", "rank"] == 2 and summary.loc["c", "rank"] == 2
+    assert summary.loc["a", "AvgGap"] == pytest.approx(2 / 3)
+    diff = tables.paired_difference(frame(), method="a").iloc[0]
+    assert diff.best_other == "b"
+    assert diff.difference == pytest.approx((2 / 3 + 2 / 3 - 1 / 3) / 3)
+    table = tables.fair_table(tables.fair_summary(frame()))
+    assert table.loc["b", "random-1%"].startswith("**") and not table.loc["a", "random-1%"].startswith("**")
+
+
+def test_a_missing_metric_is_an_error_not_a_smaller_average():
+    broken = frame()
+    broken.loc[4, "MIA"] = None
+    with pytest.raises(ValueError, match="seed 1 lacks MIA"):
+        tables.summarize(broken)
+    with pytest.raises(ValueError, match="lacks MIA"):
+        tables.seed_gaps(broken)
+    with pytest.raises(ValueError, match="no MIA column"):
+        tables.summarize(frame().drop(columns="MIA"))
+
+
+def test_a_collapsed_method_is_marked_and_never_best():
+    results = frame()
+    results["collapsed"] = False
+    assert tables.paper_table(results).loc[("random-1%", "AvgGap"), "c"].startswith("**")
+    results.loc[(results.method == "c") & (results.seed == 0), "collapsed"] = True
+    table = tables.paper_table(results)
+    assert table.loc[("random-1%", "AvgGap"), "c"].endswith("†")
+    assert table.loc[("random-1%", "AvgGap"), "b"].startswith("**")  # the best of the others
