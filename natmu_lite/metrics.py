@@ -1,7 +1,7 @@
 """The paper's metrics, in percent: RA, FA (forget-train and forget-test), entropy MIA, AvgGap, and the
 two diagnostics of its analysis, KL naturalness and PFA.
 
-Definitions follow the official code (see ``shared/reference/natmu-official-spec.md`` section 5):
+Definitions follow the authors' official code:
 RA is *test* accuracy (without the forgotten class in class scenarios); MIA is the percentage of
 forget samples that an entropy-threshold attack, fit on retain (member) vs test (non-member), calls
 members, so the goal is the retrained model's value, not 0.

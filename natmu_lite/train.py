@@ -190,14 +190,20 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
     return model
 
 
-@torch.inference_mode()
 def predict(model: nn.Module, images: Tensor, batch_size: int | None = None) -> Tensor:
     """Logits (float32, on the CPU) of ``images`` in eval mode; the model's mode is restored.
 
-    Batches default to 2048 on CUDA and 256 on the CPU (larger CPU batches fall out of cache:
-    measured 2.4x slower at 1024 for the small CNN)."""
+    The model is put in channels_last (as in ``fit``: measured 1.9x faster on the CPU) before
+    inference mode, whose tensors could not be trained or differentiated afterwards. Batches default
+    to 2048 on CUDA and 256 on the CPU (larger CPU batches fall out of cache: measured 2.4x slower at
+    1024 for the small CNN)."""
+    return _predict(model.to(memory_format=torch.channels_last), images, batch_size)
+
+
+@torch.inference_mode()
+def _predict(model: nn.Module, images: Tensor, batch_size: int | None) -> Tensor:
     was_training = model.training
-    model.eval().to(memory_format=torch.channels_last)  # as in fit: measured 1.9x faster on the CPU
+    model.eval()
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
     out = []

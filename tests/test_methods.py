@@ -5,32 +5,65 @@ from dataclasses import replace
 import torch
 
 import natmu_lite as nl
+import natmu_lite.methods.retrain as retrain_module
 from natmu_lite.bench import DEFAULT, run_method
-from natmu_lite.models import build_model
 
 from .conftest import synthetic
 
 
-def test_registry_has_the_core_methods_with_one_signature():
+def state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_registry_methods_share_one_interface_and_its_promises():
+    """Every registered method takes the one signature and keeps its promises: the original is left
+    untouched, the result is a model of its own (no shared storage), the same seed gives the same
+    weights, and ``callback(epoch, model)`` is called with the model being trained."""
     assert {"retrain", "finetune", "natmu"} <= set(nl.METHODS)
     data = synthetic(n_per_class=6)
     split = nl.make_split(data, "full-class", target="c1")
-    original = nl.model_for("small_cnn", data)
+    original = nl.train_original(data, "small_cnn", nl.Recipe(epochs=1), seed=0, progress=False)
+    before = state(original)
+    storage = {p.data_ptr() for p in original.parameters()}
     for name, fn in nl.METHODS.items():
-        model = fn(original, data, split, nl.Recipe(epochs=1), seed=0, callback=None, progress=False)
-        assert model is not original
+        calls = []
+        model = fn(original, data, split, nl.Recipe(epochs=2), seed=0, callback=lambda e, m, calls=calls:
+                   calls.append((e, m)), progress=False)
+        again = fn(original, data, split, nl.Recipe(epochs=2), seed=0, callback=None, progress=False)
+        assert all(torch.equal(v, original.state_dict()[k]) for k, v in before.items()), name
+        assert model is not original and not storage & {p.data_ptr() for p in model.parameters()}, name
+        assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items()), name
+        epochs = [0] if name == "ssd" else [0, 1]  # SSD trains nothing: one call, as epoch 0
+        assert [e for e, _ in calls] == epochs and all(m is model for _, m in calls), name
         assert nl.predict(model, data.test_x).shape == (len(data.test_y), data.num_classes), name
 
 
-def test_retrain_starts_from_the_originals_init():
+def record_inits(monkeypatch) -> list[dict]:
+    """The weights (parameters and buffers) every original or retrained model starts training from."""
+    inits, real = [], retrain_module.train_on
+
+    def spy(model, *args, **kwargs):
+        inits.append(state(model))
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(retrain_module, "train_on", spy)
+    return inits
+
+
+def test_retrain_starts_from_the_originals_init(monkeypatch):
+    """Retrain starts from exactly the weights the original started from, every parameter and buffer,
+    read off both training runs; the original's seed (7) is neither 0 nor the run's seed, so an init
+    drawn with any other seed fails."""
     data = synthetic(n_per_class=6)
     split = nl.make_split(data, "random", ratio=0.2)
+    inits = record_inits(monkeypatch)
     original = nl.train_original(data, "small_cnn", nl.Recipe("sgd", lr=0.05, epochs=2), seed=7, progress=False)
-    seen = []
-    nl.METHODS["retrain"](original, data, split, nl.Recipe(lr=0.0, epochs=1), progress=False,
-                          callback=lambda e, m: seen.append(m.fc.weight.detach().clone()))
-    torch.testing.assert_close(seen[0], build_model(**original.spec).fc.weight)  # lr 0: still the init
-    assert original.spec["seed"] == 7
+    nl.METHODS["retrain"](original, data, split, nl.Recipe(epochs=1), seed=0, progress=False)
+    assert len(inits) == 2
+    o, r = inits
+    assert o.keys() == r.keys() and [k for k in o if not torch.equal(o[k], r[k])] == []
+    for seed in (0, 1):  # the seed matters: the inits of other seeds differ
+        assert not torch.equal(nl.model_for("small_cnn", data, seed).state_dict()["hidden.weight"], o["hidden.weight"])
 
 
 def test_retrain_and_finetune_forget_a_class(fmnist, fmnist_original):

@@ -22,7 +22,7 @@ from .test_references import (
 
 
 def masks_by_the_formula(h: int, w: int, delta: float) -> torch.Tensor:
-    """The issue's definition, written out pixel by pixel."""
+    """The masks' definition (natmu_lite.methods.natmu.natmu_masks), written out pixel by pixel."""
     out = torch.zeros(4, h, w)
     for r in range(h):
         for c in range(w):
@@ -45,7 +45,7 @@ def test_masks_equal_the_formula(size, delta):
 def test_masks_on_a_rectangle_and_their_known_means():
     torch.testing.assert_close(nl.natmu_masks(8, 12, 0.1), masks_by_the_formula(8, 12, 0.1), rtol=0, atol=1e-6)
     m = nl.natmu_masks(32, 32)
-    torch.testing.assert_close(m.mean((1, 2)), torch.full((4,), 0.46875))  # (b-1)/(2b), spec section 3.1
+    torch.testing.assert_close(m.mean((1, 2)), torch.full((4,), 0.46875))  # (b-1)/(2b) for b = 16
     torch.testing.assert_close(m[0] + m[2], torch.full((32, 32), 15 / 16))
     assert torch.equal(nl.natmu_masks(32, 32, 1.0), torch.ones(4, 32, 32))  # the degenerate official default
 
@@ -117,13 +117,13 @@ def test_blend_is_the_official_truncated_blend():
 
 def check_unlearning_set(u, model, data, split, *, n: int, delta: float, ranked: bool = True) -> None:
     """Everything an unlearning set must be, against references: forget sample i gives instances
-    i*n .. i*n+n-1; instance j of a sample uses mask j (mod 4) of spec 3.1 and, where no cap moved it
+    i*n .. i*n+n-1; instance j of a sample uses mask j (mod 4) of the official code and, where no cap moved it
     (``ranked``), the original model's rank-j class; each is the truncated blend of its forget image
     and a distinct remaining image of its label."""
-    nf, (c, h, w) = len(split.forget), data.shape
+    nf, (_, h, w) = len(split.forget), data.shape
     masks = ref_masks(h, w, delta)
     assert len(u.labels) == len(u.images) == n * nf and u.images.dtype == torch.uint8
-    np.testing.assert_allclose(u.masks.numpy(), masks, rtol=0, atol=1e-6)  # the set's masks are spec 3.1's
+    np.testing.assert_allclose(u.masks.numpy(), masks, rtol=0, atol=1e-6)  # the set's masks are the reference's
     assert torch.equal(u.forget_pos, torch.arange(nf).repeat_interleave(n))
     rank = np.tile(np.arange(n), nf)
     assert torch.equal(data.train_y[u.remain_index], u.labels)  # labelled with the remaining image's class
@@ -145,7 +145,8 @@ def test_unlearning_set_pairs_rank_j_with_mask_j(fmnist, fmnist_original):
     again = nl.build_unlearning_set(fmnist_original, fmnist, split, delta=-0.0537, seed=0)
     assert torch.equal(again.images, u.images)  # deterministic for a seed ...
     other = nl.build_unlearning_set(fmnist_original, fmnist, split, delta=-0.0537, seed=1)
-    assert torch.equal(other.labels, u.labels) and not torch.equal(other.remain_index, u.remain_index)  # ... which draws
+    assert torch.equal(other.labels, u.labels)  # ... whose seed draws the remaining images, not the labels
+    assert not torch.equal(other.remain_index, u.remain_index)
 
 
 @pytest.mark.parametrize("k, n, used", [(10, 1, [0]), (10, 2, [0, 1]), (10, 3, [0, 1, 2]), (4, None, [0, 1, 2]),

@@ -1,13 +1,13 @@
-"""Independent references for the package's formulas, written from the paper and the official code's
-specification (``shared/reference/natmu-official-spec.md``) with NumPy and plain autograd, never by
-calling the function under test. Other test files import them; the tests here check the references
-themselves on cases small enough to work out by hand.
+"""Independent references for the package's formulas, written from the paper and the authors'
+official code with NumPy and plain autograd, never by calling the function under test. Other test
+files import them; the tests here check the references themselves on cases small enough to work out
+by hand.
 
-- masks: spec section 3.1 (tent masks, ``clip(m + delta, 0, 1)``, m is the weight of the forget image);
-- blends: spec 3.5, ``x_r * (1 - m) + x_f * m`` on raw uint8 pixels cast to float32, clipped, then cast to
+- masks: the official gradual-MixUp masks (tents, ``clip(m + delta, 0, 1)``, m weighs the forget image);
+- blends: the official blend, ``x_r * (1 - m) + x_f * m`` on raw uint8 pixels cast to float32, clipped, then cast to
   uint8, which truncates;
-- label ranking: spec 3.2, the original model's softmax with the true class zeroed, rank j <-> mask j;
-- the entropy MIA: spec 5, ``LogisticRegression(class_weight="balanced")`` (L2, C = 1) on one feature,
+- label ranking: the original model's softmax with the true class zeroed, rank j <-> mask j;
+- the entropy MIA: the official attack, ``LogisticRegression(class_weight="balanced")`` (L2, C = 1) on one feature,
   solved here by Newton's method on the same objective.
 """
 
@@ -19,7 +19,9 @@ TIE_BAND = 1e-4  # a float64 blend value this close to an integer may truncate e
 
 
 def ref_masks(h: int, w: int, delta: float) -> np.ndarray:
-    """The four gradual-MixUp masks in float64, ``(4, h, w)``, straight from spec section 3.1."""
+    """The four gradual-MixUp masks in float64, ``(4, h, w)``: with the tent
+    ``t(i) = min(i, n-1-i) / (n/2)``, m1 = t(row), m2 = t(col), m3 = (h/2-1)/(h/2) - m1, m4 = (w/2-1)/(w/2) - m2,
+    then ``clip(m + delta, 0, 1)`` (paper Eq. 1)."""
     def tent(n):
         i = np.arange(n, dtype=np.float64)
         return np.minimum(i, n - 1 - i) / (n / 2)
@@ -45,7 +47,7 @@ def blend_values(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def assert_truncates(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray, max_ties: float = 0.05) -> None:
-    """``got`` (uint8) is the truncated blend ``floor(xr * (1 - m) + xf * m)`` of spec 3.5, pixel for
+    """``got`` (uint8) is the truncated blend ``floor(xr * (1 - m) + xf * m)`` of the official code, pixel for
     pixel. Where the exact value lies within :data:`TIE_BAND` of an integer and the mask is strictly
     between 0 and 1, float32 arithmetic (the official code's as well) may land on either side; such
     ties must be rare (``max_ties`` of the pixels), so that the check stays a check."""
@@ -153,3 +155,17 @@ def test_balanced_logistic_regression_by_hand():
     assert w < 0 and -b / w == pytest.approx(0.6, abs=1e-9)
     unbalanced = balanced_logistic_regression(np.r_[x, 1.0, 1.1, 1.2], np.r_[y, 0, 0, 0])
     assert -unbalanced[1] / unbalanced[0] == pytest.approx(0.6, abs=1e-9)  # balancing cancels the sizes
+
+
+def ref_mia(retain_probs: torch.Tensor, forget_probs: torch.Tensor, test_probs: torch.Tensor,
+            band: float = 2e-3) -> tuple[float, float, float]:
+    """The official entropy attack from :func:`balanced_logistic_regression`: the percentage of
+    forget samples whose entropy lies on the member side of the threshold fitted on retain (member) vs
+    test (non-member). Returns ``(percent, slack, threshold)``: ``slack`` is the percentage of forget
+    samples within ``band`` of the threshold, where scikit-learn's stopping tolerance may call them
+    either way (its threshold was 1e-4 from the exact one on a trained model's entropies)."""
+    e_r, e_t, e_f = entropy64(retain_probs), entropy64(test_probs), entropy64(forget_probs)
+    w, b = balanced_logistic_regression(np.r_[e_r, e_t], np.r_[np.ones(len(e_r)), np.zeros(len(e_t))])
+    threshold = -b / w
+    member = (w * e_f + b) > 0
+    return 100 * member.mean(), 100 * (np.abs(e_f - threshold) < band).mean(), threshold

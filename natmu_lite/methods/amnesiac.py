@@ -35,7 +35,7 @@ def amnesiac(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, l
     y_rand = amnesiac_labels(data, split, labels, seed)
     student = working_copy(model)
     if reinit_head:
-        reinit_last_linear(student)
+        reinit_last_linear(student, seed)
     return fit_with_retain(student, data, split, recipe, data.train_x[split.forget], y_rand,
                            augment_retain=augment_retain, seed=seed, desc="amnesiac", callback=callback,
                            progress=progress)

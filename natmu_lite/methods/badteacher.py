@@ -55,7 +55,7 @@ def badteacher(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *,
                          (predict(incompetent_teacher(model, seed), forget_x) / temperature).softmax(1)])
     student = working_copy(model)
     if reinit_head:
-        reinit_last_linear(student)
+        reinit_last_linear(student, seed)
     return fit(student, torch.cat([retain_x, forget_x]), targets, recipe.with_(crop_padding=0, flip=False),
                seed=seed, loss_fn=distillation_loss(temperature, reduction), callback=callback, progress=progress,
                desc="badteacher")

@@ -70,11 +70,13 @@ def working_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).train()
 
 
-def reinit_last_linear(model: nn.Module) -> None:
+def reinit_last_linear(model: nn.Module, seed: int) -> None:
     """Xavier-normal (ReLU gain) re-initialisation of the classifier weight, bias kept: the official
-    ``-i`` flag (which touches every Linear; in the paper's ResNets that is the head alone)."""
+    ``-i`` flag (which touches every Linear; in the paper's ResNets that is the head alone). Drawn
+    from ``seed``, not the global RNG, so that a run is reproducible whatever ran before it."""
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    nn.init.xavier_normal_(head.weight, gain=nn.init.calculate_gain("relu"))
+    g = torch.Generator(head.weight.device).manual_seed(seed)
+    nn.init.xavier_normal_(head.weight, gain=nn.init.calculate_gain("relu"), generator=g)
 
 
 def random_wrong_labels(true: Tensor, num_classes: int, generator: torch.Generator,

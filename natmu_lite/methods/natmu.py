@@ -195,7 +195,7 @@ def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delt
     uset = build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap, seed=seed)
     student = working_copy(model)
     if reinit_head:
-        reinit_last_linear(student)
+        reinit_last_linear(student, seed)
     images = uset.images if inject else uset.forget_parts(data, split)
     return fit_with_retain(student, data, split, recipe, images, uset.labels, augment_retain=True,
                            seed=seed, desc="natmu", callback=callback, progress=progress)
