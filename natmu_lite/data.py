@@ -389,7 +389,7 @@ def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: f
     all_test = torch.arange(len(data.test_y))
     if scenario == "random":
         if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio < 1:
-            raise ValueError(f"random forgetting needs a ratio: a number in (0, 1), got {ratio!r}")
+            raise ValueError(f"random forgetting needs a number ratio in (0, 1), got {ratio!r}")
         forget = _random_forget(data.train_y, ratio, torch.Generator().manual_seed(seed))
         if len(forget) == 0:
             raise ValueError(f"ratio {ratio} forgets no sample of a {len(data.train_y)}-image training set; "

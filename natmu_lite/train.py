@@ -69,7 +69,7 @@ SCHEDULES = ("cosine", "step", "constant")
 COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 BOUNDS = {  # field -> (integer?, the rule in words, the rule)
     "epochs": (True, ">= 1", lambda v: v >= 1), "batch_size": (True, ">= 1", lambda v: v >= 1),
-    "crop_padding": (True, ">= 0", lambda v: v >= 0), "lr": (False, "> 0", lambda v: v > 0),
+    "crop_padding": (True, ">= 0", lambda v: v >= 0), "lr": (False, ">= 0", lambda v: v >= 0),
     "weight_decay": (False, ">= 0", lambda v: v >= 0), "warmup_epochs": (False, ">= 0", lambda v: v >= 0),
     "momentum": (False, "in [0, 1)", lambda v: 0 <= v < 1),
 }

@@ -71,7 +71,7 @@ def test_untouched_stubs_fail_every_autograder_test(tmp_path):
 def autograde(test_file: str, student: Path, *options: str) -> str:
     """Grade one assignment in a subprocess (with a deadline: a hang fails this test) and return its output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rN", "-p", "no:cacheprovider", "-o", "addopts=",
                              f"assignments/autograder/{test_file}", "--student", str(student), *options],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     return result.stdout + result.stderr
