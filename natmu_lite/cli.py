@@ -259,7 +259,7 @@ def protocol_cmd(args: argparse.Namespace) -> int:
         workers = [subprocess.Popen(command) for _ in range(args.workers)]
         with tqdm(total=total, initial=done, desc=f"protocol {args.name}", disable=args.quiet) as bar:
             while any(w.poll() is None for w in workers):
-                time.sleep(10)
+                time.sleep(30)  # progress() reads every study: polling it often costs a worker's CPU
                 bar.update(proto.progress()[0] - bar.n)
         failed = [w.returncode for w in workers if w.returncode]
         if failed:
