@@ -54,7 +54,16 @@ from .bench import (
 )
 from .data import Dataset
 from .metrics import evaluate
-from .tune import SEARCH_SPACES, default_params, objective, open_storage, open_study, split_params, study_name
+from .tune import (
+    SEARCH_SPACES,
+    default_params,
+    objective,
+    open_storage,
+    open_study,
+    search_distributions,
+    split_params,
+    study_name,
+)
 
 TRIALS = 24  # completed trials per (scenario, method) study, the same for every method
 SEEDS = (0, 1, 2, 3, 4)  # run seeds of the tables; seed s of a method is compared with seed s of Retrain
@@ -364,7 +373,8 @@ class Protocol:
                               "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                               "tuning": _phase_summary(tuning), "evaluation": _phase_summary(queue.trials)},
                "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = preset",
-                          "search_spaces": {m: _space(m) for m in tuned_methods()}, "seeds": list(self.seeds)},
+                          "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
+                                            for m in tuned_methods()}, "seeds": list(self.seeds)},
                "studies": summaries,
                "runs": [rows[q] for q in self.points() if q in rows]}
         out = Path(out)
@@ -440,13 +450,6 @@ def _phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
             "trial_seconds": sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done),
             "workers": len({(t.user_attrs.get("host"), t.user_attrs.get("pid")) for t in done}),
             "machines": [json.loads(m) for m in machines]}
-
-
-def _space(method: str) -> dict:
-    """A method's search space as text (read off a throw-away trial's distributions)."""
-    trial = optuna.create_study().ask()
-    SEARCH_SPACES[method](trial)
-    return {k: repr(d) for k, d in trial.distributions.items()}
 
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"  # the committed exports, in a source checkout

@@ -67,12 +67,16 @@ def with_params(setting: Setting, method: str, params: dict, name: str | None = 
                    knobs={**setting.knobs, method: {**setting.knobs.get(method, {}), **knobs}})
 
 
-def searched_names(method: str) -> list[str]:
-    """The parameter names a method's space suggests (read off a throw-away in-memory trial)."""
+def search_distributions(method: str) -> dict:
+    """The distributions a method's space suggests (read off a throw-away in-memory trial)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trial = optuna.create_study().ask()
     SEARCH_SPACES[method](trial)
-    return list(trial.params)
+    return dict(trial.distributions)
+
+
+def searched_names(method: str) -> list[str]:
+    return list(search_distributions(method))
 
 
 def default_params(setting: Setting, method: str) -> dict:
