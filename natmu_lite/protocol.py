@@ -69,6 +69,9 @@ TRIALS = 24  # completed trials per (scenario, method) study, the same for every
 SEEDS = (0, 1, 2, 3, 4)  # run seeds of the tables; seed s of a method is compared with seed s of Retrain
 SAMPLER_SEED = 0  # one TPE seed for every study
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the presets whose scenarios it runs
+# protocol -> the methods it tunes and evaluates (Retrain is the reference, never tuned). A method joins
+# a protocol when its runs are computed: resuming the protocol then tunes and evaluates just that method.
+PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "natmu", "salun", "ssd")}
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
 VARIANTS = ("tuned", "untuned", "transfer")
 
@@ -105,8 +108,13 @@ def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
     return [plan(resized(get_setting(name), **(sizes or {}))) for name in PROTOCOLS[protocol]]
 
 
-def tuned_methods() -> list[str]:
-    return sorted(SEARCH_SPACES)
+def protocol_methods(protocol: str) -> tuple[str, ...]:
+    """The methods a protocol compares (every method with a search space, unless it lists its own)."""
+    methods = PROTOCOL_METHODS.get(protocol, tuple(sorted(SEARCH_SPACES)))
+    unknown = sorted(set(methods) - set(SEARCH_SPACES))
+    if unknown:
+        raise ValueError(f"protocol {protocol!r} lists {unknown[0]!r}, which has no search space in tune.SEARCH_SPACES")
+    return tuple(methods)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +129,7 @@ def parse_point(name: str) -> dict:
     return dict(setting=setting, request=request, method=method, seed=int(seed), variant=variant)
 
 
-def points(plans: list[Plan], seeds: tuple[int, ...] = SEEDS) -> list[str]:
+def points(plans: list[Plan], methods: tuple[str, ...], seeds: tuple[int, ...] = SEEDS) -> list[str]:
     """Every evaluation run of a protocol: per test request and seed, Retrain and each method in
     each variant that applies."""
     out = []
@@ -131,7 +139,7 @@ def points(plans: list[Plan], seeds: tuple[int, ...] = SEEDS) -> list[str]:
             for request in requests:
                 for seed in seeds:
                     out.append(point(p.setting.name, request, "retrain", seed, "reference"))
-                    out += [point(p.setting.name, request, m, seed, v) for m in tuned_methods() for v in variants]
+                    out += [point(p.setting.name, request, m, seed, v) for m in methods for v in variants]
     return out
 
 
@@ -173,11 +181,12 @@ class Protocol:
         self.name, self.storage, self.trials, self.seeds = name, storage, trials, tuple(seeds)
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
+        self.methods = protocol_methods(name)
         self._data: dict[str, Dataset] = {}
         self._originals: dict[str, nn.Module] = {}
 
     def points(self) -> list[str]:
-        return points(list(self.plans.values()), self.seeds)
+        return points(list(self.plans.values()), self.methods, self.seeds)
 
     def point_of(self, row: dict) -> str:
         """The run name of an exported row."""
@@ -232,7 +241,7 @@ class Protocol:
         """(plan, scenario, method) of every tuning study."""
         for p in self.plans.values():
             for scenario in p.tests:
-                for method in tuned_methods():
+                for method in self.methods:
                     yield p, scenario, method
 
     def tune_all(self, until_done: bool = True) -> None:
@@ -365,8 +374,8 @@ class Protocol:
         if missing and not partial:
             raise ValueError(f"{len(missing)} of {len(self.points())} runs are not finished (e.g. {missing[0]}); "
                              "run the protocol again to finish them")
-        doc = {"protocol": self.name, "sizes": self.sizes, "complete": not missing, "missing": missing,
-               "complete_seeds": self.complete_seeds(missing),
+        doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes,
+               "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
                "provenance": {"command": command, "git_commit": git_commit(), "natmu_lite": __version__,
                               "torch": torch.__version__, "optuna": optuna.__version__,
                               "python": platform.python_version(),
@@ -374,7 +383,7 @@ class Protocol:
                               "tuning": _phase_summary(tuning), "evaluation": _phase_summary(queue.trials)},
                "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = preset",
                           "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
-                                            for m in tuned_methods()}, "seeds": list(self.seeds)},
+                                            for m in self.methods}, "seeds": list(self.seeds)},
                "studies": summaries,
                "runs": [rows[q] for q in self.points() if q in rows]}
         out = Path(out)
@@ -475,6 +484,18 @@ def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
         frame = frame[[s in seeds[sc] for sc, s in zip(frame.scenario, frame.seed)]]
     variants = (variant,) if isinstance(variant, str) else variant
     return frame[frame.variant.isin([*variants, "reference"])].reset_index(drop=True)
+
+
+def committed_runs(setting: str, scenario: str, variant: str = "untuned",
+                   protocol: str = "default") -> pd.DataFrame | None:
+    """The committed runs (and Retrain's) of one preset's scenario, test request only, or None when
+    the committed protocol does not cover it: chapters read these instead of training them again,
+    and fall back to running them for presets the protocol does not have."""
+    if not (RESULTS / f"{protocol}.json").exists():
+        return None
+    frame = runs(load(protocol), variant)
+    frame = frame[(frame.setting == setting) & (frame.scenario == scenario)].reset_index(drop=True)
+    return frame if len(frame) else None
 
 
 def status(doc: dict) -> str:

@@ -13,7 +13,6 @@ import pytest
 
 from natmu_lite import protocol, tables
 from natmu_lite.bench import get_setting
-from natmu_lite.methods import METHODS
 from natmu_lite.protocol import Protocol, plan
 
 COMMITTED = protocol.RESULTS / "default.json"
@@ -61,6 +60,7 @@ WORKER = textwrap.dedent("""
                     targets={"full-class": ("Trouser",)})
     bench.SETTINGS["small"] = small
     protocol.PROTOCOLS["small"] = ("small",)
+    protocol.PROTOCOL_METHODS["small"] = ("finetune", "ga", "natmu", "ssd")
     proto = protocol.Protocol("small", sys.argv[1], trials=2, seeds=(0, 1))
     if sys.argv[2] == "queue":
         proto.run_queue()
@@ -87,7 +87,8 @@ def check_complete(doc: dict, storage: str):
     """Every run exactly once, each study with its budget, no failed trial."""
     import optuna
 
-    methods = sorted(set(METHODS) - {"retrain"})
+    methods = ["finetune", "ga", "natmu", "ssd"]
+    assert doc["methods"] == methods
     assert len(doc["runs"]) == 2 * 2 * (1 + 2 * len(methods))  # requests x seeds x (Retrain + 2 variants each)
     keys = [(r["scenario"], r["target"], r["method"], r["seed"], r["variant"]) for r in doc["runs"]]
     assert len(set(keys)) == len(keys)
@@ -137,7 +138,8 @@ def committed() -> dict:
 def test_committed_protocol_is_consistent(committed):
     """What is committed is well formed: every study has its budget, the provenance is filled in,
     and each seed that the export calls finished has every run of its scenario."""
-    methods = sorted(set(METHODS) - {"retrain"})
+    methods = list(protocol.protocol_methods("default"))
+    assert committed["methods"] == methods
     studies = pd.DataFrame(committed["studies"])
     assert len(studies) == 4 * len(methods) and set(studies.trials) == {committed["budget"]["trials"]}
     assert committed["budget"]["trials"] >= 24
@@ -163,7 +165,7 @@ def test_committed_protocol_is_complete(committed):
         pytest.skip(f"the committed protocol is still being run: {len(committed['missing'])} runs to go "
                     "(`natmu-lite protocol default` resumes it from results/default.db)")
     runs = pd.DataFrame(committed["runs"])
-    methods = sorted(set(METHODS) - {"retrain"})
+    methods = committed["methods"]
     assert set(runs.method) == {"retrain", *methods}
     for variant in ("tuned", "untuned"):
         counts = runs[runs.variant == variant].groupby(["scenario", "method"]).seed.nunique()
