@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -116,7 +117,8 @@ DEFAULT_SUBCLASS = replace(DEFAULT, name="default-subclass", dataset="fashion-mn
 
 def paper_setting(name: str, dataset: str, model: str, scenarios: dict, recipes: dict, knobs: dict,
                   batch_size: int = 128, padding: int = 4) -> Setting:
-    """A GPU setting of the paper with the official recipes (the values of the authors' scripts).
+    """A GPU setting of the paper with the official recipes (the values of the authors' scripts; the
+    book's page "How natmu-lite differs from the official code" lists where the presets depart from them).
 
     Original/Retrain: SGD 0.1, momentum 0.9, wd 5e-4, 100 epochs, 2-epoch warm-up then x0.1 at 60%
     and 80%, crop + flip. Unlearning: AdamW, per-step cosine, 5 epochs, with each method's tuned
@@ -144,8 +146,9 @@ PAPER = [
         knobs={"badteacher": dict(temperature=0.77, reinit_head=True), "salun": dict(fraction=0.7),
                "natmu": dict(delta=-0.053, reinit_head=True)}),
     # Table 2: sub-class, CIFAR-20, ResNet18, by real fine-class names. The paper's "Vehicle2" runs
-    # forgot fine class 19, cattle, in the official code (its CIFAR-20 class
-    # indices are off by one there), hence cattle here.
+    # forgot fine class 19, cattle, in the official code (its table of class names gives "vehicle2"
+    # its superclass number, 19, and the code reads that as a fine class), hence cattle here; see the
+    # book's page "How natmu-lite differs from the official code".
     paper_setting(
         "cifar20-subclass", "cifar20", "resnet18",
         {c: dict(scenario="sub-class", target=c) for c in ("rocket", "sea", "cattle")},
@@ -361,14 +364,21 @@ def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: S
 
 @dataclass
 class Experiment:
-    """One unlearning request with its models: what every notebook starts from."""
+    """One unlearning request with its models: what every notebook starts from. The retrained model
+    is trained (or read from the cache) when first used, so a notebook that needs only the original
+    and the runs of one seed does not pay for that seed's Retrain."""
 
     setting: Setting
     scenario: str
     data: Dataset
     split: Split
     original: nn.Module
-    retrained: nn.Module
+    seed: int = 0  # Retrain's seed
+    progress: bool = True
+
+    @cached_property
+    def retrained(self) -> nn.Module:
+        return cached_model("retrain", self.setting, self.data, self.seed, self.split, progress=self.progress)[0]
 
     def run(self, method: str, seed: int = 0, **kwargs) -> Run:
         """:func:`run_method` on this request (``recipe_changes`` and knobs as keywords)."""
@@ -376,13 +386,13 @@ class Experiment:
 
 
 def experiment(setting: Setting | str, scenario: str, seed: int = 0, progress: bool = True) -> Experiment:
-    """Data, split, and the cached original and retrained models of one scenario of a setting."""
+    """Data, split and the cached original model of one scenario of a setting; ``seed`` is the seed
+    of its (lazily trained) Retrain."""
     setting = get_setting(setting) if isinstance(setting, str) else setting
     data = load_setting_data(setting)
     split = make_scenario_split(setting, data, scenario, seed=setting.split_seed)
     original, _ = cached_model("original", setting, data, setting.original_seed, progress=progress)
-    retrained, _ = cached_model("retrain", setting, data, seed, split, progress=progress)
-    return Experiment(setting, scenario, data, split, original, retrained)
+    return Experiment(setting, scenario, data, split, original, seed, progress)
 
 
 # ---------------------------------------------------------------------------------------------

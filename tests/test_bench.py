@@ -13,6 +13,7 @@ from natmu_lite.models import model_for
 from natmu_lite.tables import avg_gaps, paper_table, to_latex, to_markdown, to_styler
 from natmu_lite.train import Recipe
 
+from .conftest import synthetic
 from .test_methods import record_inits
 
 TINY = replace(DEFAULT, name="tiny", train_size=600, test_size=600, train=DEFAULT.train.with_(epochs=2),
@@ -200,3 +201,20 @@ def test_paper_table_means_stds_and_gaps():
 def test_paper_table_needs_retrain():
     with pytest.raises(ValueError, match="no Retrain"):
         paper_table(hand_made().query("method != 'retrain'"))
+
+
+def test_experiment_trains_retrain_only_when_it_is_used(monkeypatch):
+    """A chapter that reads Retrain's runs from the committed benchmark must not pay for training it."""
+    asked = []
+
+    def fake_cached_model(kind, setting, data, seed, split=None, progress=True):
+        asked.append((kind, seed))
+        return torch.nn.Linear(1, 1), 0.0
+
+    monkeypatch.setattr(bench, "cached_model", fake_cached_model)
+    monkeypatch.setattr(bench, "load_setting_data", lambda setting: synthetic())
+    exp = bench.experiment(replace(bench.DEFAULT, scenarios={"random-10%": dict(scenario="random", ratio=0.1)}),
+                           "random-10%", seed=3, progress=False)
+    assert asked == [("original", bench.DEFAULT.original_seed)]
+    assert exp.retrained is exp.retrained  # trained (here: faked) once, then kept
+    assert asked[1:] == [("retrain", 3)]

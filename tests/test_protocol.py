@@ -198,3 +198,12 @@ def test_committed_rows_reproduce(committed, tmp_path):
     for row, again in zip(rows, json.loads(out.splitlines()[-1])):
         for metric in ("RA", "FATrain", "MIA", "RetainAcc"):
             assert again[metric] == pytest.approx(row[metric], abs=1.0), (row["method"], metric)
+
+
+def test_chapters_read_the_committed_runs_of_a_covered_preset_only(committed):
+    runs = protocol.committed_runs("default", "random-1%")
+    seeds = committed["complete_seeds"]["random-1%"]
+    assert set(runs.variant) == {"untuned", "reference"} and set(runs.seed) == set(seeds)
+    assert (runs.groupby("method").seed.nunique() == len(seeds)).all()  # Retrain and every method, each seed
+    assert protocol.committed_runs("default", "sub-class") is None  # that scenario belongs to default-subclass
+    assert protocol.committed_runs("cifar10-random", "random-1%") is None
