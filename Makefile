@@ -2,7 +2,7 @@
 PY ?= python3
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
 
-.PHONY: all setup data demo book test lint speed
+.PHONY: all setup data demo book test lint speed url
 
 all: setup book
 
@@ -39,7 +39,12 @@ test:
 	$(PY) -m pytest -q
 
 lint:
-	ruff check natmu_lite tests benchmarks assignments
+	ruff check natmu_lite tests benchmarks assignments tools
+
+# The repository's address is one setting, [project.urls] Repository in pyproject.toml: this copies it
+# into the notebooks' install cells, the Colab links and _config.yml (tests/test_repository.py checks).
+url:
+	$(PY) tools/repository_url.py
 
 speed:
 	$(PY) benchmarks/trainer_speed.py

@@ -19,6 +19,7 @@ compares with the committed files. ``--out DIR`` writes under DIR instead of the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -28,11 +29,21 @@ SOURCES = ROOT / "assignments" / "source"
 BOOK_DIR, STUDENT_DIR = Path("notebooks/assignments"), Path("assignments/student")
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 AUTOGRADER = "pytest assignments/autograder/test_{name}.py --student {path}"
-INSTALL = """# Install the package when it is missing (e.g. on Colab); here it is already installed.
+
+
+def repository_url() -> str:
+    """The repository's address, the one setting in pyproject.toml (read by tools/repository_url.py)."""
+    spec = importlib.util.spec_from_file_location("repository_url", ROOT / "tools" / "repository_url.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.repository_url(ROOT)
+
+
+INSTALL = f"""# Install the package when it is missing (e.g. on Colab); here it is already installed.
 try:
     import natmu_lite  # noqa: F401
 except ImportError:
-    %pip install -q "natmu-lite @ git+https://github.com/natmu-lite/natmu-lite\""""
+    %pip install -q "natmu-lite @ git+{repository_url()}\""""
 NOTES = {
     "book": "*Try each exercise before you open its solution (the toggles below). The exercise notebook to "
             "download is `assignments/student/{name}.ipynb`; check your copy with "

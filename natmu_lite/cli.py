@@ -1,4 +1,4 @@
-"""The ``natmu-lite`` command: demo, bench, table, presets, fetch."""
+"""The ``natmu-lite`` command: demo, bench, table, audit, presets, fetch."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .audit import AUDITED, DEFAULT_MODELS, MIN_MODELS, TARGET_FRACTION, save, ulira
 from .bench import (
     SETTINGS,
     Setting,
@@ -269,9 +270,26 @@ def protocol_cmd(args: argparse.Namespace) -> int:
         print(summary[["setting", "scenario", "method", "default_avg_gap", "best_avg_gap", "best_trial"]].round(2)
               .to_string(index=False))
         return 0
-    doc = proto.export(out, command="natmu-lite " + " ".join(sys.argv[1:]), partial=args.partial)
+    argv = "natmu-lite " + " ".join(sys.argv[1:])
+    producing = " ".join(a for a in argv.split() if a not in ("--export-only", "--partial", "--quiet"))
+    doc = proto.export(out, command=producing, partial=args.partial, exported_by=argv)
     print(to_text(paper_table(pd.DataFrame([r for r in doc["runs"] if r["variant"] in ("tuned", "reference")]))))
     print(f"\n{len(doc['runs'])} runs in {out}; this command's wall time {time.perf_counter() - start:.0f}s")
+    return 0
+
+
+def audit_cmd(args: argparse.Namespace) -> int:
+    """U-LiRA on one method (see natmu_lite.audit): models on random halves of the pool unlearn their
+    share of a fixed candidate set; a per-example attack tells unlearned candidates from unseen ones."""
+    setting = chosen_setting(args)
+    if args.out:
+        check_output(args.out, "--out")
+    result = ulira(setting, args.method, args.models, target_fraction=args.target_fraction,
+                   progress=not args.quiet)  # checks the method and its knobs before training
+    print(result.summary())
+    if args.out:
+        save(result, args.out)
+        print(f"written to {args.out}")
     return 0
 
 
@@ -303,6 +321,25 @@ def at_least(least: int) -> Callable[[str], int]:
 
 
 POSITIVE, NON_NEGATIVE = at_least(1), at_least(0)
+
+
+def model_count(text: str) -> int:
+    """An argparse type: an even integer >= MIN_MODELS (U-LiRA's models come in complementary pairs)."""
+    value = at_least(MIN_MODELS)(text)
+    if value % 2:
+        raise argparse.ArgumentTypeError(f"must be even (the models come in complementary pairs), got {value}")
+    return value
+
+
+def candidate_fraction(text: str) -> float:
+    """An argparse type: U-LiRA's candidate fraction of the training set, a number in (0, 0.5]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 0.5], got {value}")
+    return value
 
 
 def _size_options(p: argparse.ArgumentParser) -> None:
@@ -389,6 +426,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="only this preset's rows")
     p.add_argument("--config", default=None, help="only the runs of this configuration (a row's config hash)")
     p.set_defaults(func=table)
+
+    p = sub.add_parser("audit", help="U-LiRA: a per-example membership-inference audit of one unlearning method")
+    p.add_argument("--method", required=True, choices=AUDITED, help="'original': the trained models, no unlearning")
+    p.add_argument("--models", type=model_count, default=DEFAULT_MODELS,
+                   help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each a target in turn")
+    p.add_argument("--preset", "--setting", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--preset-file", default=None, help="a preset file saved by `tune --save-preset`")
+    p.add_argument("--target-fraction", type=candidate_fraction, default=TARGET_FRACTION,
+                   help="the candidates' share of the training set (each model forgets those in its half)")
+    p.add_argument("--out", default=None, help="write the scores and the attack's results to this JSON file")
+    p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
+    p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
+    _size_options(p)
+    p.set_defaults(func=audit_cmd)
 
     p = sub.add_parser("presets", help="list the presets")
     p.set_defaults(func=presets)

@@ -7,12 +7,12 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .tables import METHOD_NAMES, METHOD_ORDER, t_interval
+from .tables import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS, t_interval
 
 # One colour per method and one order (tables.METHOD_ORDER) in every figure of the book.
-COLORS = {"retrain": "black", "finetune": "tab:gray", "ga": "tab:brown", "amnesiac": "tab:red",
-          "badteacher": "tab:purple", "salun": "tab:orange", "ssd": "tab:olive", "natmu": "tab:blue",
-          "natmu w/o CI": "tab:cyan"}
+COLORS = {"retrain": "black", "original": "silver", "finetune": "tab:gray", "ga": "tab:brown", "amnesiac": "tab:red",
+          "badteacher": "tab:purple", "salun": "tab:orange", "ssd": "tab:olive", "neggradplus": "tab:pink",
+          "scrub": "tab:green", "l1sparse": "goldenrod", "natmu": "tab:blue", "natmu w/o CI": "tab:cyan"}
 PALETTE = {METHOD_NAMES.get(m, m): c for m, c in COLORS.items()}  # by display name, for seaborn's hue
 
 
@@ -151,7 +151,7 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         sns.barplot(frame, x="method", y=metric, hue="variant", hue_order=[labels[own], labels[moved]],
-                    order=_hue_order(set(runs.method) - {"retrain"}), errorbar=_t95, capsize=0.1,
+                    order=_hue_order(set(runs.method) - set(REFERENCE_METHODS)), errorbar=_t95, capsize=0.1,
                     err_kws={"linewidth": 1}, palette=["tab:blue", "lightgray"], edgecolor="black", linewidth=0.5,
                     ax=ax)
         ax.axhline(retrain[metric].mean(), ls="--", color="black", lw=1, label="Retrain")

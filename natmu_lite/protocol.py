@@ -53,7 +53,8 @@ from .bench import (
     run_method,
 )
 from .data import Dataset
-from .metrics import evaluate
+from .metrics import collapsed, evaluate
+from .tables import REFERENCE_METHODS
 from .tune import (
     SEARCH_SPACES,
     default_params,
@@ -74,6 +75,7 @@ PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the pres
 PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "natmu", "salun", "ssd")}
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
 VARIANTS = ("tuned", "untuned", "transfer")
+REFERENCES = REFERENCE_METHODS  # runs of every request and seed that are not methods (see tables)
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,15 @@ def parse_point(name: str) -> dict:
 
 
 def points(plans: list[Plan], methods: tuple[str, ...], seeds: tuple[int, ...] = SEEDS) -> list[str]:
-    """Every evaluation run of a protocol: per test request and seed, Retrain and each method in
-    each variant that applies."""
+    """Every evaluation run of a protocol: per test request and seed, the references (Retrain and
+    the original) and each method in each variant that applies."""
     out = []
     for p in plans:
         for scenario, requests in p.tests.items():
             variants = ["tuned", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
             for request in requests:
                 for seed in seeds:
-                    out.append(point(p.setting.name, request, "retrain", seed, "reference"))
+                    out += [point(p.setting.name, request, ref, seed, "reference") for ref in REFERENCES]
                     out += [point(p.setting.name, request, m, seed, v) for m in methods for v in variants]
     return out
 
@@ -274,6 +276,8 @@ class Protocol:
         if q["method"] == "retrain":
             model, seconds = cached_model("retrain", p.setting, data, q["seed"], split, progress=False)
             metrics, params = evaluate(model, data, split), {}
+        elif q["method"] == "original":
+            metrics, params, seconds = evaluate(self.original(p), data, split), {}, 0.0
         else:
             params = self.params(p, q["request"], q["method"], q["variant"]) if params is None else params
             recipe, knobs = split_params(params)
@@ -284,7 +288,7 @@ class Protocol:
                 "method": q["method"], "seed": q["seed"], "variant": q["variant"], "params": params,
                 "RA": metrics["RA"], "FATrain": metrics.get("FATrain", metrics.get("FA")),
                 "FATest": metrics.get("FATest"), "MIA": metrics["MIA"], "RetainAcc": metrics["RetainAcc"],
-                "seconds": seconds}
+                "collapsed": collapsed(metrics["RetainAcc"], data.num_classes), "seconds": seconds}
 
     def evaluate_all(self) -> None:
         """Run queued evaluation runs until the queue is empty."""
@@ -361,8 +365,10 @@ class Protocol:
                          "default_avg_gap": budget_trials(study, self.trials)[0].value})
         return rows
 
-    def export(self, out: str | Path, command: str = "", partial: bool = False) -> dict:
+    def export(self, out: str | Path, command: str = "", partial: bool = False, exported_by: str = "") -> dict:
         """Write the results (every run, every study's budget and best trial, provenance) as JSON.
+        ``command`` produces the runs (and resumes them); ``exported_by`` wrote this file, when that
+        was another command (``--export-only``).
         Raises if a study lacks its budget or a run is missing, unless ``partial``: then the finished
         runs are written with ``"complete": false``, the missing runs, and per scenario the seeds
         whose runs are all finished (the only ones :func:`runs` reads)."""
@@ -370,13 +376,17 @@ class Protocol:
         tuning = [t for p, scenario, method in self.studies() for t in self.study(p, scenario, method).trials]
         queue = self.run_queue(enqueue=False)
         rows = _rows(queue)
+        classes = {name: self.data(p).num_classes for name, p in self.plans.items()}
+        for row in rows.values():  # rows run before the flag existed get it from their retain accuracy
+            row.setdefault("collapsed", collapsed(row["RetainAcc"], classes[row["setting"]]))
         missing = [q for q in self.points() if q not in rows]
         if missing and not partial:
             raise ValueError(f"{len(missing)} of {len(self.points())} runs are not finished (e.g. {missing[0]}); "
                              "run the protocol again to finish them")
         doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes,
                "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
-               "provenance": {"command": command, "git_commit": git_commit(), "natmu_lite": __version__,
+               "provenance": {"command": command, "exported_by": exported_by or command, "git_commit": git_commit(),
+                              "natmu_lite": __version__,
                               "torch": torch.__version__, "optuna": optuna.__version__,
                               "python": platform.python_version(),
                               "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -476,8 +486,8 @@ def load(path: str | Path) -> dict:
 
 
 def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
-    """One variant's runs with their Retrain references, as the tables module expects them; of a
-    partial export only the seeds whose runs are all finished (see :meth:`Protocol.export`)."""
+    """One variant's runs with the reference runs (Retrain, the original), as the tables module expects
+    them; of a partial export only the seeds whose runs are all finished (see :meth:`Protocol.export`)."""
     frame = pd.DataFrame(doc["runs"])
     seeds = doc.get("complete_seeds")
     if seeds is not None:

@@ -3,7 +3,8 @@ the methods, cells ``mean±std (gap)`` over seeds, an AvgGap row per target with
 
 The gap is ``abs(mean(method) - mean(Retrain))``; AvgGap averages it over the scenario's metrics (RA, FA,
 MIA for random forgetting; RA, FATrain, FATest, MIA for class forgetting), as in the paper. The std
-is the sample standard deviation over seeds (0 for a single seed).
+is the sample standard deviation over seeds (0 for a single seed). The fair protocol's per-seed
+statistics can add ToW (:func:`natmu_lite.metrics.tow`) beside AvgGap (``tow=True``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-METHOD_ORDER = ("retrain", "finetune", "ga", "amnesiac", "badteacher", "salun", "ssd", "natmu")
-METHOD_NAMES = {"retrain": "Retrain", "finetune": "Finetune", "ga": "GA", "amnesiac": "Amnesiac",
-                "badteacher": "BadTeacher", "salun": "SalUn", "ssd": "SSD", "natmu": "NatMU"}
+from .metrics import tow as tow_of
+
+# Rows that are not unlearning methods: Retrain (the target of every gap) and the original model
+# itself (no unlearning: the floor a method must beat). Tables show the original but never rank it.
+REFERENCE_METHODS = ("retrain", "original")
+METHOD_ORDER = ("retrain", "original", "finetune", "ga", "amnesiac", "badteacher", "salun", "ssd", "neggradplus",
+                "scrub", "l1sparse", "natmu")
+METHOD_NAMES = {"retrain": "Retrain", "original": "Original", "finetune": "Finetune", "ga": "GA",
+                "amnesiac": "Amnesiac", "badteacher": "BadTeacher", "salun": "SalUn", "ssd": "SSD",
+                "neggradplus": "NegGrad+", "scrub": "SCRUB", "l1sparse": "ℓ1-sparse", "natmu": "NatMU"}
 
 
 def _metrics_of(group: pd.DataFrame) -> list[str]:
@@ -108,14 +116,14 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def to_latex(table: pd.DataFrame) -> str:
-    """A booktabs tabular; bold cells (``**x**``) become ``\\textbf{x}``."""
+    """A booktabs tabular; bold cells (``**x**``) become ``\\textbf{x}``, ℓ1-sparse's ℓ1 becomes ``$\\ell_1$``."""
     def tex(s: str) -> str:
-        s = s.replace("%", r"\%").replace("±", r"$\pm$").replace("–", "--")
+        s = s.replace("%", r"\%").replace("±", r"$\pm$").replace("–", "--").replace("ℓ1", r"$\ell_1$")
         return r"\textbf{" + s[2:-2] + "}" if s.startswith("**") else s
 
     cols = "ll" + "c" * len(table.columns)
     lines = [rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
-             " & ".join(["Target", "Metric", *table.columns]) + r" \\", r"\midrule"]
+             " & ".join(["Target", "Metric", *map(tex, table.columns)]) + r" \\", r"\midrule"]
     last = None
     for (target, metric), row in table.iterrows():
         if last is not None and target != last:
@@ -150,15 +158,25 @@ def to_styler(table: pd.DataFrame):
 # ---------------------------------------------------------------------------------------------
 # the fair protocol's statistics: per-seed gaps, intervals, ranks, paired differences
 
-def seed_gaps(results: pd.DataFrame) -> pd.DataFrame:
+def _tow(run: pd.Series, ref: pd.Series, scenario: str, target: str) -> float:
+    """ToW of one run against its seed's Retrain; a missing accuracy (rows without RetainAcc) is an error."""
+    try:
+        return tow_of(run.to_dict(), ref.to_dict())
+    except ValueError as e:
+        raise ValueError(f"{scenario}/{target}: the {run['method']} run of seed {run['seed']}: {e}") from None
+
+
+def seed_gaps(results: pd.DataFrame, tow: bool = False) -> pd.DataFrame:
     """AvgGap of every run against Retrain *of the same seed* on the same request, one row per
     (scenario, target, method, seed): pairing by seed removes the run-to-run noise the two share.
     (The paper's AvgGap, :func:`summarize`, is the gap between the seed means: smaller, since
-    opposite errors cancel; both are reported.)"""
+    opposite errors cancel; both are reported.) ``tow=True`` adds each run's ToW against the same
+    Retrain (higher is better; it needs the rows' RetainAcc)."""
     rows = []
     for (scenario, target), group in results.groupby(["scenario", "target"], sort=False):
         metrics = _metrics_of(group)
-        ref = group[group.method == "retrain"].set_index("seed")[metrics].astype(float)
+        refs = group[group.method == "retrain"].set_index("seed")
+        ref = refs[metrics].astype(float)
         if ref.empty:
             raise ValueError(f"{scenario}/{target}: no Retrain runs, so no gaps")
         for _, run in group[group.method != "retrain"].iterrows():
@@ -166,6 +184,8 @@ def seed_gaps(results: pd.DataFrame) -> pd.DataFrame:
                 raise ValueError(f"{scenario}/{target}: no Retrain run for seed {run['seed']}")
             gap = (run[metrics].astype(float) - ref.loc[run["seed"]]).abs().mean()
             rows.append(dict(scenario=scenario, target=target, method=run["method"], seed=run["seed"], AvgGap=gap))
+            if tow:
+                rows[-1]["ToW"] = _tow(run, refs.loc[run["seed"]], scenario, target)
     return pd.DataFrame(rows)
 
 
@@ -181,22 +201,33 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def scenario_gaps(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (scenario, method, seed) the per-seed AvgGap averaged over the scenario's targets (the
-    classes of a class scenario), so that each seed counts once in a scenario's interval."""
-    gaps = seed_gaps(results)
-    return gaps.groupby(["scenario", "method", "seed"], sort=False, as_index=False)["AvgGap"].mean()
+def scenario_gaps(results: pd.DataFrame, tow: bool = False) -> pd.DataFrame:
+    """Per (scenario, method, seed) the per-seed AvgGap (and ToW with ``tow=True``) averaged over the
+    scenario's targets (the classes of a class scenario), so that each seed counts once in a scenario's
+    interval."""
+    gaps = seed_gaps(results, tow=tow)
+    columns = ["AvgGap", "ToW"] if tow else ["AvgGap"]
+    return gaps.groupby(["scenario", "method", "seed"], sort=False, as_index=False)[columns].mean()
 
 
-def fair_summary(results: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per scenario and method: mean per-seed AvgGap with its interval over seeds, and the rank of
-    the mean within the scenario (1 = closest to Retrain)."""
+def fair_summary(results: pd.DataFrame, level: float = 0.95, tow: bool = False) -> pd.DataFrame:
+    """Per scenario and method: mean per-seed AvgGap with its interval over seeds, the rank of the
+    mean within the scenario (1 = closest to Retrain), and how many of its runs collapsed. ``tow=True``
+    adds the mean per-seed ToW with its interval (``ToW``, ``ToW_low``, ``ToW_high``) and its rank
+    (``ToW_rank``, 1 = highest)."""
     rows = []
-    for (scenario, method), g in scenario_gaps(results).groupby(["scenario", "method"], sort=False):
+    for (scenario, method), g in scenario_gaps(results, tow=tow).groupby(["scenario", "method"], sort=False):
         mean, low, high = t_interval(g.AvgGap, level)
-        rows.append(dict(scenario=scenario, method=method, AvgGap=mean, low=low, high=high, seeds=len(g)))
+        runs = results[(results.scenario == scenario) & (results.method == method)]
+        rows.append(dict(scenario=scenario, method=method, AvgGap=mean, low=low, high=high, seeds=len(g),
+                         collapsed=_collapsed(runs)))
+        if tow:
+            rows[-1].update(zip(("ToW", "ToW_low", "ToW_high"), t_interval(g.ToW, level)))
     out = pd.DataFrame(rows)
-    out["rank"] = out.groupby("scenario")["AvgGap"].rank(method="min").astype(int)
+    ranked = ~out.method.isin(REFERENCE_METHODS)
+    out["rank"] = out[ranked].groupby("scenario")["AvgGap"].rank(method="min").astype("Int64")
+    if tow:
+        out["ToW_rank"] = out[ranked].groupby("scenario")["ToW"].rank(method="min", ascending=False).astype("Int64")
     return out
 
 
@@ -208,21 +239,35 @@ def paired_difference(results: pd.DataFrame, method: str = "natmu", level: float
     rows = []
     for scenario, g in gaps.groupby("scenario", sort=False):
         wide = g.pivot(index="seed", columns="method", values="AvgGap")
-        others = wide.drop(columns=[method]).mean().sort_values()
+        others = wide.drop(columns=[method, *REFERENCE_METHODS], errors="ignore").mean().sort_values()
         best = others.index[0]
         mean, low, high = t_interval(wide[method] - wide[best], level)
         rows.append(dict(scenario=scenario, method=method, best_other=best, difference=mean, low=low, high=high))
     return pd.DataFrame(rows)
 
 
-def fair_table(summary: pd.DataFrame) -> pd.DataFrame:
+def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
     """The compact view of :func:`fair_summary`: methods as rows, scenarios as columns (narrow
-    enough for a book page), cells ``mean [low, high]``; the lowest mean of each column in bold."""
+    enough for a book page), cells ``mean [low, high]``; the best mean of each column in bold (the
+    lowest AvgGap, or with ``metric="ToW"`` the highest ToW, from ``fair_summary(..., tow=True)``).
+    † marks a cell in which some runs collapsed (their model lost the retain set, see
+    :func:`~natmu_lite.metrics.collapsed`): its mean is that of destroyed models, not of unlearning,
+    so it is never bold."""
+    if metric not in ("AvgGap", "ToW"):
+        raise ValueError(f"unknown metric {metric!r}; valid: AvgGap, ToW")
+    if metric not in summary:
+        raise ValueError(f"the summary has no {metric} column (use fair_summary(results, tow=True))")
+    mean, low, high, digits = ("AvgGap", "low", "high", 2) if metric == "AvgGap" else ("ToW", "ToW_low", "ToW_high", 3)
     methods = [m for m in METHOD_ORDER if m in set(summary.method)] + sorted(set(summary.method) - set(METHOD_ORDER))
     cells = {}
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.set_index("method")
-        best = g.AvgGap.idxmin()
-        text = {m: f"{g.AvgGap[m]:.2f} [{g.low[m]:.2f}, {g.high[m]:.2f}]" for m in methods if m in g.index}
+        broken = g["collapsed"].gt(0) if "collapsed" in g else pd.Series(False, g.index)
+        ok = g[~broken & ~g.index.isin(REFERENCE_METHODS)]  # collapsed runs, or no unlearning: never the best
+        ok = ok if len(ok) else g
+        best = ok[mean].idxmin() if metric == "AvgGap" else ok[mean].idxmax()
+        dagger = {m: " †" if broken[m] else "" for m in g.index}
+        text = {m: f"{g[mean][m]:.{digits}f} [{g[low][m]:.{digits}f}, {g[high][m]:.{digits}f}]{dagger[m]}"
+                for m in methods if m in g.index}
         cells[scenario] = {m: f"**{t}**" if m == best else t for m, t in text.items()}
     return pd.DataFrame(cells).reindex(methods).rename(index=METHOD_NAMES)

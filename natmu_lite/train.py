@@ -126,10 +126,11 @@ def to_input(x: Tensor) -> Tensor:
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, the batch's targets) -> loss
+ExtraLoss = Callable[[nn.Module, int, int], Tensor]  # (model, step, total steps) -> a term added to the step's loss
 
 
 def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, seed: int = 0,
-        augment_mask: Tensor | None = None, loss_fn: LossFn | None = None,
+        augment_mask: Tensor | None = None, loss_fn: LossFn | None = None, extra_loss: ExtraLoss | None = None,
         after_step: Callable[[nn.Module], None] | None = None,
         callback: Callable[[int, nn.Module], None] | None = None,
         progress: bool = True, desc: str = "train") -> nn.Module:
@@ -137,6 +138,10 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
 
     ``targets`` are class indices or per-class probabilities (soft labels).
     ``loss_fn(logits, batch_targets)`` replaces the cross-entropy (GA negates it, BadTeacher distils).
+    ``extra_loss(model, step, total)`` is added to every step's loss, in the same autocast region, for
+    terms that are not a function of the batch's logits: NegGrad+ adds the ascent on a forget batch of
+    its own, ℓ1-sparse its decaying weight penalty (``step`` counts from 0 to ``total - 1``; the hook gets
+    the model itself, never its compiled forward).
     ``augment_mask`` marks the samples that get the recipe's augmentation (default: all); NatMU uses
     it to leave its blends unaugmented, as the official code does. ``after_step(model)`` runs after
     each optimiser step (SalUn restores its frozen weights there), ``callback(epoch, model)`` after
@@ -173,6 +178,8 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
                 torch.compiler.cudagraph_mark_step_begin()  # a new step for CUDA-graph trees
             with torch.autocast("cuda", torch.bfloat16, enabled=cuda and recipe.bf16):
                 loss = loss_fn(forward(to_input(x)), targets[idx])
+                if extra_loss is not None:
+                    loss = loss + extra_loss(model, sched.last_epoch, total)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

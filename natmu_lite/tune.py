@@ -2,7 +2,8 @@
 
 The objective is the paper's criterion, the AvgGap to the (cached) retrained model. Each method
 searches the shared recipe knobs (lr, weight decay, epochs) and its own (NatMU's delta, SalUn's
-saliency fraction, BadTeacher's temperature, SSD's alpha and lambda). Methods that train report
+saliency fraction, BadTeacher's temperature, SSD's alpha and lambda, NegGrad+'s beta, SCRUB's max
+steps, temperature and loss weights, ℓ1-sparse's penalty weight). Methods that train report
 their gap after every epoch, so a median pruner stops hopeless trials early; SSD has no epochs and
 is never pruned.
 
@@ -41,6 +42,7 @@ def _training(trial: optuna.Trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> di
             "epochs": trial.suggest_int("epochs", 2, 6)}  # the presets use 5-6
 
 
+NEGGRAD_BETAS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
 SEARCH_SPACES: dict[str, Callable[[optuna.Trial], dict]] = {
     "finetune": lambda t: _training(t),
     "ga": lambda t: {"lr": t.suggest_float("lr", 1e-6, 1e-2, log=True), "epochs": t.suggest_int("epochs", 1, 8)},
@@ -50,6 +52,16 @@ SEARCH_SPACES: dict[str, Callable[[optuna.Trial], dict]] = {
     "ssd": lambda t: {"alpha": t.suggest_float("alpha", 1.0, 100.0, log=True),
                       "lam": t.suggest_float("lam", 0.1, 10.0, log=True)},
     "natmu": lambda t: {**_training(t), "delta": t.suggest_float("delta", -0.3, 0.3)},
+    # beta on the scale that matters, 1 - beta from 1e-4 to 0.5 (the official 0.9999 and 0.95 among the choices):
+    # a float range in beta would spend nearly every trial below 0.99
+    "neggradplus": lambda t: {**_training(t), "beta": t.suggest_categorical("beta", NEGGRAD_BETAS)},
+    # msteps up to the longest run (_training's 6 epochs); alpha and gamma around the official 0.001-1
+    "scrub": lambda t: {**_training(t), "msteps": t.suggest_int("msteps", 1, 6),
+                        "temperature": t.suggest_float("temperature", 0.5, 8.0, log=True),
+                        "alpha": t.suggest_float("alpha", 1e-3, 10.0, log=True),
+                        "gamma": t.suggest_float("gamma", 0.1, 10.0, log=True)},
+    # around the 1e-4 to 5e-4 run with the official code, two decades either way
+    "l1sparse": lambda t: {**_training(t), "gamma": t.suggest_float("gamma", 1e-6, 1e-2, log=True)},
 }
 
 

@@ -1,7 +1,9 @@
 """The classroom assignments: the committed notebooks are what assignments/build.py makes of their sources,
 the instructor solutions pass the autograder (as notebooks and as the .py sources), and every autograder
-test fails on the untouched student stubs, with a message that tells the student what to do."""
+test fails on the untouched student stubs, with a message that tells the student what to do; the autograder's
+copies of the test references stay verbatim."""
 
+import ast
 import importlib.util
 import os
 import subprocess
@@ -32,6 +34,33 @@ def test_committed_notebooks_are_generated_from_the_sources(tmp_path):
         assert committed.exists(), f"{rel} is not committed: run python assignments/build.py"
         assert committed.read_text() == (tmp_path / rel).read_text(), \
             f"{rel} differs from its source: run python assignments/build.py"
+
+
+def definitions(path: Path) -> dict[str, str]:
+    """The source lines (decorators and comments included) of each top-level function and assignment of a Python
+    file, by name."""
+    lines = path.read_text().splitlines()
+    out = {}
+    for node in ast.parse("\n".join(lines)).body:
+        names = [t.id for t in node.targets if isinstance(t, ast.Name)] if isinstance(node, ast.Assign) else \
+            [node.name] if isinstance(node, ast.FunctionDef) else []
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        for name in names:
+            out[name] = "\n".join(lines[first - 1:node.end_lineno])
+    return out
+
+
+def test_the_autograders_independent_references_are_verbatim_copies_of_the_tests():
+    """The autograder must run where only the package is installed, without tests/, so it holds its own copy of
+    the test references it uses; a fix to one must reach the other."""
+    copies = definitions(ROOT / "assignments" / "autograder" / "references.py")
+    copied = ast.literal_eval(copies["COPIED"].split("=", 1)[1].strip())  # {test file: names copied from it}
+    assert len(copied) >= 2
+    for original, names in copied.items():
+        sources = definitions(ROOT / original)
+        for name in names:
+            assert name in copies and name in sources, (original, name)
+            assert copies[name] == sources[name], f"{name} in the autograder's references differs from {original}"
 
 
 def grade(folder: Path, tmp_path: Path) -> dict[str, tuple[str, str]]:

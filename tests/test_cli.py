@@ -4,7 +4,8 @@ import natmu_lite.cli as cli
 
 
 def test_demo_prints_the_three_models(capsys):
-    code = cli.main(["demo", "--train-size", "1000", "--epochs", "2", "--quiet", "--scenario", "full-class"])
+    code = cli.main(["demo", "--train-size", "1000", "--test-size", "500", "--epochs", "2", "--quiet", "--scenario",
+                     "full-class"])
     out = capsys.readouterr().out
     assert code == 0
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line.split()}
@@ -27,8 +28,8 @@ def test_fetch_finds_fashion_mnist(capsys):
 def test_bench_table_and_presets_on_a_reduced_default(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "r.json"
-    args = ["bench", "--train-size", "600", "--epochs", "1", "--unlearn-epochs", "1", "--scenarios", "random-10%",
-            "--methods", "natmu", "ssd", "--seeds", "2", "--out", str(out), "--quiet"]
+    args = ["bench", "--train-size", "600", "--test-size", "500", "--epochs", "1", "--unlearn-epochs", "1",
+            "--scenarios", "random-10%", "--methods", "natmu", "ssd", "--seeds", "2", "--out", str(out), "--quiet"]
     assert cli.main(args) == 0
     text = capsys.readouterr().out
     assert "NatMU" in text and "AvgGap" in text and "6 runs" in text
@@ -49,7 +50,7 @@ def test_bad_arguments_exit_non_zero(tmp_path, capsys):
 
 def test_tune_saves_a_preset_file_that_bench_reads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
-    size = ["--train-size", "600", "--epochs", "1"]
+    size = ["--train-size", "600", "--test-size", "500", "--epochs", "1"]
     preset = tmp_path / "tuned.json"
     assert cli.main(["tune", *size, "--method", "ssd", "--scenario", "random-10%", "--trials", "2", "--storage",
                      f"sqlite:///{tmp_path / 's.db'}", "--save-preset", str(preset)]) == 0

@@ -105,6 +105,12 @@ CASES = {  # id: (arguments, {tmp} for the folder, words the message must hold)
     "preset file delta -5": (["bench", "--preset-file", "{tmp}/delta-preset.json", *QUICK],
                              ["delta-preset.json", "delta must be a number in [-1, 1]"]),
     "protocol storage not a URL": (["protocol", "--storage", "notaurl"], ["--storage 'notaurl'"]),
+    "audit models 5": (["audit", "--method", "natmu", "--models", "5"], ["argument --models", "got 5"]),
+    "audit unknown method": (["audit", "--method", "unlearn"], ["argument --method", "invalid choice: 'unlearn'"]),
+    "audit out in a missing folder": (["audit", "--method", "natmu", "--out", "{tmp}/nope/a.json"],
+                                      ["--out", "nope/a.json", "does not exist"]),
+    "audit preset file unknown parameter": (["audit", "--method", "natmu", "--preset-file", "{tmp}/param-preset.json"],
+                                            ["param-preset.json", "natmu has no parameter 'foo'"]),
 }
 
 

@@ -46,6 +46,20 @@ def test_avg_gap_uses_the_scenario_metrics():
     assert nl.avg_gap(cls_method, cls_retrain) == pytest.approx(2.1575)  # paper Table 1, Rocket Finetune: 2.16
 
 
+def test_tow_is_the_product_of_accuracy_agreements_with_retrain():
+    retrain = {"RA": 90.0, "FA": 88.0, "MIA": 70.0, "RetainAcc": 99.0}
+    assert metrics.tow(retrain, retrain) == 1.0
+    assert metrics.tow({**retrain, "FA": 98.0, "MIA": 10.0}, retrain) == pytest.approx(0.9)  # MIA is not in it
+    method = {"RA": 85.0, "FATrain": 80.0, "FATest": 0.0, "MIA": 5.0, "RetainAcc": 97.0}
+    reference = {"RA": 88.0, "FATrain": 0.0, "FATest": 0.0, "MIA": 5.0, "RetainAcc": 99.5}
+    direct = (1 - 80 / 100) * (1 - 2.5 / 100) * (1 - 3 / 100)  # forget, retain, test gaps as fractions
+    assert metrics.tow(method, reference) == pytest.approx(direct)
+    with pytest.raises(ValueError, match="retain-set accuracy .*RetainAcc.*the result lacks it"):
+        metrics.tow({"RA": 90.0, "FA": 88.0}, retrain)
+    with pytest.raises(ValueError, match="Retrain lacks it"):
+        metrics.tow(retrain, {**retrain, "RetainAcc": float("nan")})
+
+
 class Fixed(torch.nn.Module):
     """A 'model' that returns given logits whatever the input (for metric tests)."""
 

@@ -80,7 +80,7 @@ def test_cap_moves_overflow_to_the_next_ranked_class():
 
 
 def test_official_cap_value():
-    assert label_cap(45_000, 10) == 4410 and label_cap(45_000, 100) == 441  # spec's worked constants
+    assert label_cap(45_000, 10) == 4410 and label_cap(45_000, 100) == 441  # the official code's worked constants
 
 
 def test_drawn_remaining_samples_are_distinct_and_of_the_asked_class():

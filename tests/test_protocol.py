@@ -89,7 +89,8 @@ def check_complete(doc: dict, storage: str):
 
     methods = ["finetune", "ga", "natmu", "ssd"]
     assert doc["methods"] == methods
-    assert len(doc["runs"]) == 2 * 2 * (1 + 2 * len(methods))  # requests x seeds x (Retrain + 2 variants each)
+    # requests x seeds x (Retrain and the original + 2 variants of each method)
+    assert len(doc["runs"]) == 2 * 2 * (2 + 2 * len(methods))
     keys = [(r["scenario"], r["target"], r["method"], r["seed"], r["variant"]) for r in doc["runs"]]
     assert len(set(keys)) == len(keys)
     assert {s["method"] for s in doc["studies"]} == set(methods) and all(s["trials"] == 2 for s in doc["studies"])
@@ -156,7 +157,7 @@ def test_committed_protocol_is_consistent(committed):
             got = runs[(runs.scenario == scenario) & (runs.seed == seed)]
             targets = 1 if scenario.startswith("random") else 3
             variants = 3 if scenario in protocol.TRANSFER else 2
-            assert len(got) == targets * (1 + variants * len(methods)), (scenario, seed)
+            assert len(got) == targets * (len(protocol.REFERENCES) + variants * len(methods)), (scenario, seed)
     assert committed["complete"] == (not committed["missing"])
 
 
@@ -166,7 +167,7 @@ def test_committed_protocol_is_complete(committed):
                     "(`natmu-lite protocol default` resumes it from results/default.db)")
     runs = pd.DataFrame(committed["runs"])
     methods = committed["methods"]
-    assert set(runs.method) == {"retrain", *methods}
+    assert set(runs.method) == {*protocol.REFERENCES, *methods}
     for variant in ("tuned", "untuned"):
         counts = runs[runs.variant == variant].groupby(["scenario", "method"]).seed.nunique()
         assert (counts == 5).all() and len(counts) == 4 * len(methods)
@@ -204,6 +205,8 @@ def test_chapters_read_the_committed_runs_of_a_covered_preset_only(committed):
     runs = protocol.committed_runs("default", "random-1%")
     seeds = committed["complete_seeds"]["random-1%"]
     assert set(runs.variant) == {"untuned", "reference"} and set(runs.seed) == set(seeds)
-    assert (runs.groupby("method").seed.nunique() == len(seeds)).all()  # Retrain and every method, each seed
+    assert (runs.groupby("method").seed.nunique() == len(seeds)).all()  # references and methods, each seed
+    original = runs[runs.method == "original"]
+    assert original.RA.nunique() == 1 and (original.variant == "reference").all()  # one model, every seed
     assert protocol.committed_runs("default", "sub-class") is None  # that scenario belongs to default-subclass
     assert protocol.committed_runs("cifar10-random", "random-1%") is None

@@ -9,6 +9,10 @@ by hand.
 - label ranking: the original model's softmax with the true class zeroed, rank j <-> mask j;
 - the entropy MIA: the official attack, ``LogisticRegression(class_weight="balanced")`` (L2, C = 1) on one feature,
   solved here by Newton's method on the same objective.
+
+The classroom autograder must run where only the package is installed, without this folder, so
+``assignments/autograder/references.py`` holds verbatim copies of the references it needs;
+``tests/test_assignments.py`` checks that they stay verbatim.
 """
 
 import numpy as np
@@ -46,18 +50,26 @@ def blend_values(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
     return xr.astype(np.float64) * (1 - m[:, None]) + xf.astype(np.float64) * m[:, None]
 
 
-def assert_truncates(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray, max_ties: float = 0.05) -> None:
-    """``got`` (uint8) is the truncated blend ``floor(xr * (1 - m) + xf * m)`` of the official code, pixel for
-    pixel. Where the exact value lies within :data:`TIE_BAND` of an integer and the mask is strictly
-    between 0 and 1, float32 arithmetic (the official code's as well) may land on either side; such
-    ties must be rare (``max_ties`` of the pixels), so that the check stays a check."""
+def truncation_check(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: whether ``got`` (uint8) is the truncated blend ``floor(xr * (1 - m) + xf * m)`` of the official
+    code, and whether the pixel is a tie: its exact value lies within :data:`TIE_BAND` of an integer and the
+    mask is strictly between 0 and 1, where float32 arithmetic (the official code's as well) may land on
+    either side, so that either neighbour passes."""
     values = blend_values(xf, xr, m)
     got = np.broadcast_to(np.asarray(got).astype(np.int64), values.shape)
     mixed = np.broadcast_to(((m > 0) & (m < 1))[:, None], values.shape)
     tie = mixed & (np.abs(values - np.round(values)) < TIE_BAND) & (values > 0.5)  # 0 stays 0 in any precision
     want = np.clip(np.floor(values), 0, 255)
     near = np.clip(np.round(values), 0, 255)
-    ok = (got == want) | (tie & ((got == near) | (got == near - 1)))
+    return (got == want) | (tie & ((got == near) | (got == near - 1))), tie
+
+
+def assert_truncates(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray, max_ties: float = 0.05) -> None:
+    """``got`` (uint8) is the truncated blend of the official code, pixel for pixel (:func:`truncation_check`);
+    ties must be rare (``max_ties`` of the pixels), so that the check stays a check."""
+    ok, tie = truncation_check(got, xf, xr, m)
+    values = blend_values(xf, xr, m)
+    got = np.broadcast_to(np.asarray(got).astype(np.int64), values.shape)
     assert ok.all(), (f"{(~ok).sum()} of {ok.size} pixels are not the truncated blend, e.g. got "
                       f"{got[~ok][:5].tolist()} for values {values[~ok][:5].tolist()}")
     assert tie.mean() <= max_ties
@@ -164,8 +176,16 @@ def ref_mia(retain_probs: torch.Tensor, forget_probs: torch.Tensor, test_probs: 
     test (non-member). Returns ``(percent, slack, threshold)``: ``slack`` is the percentage of forget
     samples within ``band`` of the threshold, where scikit-learn's stopping tolerance may call them
     either way (its threshold was 1e-4 from the exact one on a trained model's entropies)."""
-    e_r, e_t, e_f = entropy64(retain_probs), entropy64(test_probs), entropy64(forget_probs)
-    w, b = balanced_logistic_regression(np.r_[e_r, e_t], np.r_[np.ones(len(e_r)), np.zeros(len(e_t))])
+    return ref_threshold_attack(entropy64(retain_probs), entropy64(test_probs), entropy64(forget_probs), band)
+
+
+def ref_threshold_attack(members: np.ndarray, non_members: np.ndarray, targets: np.ndarray,
+                         band: float) -> tuple[float, float, float]:
+    """The official attack on any one feature: :func:`balanced_logistic_regression` fit on ``members`` (1)
+    vs ``non_members`` (0), and the percentage of ``targets`` on the member side of its threshold. Returns
+    ``(percent, slack, threshold)``, ``slack`` being the percentage of targets within ``band`` of the threshold."""
+    w, b = balanced_logistic_regression(np.r_[members, non_members],
+                                        np.r_[np.ones(len(members)), np.zeros(len(non_members))])
     threshold = -b / w
-    member = (w * e_f + b) > 0
-    return 100 * member.mean(), 100 * (np.abs(e_f - threshold) < band).mean(), threshold
+    member = (w * targets + b) > 0
+    return 100 * member.mean(), 100 * (np.abs(targets - threshold) < band).mean(), threshold

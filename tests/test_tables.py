@@ -70,3 +70,39 @@ def test_a_collapsed_method_is_marked_and_never_best():
     table = tables.paper_table(results)
     assert table.loc[("random-1%", "AvgGap"), "c"].endswith("†")
     assert table.loc[("random-1%", "AvgGap"), "b"].startswith("**")  # the best of the others
+    summary = tables.fair_summary(results).set_index("method")
+    assert summary.loc["c", "collapsed"] == 1 and summary.loc["b", "collapsed"] == 0
+    results.loc[results.method == "b", "RA"] = 80  # b drops behind; a and c tie for the lowest mean, c collapsed once
+    fair = tables.fair_table(tables.fair_summary(results))
+    assert fair.loc["c", "random-1%"].endswith("†") and not fair.loc["c", "random-1%"].startswith("**")
+    assert fair.loc["a", "random-1%"].startswith("**") and not fair.loc["a", "random-1%"].endswith("†")
+
+
+def test_tow_per_seed_beside_avg_gap():
+    retain = {"retrain": 99.0, "a": 99.0, "b": 89.0, "c": 99.0}  # b loses 10 points of retain accuracy
+    results = frame()
+    results["RetainAcc"] = results.method.map(retain)
+    gaps = tables.seed_gaps(results, tow=True).set_index(["method", "seed"])
+    assert gaps.AvgGap.equals(tables.seed_gaps(frame()).set_index(["method", "seed"]).AvgGap)  # unchanged
+    assert [gaps.ToW[("a", s)] for s in range(3)] == pytest.approx([0.97, 0.97, 1.0])  # FA 3 points off, 2 seeds
+    assert [gaps.ToW[("b", s)] for s in range(3)] == pytest.approx([0.9 * 0.99] * 3)  # retain 10, test 1 point off
+    summary = tables.fair_summary(results, tow=True).set_index("method")
+    assert summary.loc["a", "ToW"] == pytest.approx((0.97 + 0.97 + 1.0) / 3)
+    assert summary.loc["a", "ToW_rank"] == 1 and summary.loc["b", "ToW_rank"] == 3  # b is worst by ToW...
+    assert summary.loc["b", "rank"] == 1  # ...and best by AvgGap, which does not see the retain set
+    assert tables.fair_summary(results)[["AvgGap", "low", "high"]].equals(
+        tables.fair_summary(results, tow=True)[["AvgGap", "low", "high"]])
+    table = tables.fair_table(tables.fair_summary(results, tow=True), metric="ToW")
+    assert table.loc["a", "random-1%"].startswith("**0.980 [")  # tied with c; the first is bold
+    with pytest.raises(ValueError, match="no ToW column"):
+        tables.fair_table(tables.fair_summary(results), metric="ToW")
+
+
+def test_tow_refuses_rows_without_retain_accuracy():
+    with pytest.raises(ValueError, match="random-1%/1%: the a run of seed 0: ToW needs the retain-set accuracy"):
+        tables.seed_gaps(frame(), tow=True)  # the frame has no RetainAcc column
+    results = frame()
+    results["RetainAcc"] = 99.0
+    results.loc[results.method == "retrain", "RetainAcc"] = None
+    with pytest.raises(ValueError, match="Retrain lacks it"):
+        tables.fair_summary(results, tow=True)

@@ -20,9 +20,10 @@ from natmu_lite.tune import (
     with_params,
 )
 
-TINY = replace(DEFAULT, train_size=800, train=DEFAULT.train.with_(epochs=2),
+# 500 test images (class-balanced), not 10k: every trial evaluates on the test set after each epoch
+TINY = replace(DEFAULT, train_size=800, test_size=500, train=DEFAULT.train.with_(epochs=2),
                unlearn=DEFAULT.unlearn.with_(epochs=2), recipes={})
-TINY_ARGS = ["--train-size", "800", "--epochs", "2", "--unlearn-epochs", "2"]
+TINY_ARGS = ["--train-size", "800", "--test-size", "500", "--epochs", "2", "--unlearn-epochs", "2"]
 
 
 def default_gap(setting, scenario, method):
@@ -81,14 +82,14 @@ def test_two_workers_split_one_sqlite_study(cache, tmp_path):
 
 
 def test_two_workers_split_one_postgresql_study(cache):
-    data = load_setting_data(TINY)
-    cached_model("original", TINY, data, 0, progress=False)
-    cached_model("retrain", TINY, data, 0, make_scenario_split(TINY, data, "random-10%"), progress=False)
     url = os.environ.get("NATMU_TEST_POSTGRES")
-    if not url:
+    if not url:  # before warming the cache, which would be wasted on a skip
         if os.environ.get("NATMU_REQUIRE_POSTGRES"):
             pytest.fail("NATMU_REQUIRE_POSTGRES is set but NATMU_TEST_POSTGRES gives no server URL")
         pytest.skip("no PostgreSQL server (CI starts one: .ci/postgres.sh)")
+    data = load_setting_data(TINY)
+    cached_model("original", TINY, data, 0, progress=False)
+    cached_model("retrain", TINY, data, 0, make_scenario_split(TINY, data, "random-10%"), progress=False)
     study = f"ci-{os.getpid()}"
     run_workers(url, study, n=2, trials=2, env={**os.environ})
     check_shared(url, study, 2, 2)

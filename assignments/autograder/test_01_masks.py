@@ -1,8 +1,12 @@
-"""Assignment 1: ``natmu_masks`` and ``blend`` against the package's reference, on odd and even sizes."""
+"""Assignment 1: ``natmu_masks`` and ``blend`` against the package's reference, on odd and even sizes, and against
+independent references: NumPy from the paper's equations, the truncated blend computed exactly, and small cases
+worked out by hand."""
 
+import numpy as np
 import pytest
 import torch
 from grading import check
+from references import ref_masks, truncation_check
 
 import natmu_lite as nl
 
@@ -90,3 +94,92 @@ def test_blend_accepts_masks_with_a_channel_axis(student):
           "blend should also accept masks of shape (N, 1, H, W) and return (N, C, H, W) images")
     check((got.int() - nl.blend(xf, xr, m).int()).abs().max() <= 1,
           "blend gives different images for masks of shape (N, 1, H, W) than for the same masks as (N, H, W)")
+
+
+# ---------------------------------------------------------------------------------------------
+# independent of the package
+
+
+@pytest.mark.parametrize("h,w", SIZES)
+def test_masks_match_the_papers_equations(student, h, w):
+    """Against NumPy in float64 from the tent and Eq. 1 (references.ref_masks), not against the package."""
+    for delta in (0.0, -0.3, 0.2, 0.6):
+        got = masks(student, h, w, delta)
+        first_difference(got.double(), torch.from_numpy(ref_masks(h, w, delta)),
+                         f"height={h}, width={w}, delta={delta}, from the paper's equations")
+
+
+def test_masks_worked_out_by_hand(student):
+    """A 4 x 6 and a 3 x 5 image (even and odd sides) worked out by hand, then shifted by delta and clipped."""
+    # height 4: t(i) = min(i, 3 - i) / 2 = [0, 1/2, 1/2, 0]; m3 = (2 - 1) / 2 - m1 = [1/2, 0, 0, 1/2]
+    # width 6: t(i) = min(i, 5 - i) / 3 = [0, 1/3, 2/3, 2/3, 1/3, 0]; m4 = (3 - 1) / 3 - m2 = [2/3, 1/3, 0, 0, 1/3, 2/3]
+    # height 3: t(i) = min(i, 2 - i) / 1.5 = [0, 2/3, 0]; m3 = (1.5 - 1) / 1.5 - m1 = [1/3, -1/3, 1/3], clipped to
+    #   [1/3, 0, 1/3]
+    # width 5: t(i) = min(i, 4 - i) / 2.5 = [0, 0.4, 0.8, 0.4, 0]; m4 = (2.5 - 1) / 2.5 - m2 = 0.6 - m2, clipped to
+    #   [0.6, 0.2, 0, 0.2, 0.6]
+    # delta = -0.4 on the 4 x 6 masks: m1 = [0, 0.1, 0.1, 0] (0 - 0.4 clipped to 0); delta = 0.6: m4 = [1, 14/15,
+    #   0.6, 0.6, 14/15, 1] (2/3 + 0.6 and 1/3 + 0.6 = 14/15, the first clipped to 1)
+    cases = [(4, 6, 0.0, [0, 1 / 2, 1 / 2, 0], [0, 1 / 3, 2 / 3, 2 / 3, 1 / 3, 0], [1 / 2, 0, 0, 1 / 2],
+              [2 / 3, 1 / 3, 0, 0, 1 / 3, 2 / 3]),
+             (3, 5, 0.0, [0, 2 / 3, 0], [0, 0.4, 0.8, 0.4, 0], [1 / 3, 0, 1 / 3], [0.6, 0.2, 0, 0.2, 0.6]),
+             (4, 6, -0.4, [0, 0.1, 0.1, 0], [0, 0, 4 / 15, 4 / 15, 0, 0], [0.1, 0, 0, 0.1],
+              [4 / 15, 0, 0, 0, 0, 4 / 15]),
+             (4, 6, 0.6, [0.6, 1, 1, 0.6], [0.6, 14 / 15, 1, 1, 14 / 15, 0.6], [1, 0.6, 0.6, 1],
+              [1, 14 / 15, 0.6, 0.6, 14 / 15, 1])]
+    for h, w, delta, m1, m2, m3, m4 in cases:
+        rows, cols = torch.tensor([m1, m3], dtype=torch.float64), torch.tensor([m2, m4], dtype=torch.float64)
+        want = torch.stack([rows[0][:, None].expand(h, w), cols[0][None].expand(h, w),
+                            rows[1][:, None].expand(h, w), cols[1][None].expand(h, w)])
+        first_difference(masks(student, h, w, delta).double(), want,
+                         f"height={h}, width={w}, delta={delta}, worked out by hand")
+
+
+# forget pixel, remaining pixel, mask (the forget image's weight), and the blend worked out by hand: the exact value
+# forget * m + remaining * (1 - m), truncated to uint8 as the official code does (every value here is exact in float32)
+BY_HAND = [(201, 10, 0.375, 81),  # 75.375 + 6.25 = 81.625 -> 81 (rounding would give 82)
+           (200, 103, 0.75, 175),  # 150 + 25.75 = 175.75 -> 175 (rounding: 176)
+           (255, 0, 0.5, 127),  # 127.5 -> 127 (rounding: 128)
+           (17, 99, 0.25, 78),  # 4.25 + 74.25 = 78.5 -> 78 (with the weights swapped: 12.75 + 24.75 = 37.5 -> 37)
+           (40, 220, 1.0, 40),  # m = 1: the forget pixel
+           (40, 220, 0.0, 220)]  # m = 0: the remaining pixel
+
+
+def test_blend_worked_out_by_hand(student):
+    """Six pairs of flat 3-channel images whose blends are worked out by hand (BY_HAND)."""
+    xf, xr, m, _ = (torch.tensor(column) for column in zip(*BY_HAND))
+    xf = xf.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).contiguous()
+    xr = xr.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).contiguous()
+    got = student("blend", xf, xr, m.float().view(-1, 1, 1).expand(-1, 2, 2).contiguous())
+    check(isinstance(got, torch.Tensor) and got.shape == xf.shape,
+          f"blend should return images of shape {tuple(xf.shape)}; yours returns "
+          f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got)}")
+    for i, (f, r, weight, value) in enumerate(BY_HAND):
+        mine = got[i].unique().tolist()
+        check(mine == [value], f"forget pixel {f}, remaining pixel {r} and mask {weight} should blend to "
+                               f"{f} * {weight} + {r} * {1 - weight} = {f * weight + r * (1 - weight)}, truncated to "
+                               f"{value}; yours gives {mine if len(mine) > 1 else mine[0]}"
+                               + (" (rounded: convert with .to(torch.uint8), which truncates)"
+                                  if mine == [value + 1] else ""))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_blend_truncates_the_exact_value(student, channels):
+    """Every pixel against floor(forget * m + remaining * (1 - m)) computed in float64 with NumPy (where float32
+    arithmetic may land on either side of an integer, both neighbours pass), not against the package."""
+    g = torch.Generator().manual_seed(10 + channels)
+    for h, w in SIZES:
+        xf, xr = random_pairs(g, 8, channels, h, w)
+        natmu = torch.from_numpy(ref_masks(h, w, 0.1)).float()[torch.arange(8) % 4]
+        for m in (natmu, torch.rand(8, h, w, generator=g)):
+            got = student("blend", xf, xr, m)
+            check(isinstance(got, torch.Tensor) and got.shape == xf.shape,
+                  f"blend should return images of shape {tuple(xf.shape)}; yours returns "
+                  f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got)}")
+            ok, _ = truncation_check(got.numpy(), xf.numpy(), xr.numpy(), m.double().numpy())
+            if not ok.all():
+                i, ch, r, col = np.argwhere(~ok)[0].tolist()
+                a, b, weight = int(xf[i, ch, r, col]), int(xr[i, ch, r, col]), float(m[i, r, col])
+                value = a * weight + b * (1 - weight)
+                check(False, f"image {i}, channel {ch}, pixel ({r}, {col}): forget {a}, remaining {b}, mask "
+                             f"{weight:.4f} give {a} * m + {b} * (1 - m) = {value:.4f}, which truncates to "
+                             f"{int(value)}; yours is {int(got[i, ch, r, col])}. {(~ok).sum()} pixels differ in all.")

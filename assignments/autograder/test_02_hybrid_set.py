@@ -1,10 +1,13 @@
-"""Assignment 2: ``reassign_labels`` and ``build_unlearning_set`` against the package's reference;
-``draw_remaining`` against its contract (right class, no image twice, seeded, uniform), since any
-correct random draw is accepted."""
+"""Assignment 2: ``reassign_labels`` and ``build_unlearning_set`` against the package's reference, and against
+independent references (a brute-force ranking in plain Python, a case worked out by hand, the hybrid set rebuilt
+from the paper's definition with NumPy masks and exact truncated blends); ``draw_remaining`` against its contract
+(right class, no image twice, seeded, uniform), since any correct random draw is accepted."""
 
+import numpy as np
 import pytest
 import torch
 from grading import check, tiny_dataset
+from references import ref_masks, ref_relevant_labels, truncation_check
 
 import natmu_lite as nl
 
@@ -95,16 +98,25 @@ def test_asking_for_more_images_than_there_are_raises(student):
           "ValueError (it returned instead)")
 
 
-@pytest.mark.parametrize("scenario", [dict(scenario="random", ratio=0.1), dict(scenario="full-class", target="c3")])
-def test_hybrid_set(student, scenario):
+SCENARIOS = [dict(scenario="random", ratio=0.1), dict(scenario="full-class", target="c3")]
+FIELDS = ("images", "labels", "forget_pos", "remain_index", "mask_id", "masks")
+
+
+def hybrid_set(student, scenario):
+    """The student's hybrid set of the tiny dataset (n=3, delta=0.1, seed 1), with its inputs."""
     data = tiny_dataset()
     split = nl.make_split(data, **scenario)
     original = nl.model_for("small_cnn", data, seed=0)  # untrained: its rankings are as good as any for a test
-    want = nl.build_unlearning_set(original, data, split, delta=0.1, n=3, seed=1)
     got = student("build_unlearning_set", original, data, split, delta=0.1, n=3, seed=1)
-    fields = ("images", "labels", "forget_pos", "remain_index", "mask_id", "masks")
-    check(all(isinstance(getattr(got, f, None), torch.Tensor) for f in fields),
-          f"build_unlearning_set should return an UnlearningSet, with the tensors {', '.join(fields)}")
+    check(all(isinstance(getattr(got, f, None), torch.Tensor) for f in FIELDS),
+          f"build_unlearning_set should return an UnlearningSet, with the tensors {', '.join(FIELDS)}")
+    return data, split, original, got
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_hybrid_set(student, scenario):
+    data, split, original, got = hybrid_set(student, scenario)
+    want = nl.build_unlearning_set(original, data, split, delta=0.1, n=3, seed=1)
     for field, what in [("labels", "the relevant labels, flattened sample by sample (with the caps)"),
                         ("forget_pos", "0, 0, 0, 1, 1, 1, ... for n=3"), ("mask_id", "0, 1, 2, 0, 1, 2, ... for n=3"),
                         ("masks", "nl.natmu_masks(height, width, delta)")]:
@@ -120,3 +132,81 @@ def test_hybrid_set(student, scenario):
                       got.masks[got.mask_id])
     check(torch.equal(got.images, blends), "images[i] should blend forget sample forget_pos[i] with training "
                                            "image remain_index[i] under mask mask_id[i]")
+
+
+# ---------------------------------------------------------------------------------------------
+# independent of the package
+
+
+def test_relevant_labels_worked_out_by_hand(student):
+    """Three samples, four classes, n=2, without and with caps, worked out by hand."""
+    probs = torch.tensor([[0.10, 0.50, 0.15, 0.25], [0.40, 0.05, 0.20, 0.35], [0.30, 0.10, 0.20, 0.40]])
+    true = torch.tensor([1, 0, 3])
+    # the other classes by probability, the true one left out:
+    #   sample 0 (true 1): 3 (0.25), 2 (0.15), 0 (0.10) -> [3, 2]
+    #   sample 1 (true 0): 3 (0.35), 2 (0.20), 1 (0.05) -> [3, 2]
+    #   sample 2 (true 3): 0 (0.30), 2 (0.20), 1 (0.10) -> [0, 2]
+    compare_labels(student("reassign_labels", probs, true, 2), torch.tensor([[3, 2], [3, 2], [0, 2]]), probs, true)
+    # caps [9, 9, 2, 1]: sample 0 takes 3 (now full) and 2; sample 1 passes over 3 and takes 2 (now full) and 1;
+    # sample 2 takes 0, passes over 2 and takes 1
+    caps = torch.tensor([9, 9, 2, 1])
+    compare_labels(student("reassign_labels", probs, true, 2, caps), torch.tensor([[3, 2], [2, 1], [0, 1]]), probs,
+                   true, caps)
+
+
+@pytest.mark.parametrize("k,n,skew,cap", [(10, 4, 0.0, 17), (5, 4, 0.0, None), (8, 3, 4.0, 20), (20, 3, 4.0, 8),
+                                          (10, 1, 0.0, 5)])
+def test_labels_against_a_brute_force_ranking(student, k, n, skew, cap):
+    """Against each row's classes sorted in plain Python (references.ref_relevant_labels), without caps and with a
+    cap per class that binds (with 5 classes and n=4 every sample needs every other class: no cap can bind), not
+    against the package."""
+    probs, true = random_probs(100 + k, 40, k, skew)
+    free = ref_relevant_labels(probs, true, n)
+    compare_labels(student("reassign_labels", probs, true, n), torch.tensor(free), probs, true)
+    if cap is not None:
+        capped = ref_relevant_labels(probs, true, n, [cap] * k)
+        assert capped is not None and capped != free, "the autograder's cap should bind and leave every sample n labels"
+        caps = torch.full((k,), cap)
+        compare_labels(student("reassign_labels", probs, true, n, caps), torch.tensor(capped), probs, true, caps)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_hybrid_set_from_the_definition(student, scenario):
+    """The hybrid set rebuilt from the paper's definition without the package's NatMU functions: sample i's labels are
+    its top-3 classes by the original model's probabilities (brute force, with the official cap int(0.98 |D_r| / K)
+    in random forgetting), instance 3i + j pairs rank j with mask j, the masks are NumPy's from Eq. 1, and each
+    image is the exact truncated blend of its forget and remaining images."""
+    data, split, original, got = hybrid_set(student, scenario)
+    nf, (_, h, w) = len(split.forget), data.shape
+    want_pos, want_mask = [i // 3 for i in range(3 * nf)], [i % 3 for i in range(3 * nf)]
+    check(got.forget_pos.tolist() == want_pos, f"forget_pos should be 0, 0, 0, 1, 1, 1, ... (three instances per "
+                                               f"forget sample); yours starts {got.forget_pos[:9].tolist()}")
+    check(got.mask_id.tolist() == want_mask, f"mask_id should be 0, 1, 2, 0, 1, 2, ... (the label of rank j goes "
+                                             f"with mask j); yours starts {got.mask_id[:9].tolist()}")
+    masks = ref_masks(h, w, 0.1)
+    check(got.masks.shape == masks.shape and np.abs(got.masks.double().numpy() - masks).max() < 1e-5,
+          f"masks should be the four gradual-MixUp masks of a {h} x {w} image with delta=0.1, shape {masks.shape}")
+    retain_y = data.train_y[split.retain]
+    supply = [int((retain_y == c).sum()) for c in range(data.num_classes)]
+    cap = int(0.98 * len(split.retain) / data.num_classes) if split.scenario == "random" else max(supply)
+    probs = nl.predict(original, data.train_x[split.forget]).softmax(1)  # the model's probabilities, as given
+    ranked = ref_relevant_labels(probs, data.train_y[split.forget], 3, [min(s, cap) for s in supply])
+    want = [c for row in ranked for c in row]
+    mine = got.labels.tolist()
+    check(len(mine) == len(want), f"labels should hold 3 labels per forget sample, {len(want)} in all; yours holds "
+                                  f"{len(mine)}")
+    if mine != want:
+        i = next(i for i, (a, b) in enumerate(zip(mine, want)) if a != b)
+        check(False, f"labels should be each forget sample's top-3 other classes, sample by sample (with the caps): "
+                     f"instance {i} should have label {want[i]}; yours starts {mine[:9]}")
+    check(torch.isin(got.remain_index, split.retain).all() and torch.equal(data.train_y[got.remain_index], got.labels)
+          and len(set(got.remain_index.tolist())) == len(want),
+          "each instance's remaining image (remain_index) should be a remaining training image of its label's class, "
+          "a different one for every instance")
+    xf = data.train_x[split.forget].numpy()[np.repeat(np.arange(nf), 3)]
+    xr = data.train_x[got.remain_index].numpy()
+    ok, _ = truncation_check(got.images.numpy(), xf, xr, masks[np.array(want_mask) % 4])
+    if not ok.all():
+        i = int(np.argwhere(~ok)[0][0])
+        check(False, f"image {i} should be floor(x_f * m + x_r * (1 - m)) of forget sample {i // 3}, remaining image "
+                     f"remain_index[{i}] and mask m{i % 3 + 1}: {int((~ok).any((1, 2, 3)).sum())} images differ")

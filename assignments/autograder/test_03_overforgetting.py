@@ -1,9 +1,12 @@
 """Assignment 3: the callback against ``nl.metrics.accuracy`` on untrained models, and the two curve
-summaries against their definitions. (The figure and the explanation are graded by the instructor.)"""
+summaries against their definitions; independently of the package and of those definitions, the callback against
+a plain float64 forward pass and the summaries against curves worked out by hand. (The figure and the explanation
+are graded by the instructor.)"""
 
 import pytest
 import torch
 from grading import check, tiny_dataset
+from references import ref_accuracy, ref_logits
 
 import natmu_lite as nl
 
@@ -57,3 +60,46 @@ def test_summaries_on_random_curves(student):
         check(got[0] == want[0] and isinstance(got[1], int | float) and abs(got[1] - want[1]) < 1e-6,
               f"for curve {[round(v, 1) for v in curve]} and reference {reference:.1f}, (first_crossing, "
               f"overforgetting) should be ({want[0]}, {want[1]:.2f}); yours are {got}")
+
+
+# ---------------------------------------------------------------------------------------------
+# independent of the package and of the definitions above
+
+
+def test_callback_against_a_plain_forward_pass(student):
+    """The accuracies against a plain float64 forward pass and argmax (references.ref_logits, ref_accuracy), not
+    against the package's predict and accuracy; on 60 images that three models get partly right."""
+    data = tiny_dataset()
+    images, labels = data.train_x[::3][:60], data.train_y[::3][:60]
+    curve = []
+    record = student("make_fa_callback", curve, images, labels)
+    check(callable(record), "make_fa_callback should return a function, called as fn(epoch, model)")
+    models = [nl.model_for("small_cnn", data, seed=s) for s in (3, 4, 5)]
+    want = [ref_accuracy(ref_logits(m, images), labels) for m in models]  # (percent, slack for near-ties)
+    assert all(0 < w < 100 for w, _ in want), "the autograder's models should get some images right and some wrong"
+    for epoch, model in enumerate(models, 1):
+        student(record, epoch, model)
+    check(len(curve) == 3, f"after 3 epochs the curve should hold 3 values; yours holds {len(curve)}")
+    got = [float(v) for v in curve]
+    check(all(abs(g - w) <= slack + 1e-4 for g, (w, slack) in zip(got, want)),
+          f"for three models, the percentage of the 60 images whose highest logit is their label's should be "
+          f"{[round(w, 2) for w, _ in want]}; yours are {[round(g, 2) for g in got]}")
+
+
+# curve, reference, and the two summaries worked out by hand: the first epoch (from 1) at or below the reference,
+# and how far the lowest value lies below it
+BY_HAND = [([95, 90, 80, 70], 85, 3, 15),  # 80 <= 85 at epoch 3; lowest 70 = 85 - 15
+           ([95, 90, 80, 70], 80, 3, 10),  # 80 is at the reference: it counts; 80 - 70 = 10
+           ([95, 96], 85, None, 0),  # never at or below: no crossing, no over-forgetting
+           ([60, 90], 70, 1, 10),  # below from the first epoch; 70 - 60 = 10
+           ([88.5], 88.5, 1, 0),  # at the reference, never below it
+           ([92.0, 85.0, 86.0, 79.0, 81.0], 85.0, 2, 6.0),  # 85 at epoch 2 counts; 85 - 79 = 6
+           ([50.0, 40.0, 45.0], 30.0, None, 0)]  # falls, but stays above the reference
+
+
+@pytest.mark.parametrize("curve,reference,crossing,below", BY_HAND)
+def test_summaries_worked_out_by_hand(student, curve, reference, crossing, below):
+    got = (student("first_crossing", list(curve), reference), student("overforgetting", list(curve), reference))
+    check(got[0] == crossing, f"first_crossing({curve}, {reference}) should be {crossing}; yours is {got[0]}")
+    check(isinstance(got[1], int | float) and abs(got[1] - below) < 1e-9,
+          f"overforgetting({curve}, {reference}) should be {below}; yours is {got[1]}")

@@ -1,6 +1,7 @@
 """Assignment 4: the contract of the student's ``inject`` (any design that keeps it is accepted): uint8
 images of the input shape, each pixel a mix of the two images' pixels, part of both images in every
-hybrid, reproducible with the generator, inputs untouched."""
+hybrid, reproducible with the generator, inputs untouched. Nothing here compares with the package (there is
+no package function to compare with); the contract is also checked pixel by pixel on pairs worked out by hand."""
 
 import pytest
 import torch
@@ -63,3 +64,43 @@ def test_randomness_comes_from_the_generator(student):
     a, b = hybrids(student, xf, xr, mask_id, seed=3), hybrids(student, xf, xr, mask_id, seed=3)
     check(torch.equal(a, b), "two calls with generators of the same seed give different hybrids: draw any random "
                              "numbers with the generator you are given (e.g. torch.rand(..., generator=generator))")
+
+
+# ---------------------------------------------------------------------------------------------
+# worked out by hand
+
+
+def test_a_hybrid_of_an_image_with_itself_is_that_image(student):
+    """Every pixel of a hybrid mixes the forget and the remaining image's pixels there, w * a + (1 - w) * b with w
+    between 0 and 1, so with a == b it is a itself (up to one grey level of rounding): an identity, whatever the
+    design. Pixels from another pair of the batch, another channel or a wrapped-around uint8 sum break it."""
+    x = torch.randint(0, 256, (6, 3, 9, 6), generator=torch.Generator().manual_seed(5), dtype=torch.uint8)
+    out = hybrids(student, x, x.clone(), torch.arange(6) % 4)
+    diff = (out.int() - x.int()).abs()
+    if diff.max() > 1:
+        i, c, r, col = (diff == diff.max()).nonzero()[0].tolist()
+        check(False, f"with the same image as forget and remaining image, hybrid {i}, channel {c}, pixel ({r}, {col}) "
+                     f"should be that image's {x[i, c, r, col]} (a mix of {x[i, c, r, col]} and {x[i, c, r, col]}); "
+                     f"yours is {out[i, c, r, col]}. {int((diff > 1).sum())} pixels differ in all.")
+
+
+def test_flat_pairs_pixel_by_pixel(student):
+    """Flat images with their bounds written out, checked pixel by pixel in plain Python: channel 0 mixes a bright
+    forget image (200) into a dark remaining one (40), channel 1 the other way round (40 into 200), channel 2 two
+    equal images (120, so the hybrid is 120); the forget share of a pixel is (p - 40) / 160 in channel 0."""
+    xf = torch.tensor([200, 40, 120], dtype=torch.uint8).view(1, 3, 1, 1).expand(4, 3, 8, 8).contiguous()
+    xr = torch.tensor([40, 200, 120], dtype=torch.uint8).view(1, 3, 1, 1).expand(4, 3, 8, 8).contiguous()
+    out = hybrids(student, xf, xr, torch.arange(4)).tolist()
+    for i, image in enumerate(out):
+        shares = []
+        for c, (low, high) in enumerate([(40, 200), (40, 200), (120, 120)]):
+            for r, row in enumerate(image[c]):
+                for col, p in enumerate(row):
+                    check(low - 1 <= p <= high + 1, f"hybrid {i}, channel {c}, pixel ({r}, {col}) is {p}; mixing "
+                                                    f"{int(xf[i, c, 0, 0])} (forget) and {int(xr[i, c, 0, 0])} "
+                                                    f"(remaining) gives a value from {low} to {high}")
+                    if c == 0:
+                        shares.append((p - 40) / 160)
+        share = sum(shares) / len(shares)
+        check(0.05 <= share <= 0.95, f"hybrid {i} holds {share:.0%} of the forget image (channel 0: forget 200, "
+                                     "remaining 40): it should keep part of both images")

@@ -53,7 +53,8 @@ print(exp.data, exp.split, sep="\n")
 
 # %%
 def natmu_masks(height: int, width: int, delta: float = 0.0) -> torch.Tensor:
-    """The four gradual-MixUp masks, shape (4, height, width): the weight of the forget image."""
+    """The four gradual-MixUp masks, shape (4, height, width): the weight of the forget
+    image."""
     ### BEGIN SOLUTION
     def tent(n: int) -> torch.Tensor:
         i = torch.arange(n, dtype=torch.float32)
@@ -75,7 +76,8 @@ for size, delta in [((h, w), 0.0), ((h, w), 0.3), ((7, 10), -0.1)]:
     torch.testing.assert_close(natmu_masks(*size, delta), nl.natmu_masks(*size, delta))
 print("natmu_masks agrees with the package")
 masks = torch.cat([natmu_masks(h, w, d) for d in DELTAS])
-fig = plots.image_grid(masks, [f"m{j + 1}, δ = {d:+.1f}" for d in DELTAS for j in range(4)], cols=4)
+fig = plots.image_grid(
+    masks, [f"m{j + 1}, δ = {d:+.1f}" for d in DELTAS for j in range(4)], cols=4)
 
 # %% [markdown]
 # ## Exercise 2: the blend
@@ -86,7 +88,8 @@ fig = plots.image_grid(masks, [f"m{j + 1}, δ = {d:+.1f}" for d in DELTAS for j 
 # code does.
 
 # %%
-def blend(forget_x: torch.Tensor, remain_x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def blend(forget_x: torch.Tensor, remain_x: torch.Tensor,
+          masks: torch.Tensor) -> torch.Tensor:
     """forget_x * m + remain_x * (1 - m) on raw uint8 pixels, returned as uint8."""
     ### BEGIN SOLUTION
     m = masks if masks.dim() == 4 else masks[:, None]
@@ -103,11 +106,16 @@ x_f = exp.data.train_x[exp.split.forget[:1]].expand(4, -1, -1, -1)
 x_r = exp.data.train_x[exp.split.retain[:1]].expand(4, -1, -1, -1)
 blends = {d: blend(x_f, x_r, natmu_masks(h, w, d)) for d in DELTAS}
 d0 = DELTAS[0]
-torch.testing.assert_close(blends[d0], nl.blend(x_f, x_r, nl.natmu_masks(h, w, d0)), atol=1, rtol=0)
-titles = [t for d in DELTAS for t in ["forget", "remaining", *(f"m{j + 1}, δ = {d:+.1f}" for j in range(4))]]
-fig = plots.image_grid(torch.cat([torch.cat([x_f[:1], x_r[:1], b]) for b in blends.values()]), titles, cols=6)
-pd.DataFrame({f"δ = {d:+.1f}": natmu_masks(h, w, d).mean((1, 2)).tolist() for d in DELTAS},
-             index=["m1", "m2", "m3", "m4"]).T.round(3).rename_axis("mean forget weight")
+torch.testing.assert_close(blends[d0], nl.blend(x_f, x_r, nl.natmu_masks(h, w, d0)),
+                           atol=1, rtol=0)
+titles = [t for d in DELTAS for t in ["forget", "remaining",
+                                      *(f"m{j + 1}, δ = {d:+.1f}" for j in range(4))]]
+fig = plots.image_grid(
+    torch.cat([torch.cat([x_f[:1], x_r[:1], b]) for b in blends.values()]),
+    titles, cols=6)
+pd.DataFrame(
+    {f"δ = {d:+.1f}": natmu_masks(h, w, d).mean((1, 2)).tolist() for d in DELTAS},
+    index=["m1", "m2", "m3", "m4"]).T.round(3).rename_axis("mean forget weight")
 
 # %% [markdown]
 # ## Question

@@ -55,7 +55,8 @@ print(exp.split)
 # %%
 def reassign_labels(probs: torch.Tensor, true_labels: torch.Tensor, n: int = 4,
                     caps: torch.Tensor | None = None) -> torch.Tensor:
-    """Each sample's top-n classes by probability, its true class excluded; shape (N, n)."""
+    """Each sample's top-n classes by probability, its true class excluded;
+    shape (N, n)."""
     ### BEGIN SOLUTION
     masked = probs.float().clone()
     masked[torch.arange(len(probs)), true_labels] = -1.0  # the true class ranks last
@@ -79,14 +80,18 @@ def reassign_labels(probs: torch.Tensor, true_labels: torch.Tensor, n: int = 4,
 
 # %%
 mine = reassign_labels(probs, y_f, N_LABELS)
-assert torch.equal(mine, nl.reassign_labels(probs, y_f, N_LABELS)), "the labels differ from the package's"
-tight = torch.full((exp.data.num_classes,), len(y_f) * N_LABELS // (exp.data.num_classes - 2))
+assert torch.equal(mine, nl.reassign_labels(probs, y_f, N_LABELS)), (
+    "the labels differ from the package's")
+tight = torch.full((exp.data.num_classes,),
+                   len(y_f) * N_LABELS // (exp.data.num_classes - 2))
 capped = reassign_labels(probs, y_f, N_LABELS, tight)
-assert torch.equal(capped, nl.reassign_labels(probs, y_f, N_LABELS, tight)), "the capped labels differ"
-print(f"a cap of {tight[0]} uses per class changes the labels of {(capped != mine).any(1).sum()} "
-      f"of {len(y_f)} forget samples")
+assert torch.equal(capped, nl.reassign_labels(probs, y_f, N_LABELS, tight)), (
+    "the capped labels differ")
+print(f"a cap of {tight[0]} uses per class changes the labels of "
+      f"{(capped != mine).any(1).sum()} of {len(y_f)} forget samples")
 pd.DataFrame({"true class": [classes[int(c)] for c in y_f[:6]],
-              **{f"label {j + 1}": [classes[int(c)] for c in mine[:6, j]] for j in range(N_LABELS)}})
+              **{f"label {j + 1}": [classes[int(c)] for c in mine[:6, j]]
+                 for j in range(N_LABELS)}})
 
 # %% [markdown]
 # ## Exercise 2: remaining samples
@@ -98,15 +103,18 @@ pd.DataFrame({"true class": [classes[int(c)] for c in y_f[:6]],
 # official sampler loops forever instead).
 
 # %%
-def draw_remaining(requested: torch.Tensor, retain_labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """For each requested class, a distinct random position in D_r holding that class."""
+def draw_remaining(requested: torch.Tensor, retain_labels: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+    """For each requested class, a distinct random position in D_r holding that
+    class."""
     ### BEGIN SOLUTION
     out = torch.empty_like(requested)
     for c in requested.unique().tolist():
         want = (requested == c).nonzero().flatten()
         pool = (retain_labels == c).nonzero().flatten()
         if len(want) > len(pool):
-            raise ValueError(f"class {c} is requested {len(want)} times but D_r holds {len(pool)} images of it")
+            raise ValueError(f"class {c} is requested {len(want)} times but D_r holds "
+                             f"{len(pool)} images of it")
         out[want] = pool[torch.randperm(len(pool), generator=generator)[: len(want)]]
     return out
     ### END SOLUTION
@@ -131,37 +139,45 @@ print(f"{len(pos)} distinct remaining images, each of the requested class")
 # training set (`remain_index`), and the blended images (`nl.blend`).
 
 # %%
-def build_unlearning_set(original, data, split, *, delta: float = 0.0, n: int = 4, cap: bool | None = None,
-                         seed: int = 0) -> UnlearningSet:
-    """NatMU's unlearning instances: blends of forget and relevant remaining images, with their labels."""
+def build_unlearning_set(original, data, split, *, delta: float = 0.0, n: int = 4,
+                         cap: bool | None = None, seed: int = 0) -> UnlearningSet:
+    """NatMU's unlearning instances: blends of forget and relevant remaining images,
+    with their labels."""
     n = min(n, data.num_classes - 1)
     cap = split.scenario == "random" if cap is None else cap
     retain_y = data.train_y[split.retain]
     probs = nl.predict(original, data.train_x[split.forget]).softmax(1)
     supply = torch.bincount(retain_y, minlength=data.num_classes)
-    caps = supply.clamp(max=label_cap(len(split.retain), data.num_classes)) if cap else supply
+    caps = (supply.clamp(max=label_cap(len(split.retain), data.num_classes)) if cap
+            else supply)
     ### BEGIN SOLUTION
     labels = reassign_labels(probs, data.train_y[split.forget], n, caps).flatten()
-    remain_index = split.retain[draw_remaining(labels, retain_y, torch.Generator().manual_seed(seed))]
+    remain_index = split.retain[draw_remaining(labels, retain_y,
+                                               torch.Generator().manual_seed(seed))]
     forget_pos = torch.arange(len(split.forget)).repeat_interleave(n)
     mask_id = torch.arange(n).repeat(len(split.forget)) % 4
     masks = nl.natmu_masks(data.shape[1], data.shape[2], delta)
-    images = nl.blend(data.train_x[split.forget[forget_pos]], data.train_x[remain_index], masks[mask_id])
+    images = nl.blend(data.train_x[split.forget[forget_pos]],
+                      data.train_x[remain_index], masks[mask_id])
     ### END SOLUTION
-    return UnlearningSet(images, data.train_y[remain_index], forget_pos, remain_index, mask_id, masks)
+    return UnlearningSet(images, data.train_y[remain_index], forget_pos, remain_index,
+                         mask_id, masks)
 
 
 # %%
 uset = build_unlearning_set(exp.original, exp.data, exp.split, n=N_LABELS, seed=SEED)
 ref = nl.build_unlearning_set(exp.original, exp.data, exp.split, n=N_LABELS, seed=SEED)
 for field in ("labels", "forget_pos", "mask_id", "masks"):
-    assert torch.equal(getattr(uset, field), getattr(ref, field)), f"{field} differs from the package's"
-print(f"{len(uset.images)} hybrid instances; labels, masks and pairing agree with the package")
+    assert torch.equal(getattr(uset, field), getattr(ref, field)), (
+        f"{field} differs from the package's")
+print(f"{len(uset.images)} hybrid instances; labels, masks and pairing agree with "
+      "the package")
 first = range(3)
 n = len(uset.labels) // len(y_f)
 grid = [img for i in first for img in (x_f[i], *uset.images[n * i: n * i + n])]
-titles = [t for i in first for t in (f"forget: {classes[int(y_f[i])]}",
-                                     *(f"→ {classes[int(c)]}" for c in uset.labels[n * i: n * i + n]))]
+titles = [t for i in first
+          for t in (f"forget: {classes[int(y_f[i])]}",
+                    *(f"→ {classes[int(c)]}" for c in uset.labels[n * i: n * i + n]))]
 fig = plots.image_grid(torch.stack(grid), titles, cols=n + 1)
 
 # %% [markdown]
@@ -175,11 +191,14 @@ rows = {}
 for name in ("random-1%", "random-10%"):
     split = make_scenario_split(exp.setting, exp.data, name)
     p = nl.predict(exp.original, exp.data.train_x[split.forget]).softmax(1)
-    wanted = torch.bincount(reassign_labels(p, exp.data.train_y[split.forget], N_LABELS).flatten(),
-                            minlength=exp.data.num_classes)
+    wanted = torch.bincount(
+        reassign_labels(p, exp.data.train_y[split.forget], N_LABELS).flatten(),
+        minlength=exp.data.num_classes)
     cap = label_cap(len(split.retain), exp.data.num_classes)
-    rows[name] = {"cap per class": cap, "most-asked class": classes[int(wanted.argmax())],
-                  "times asked": int(wanted.max()), "classes over the cap": int((wanted > cap).sum())}
+    rows[name] = {"cap per class": cap,
+                  "most-asked class": classes[int(wanted.argmax())],
+                  "times asked": int(wanted.max()),
+                  "classes over the cap": int((wanted > cap).sum())}
 pd.DataFrame.from_dict(rows, orient="index")
 
 # %% [markdown]

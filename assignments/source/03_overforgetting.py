@@ -25,7 +25,8 @@ SCENARIO = "random-1%"
 SEED = 0
 BASELINE = "amnesiac"  # or "badteacher", "salun"
 EPOCHS = 6
-LR = 3e-3  # one learning rate for both methods, so that only the unlearning instances differ
+# one learning rate for both methods, so that only the unlearning instances differ
+LR = 3e-3
 
 # %%
 import pandas as pd
@@ -49,7 +50,8 @@ print(f"{exp.split}; Retrain's forget accuracy: {retrain_fa:.1f}%")
 
 # %%
 def make_fa_callback(curve: list, images, labels):
-    """A callback(epoch, model) that appends the model's accuracy (%) on images/labels to curve."""
+    """A callback(epoch, model) that appends the model's accuracy (%) on images/labels
+    to curve."""
     ### BEGIN SOLUTION
     def record(epoch, model):
         curve.append(nl.metrics.accuracy(nl.predict(model, images), labels))
@@ -74,14 +76,16 @@ def first_crossing(curve: list[float], reference: float) -> int | None:
 
 
 def overforgetting(curve: list[float], reference: float) -> float:
-    """How far (points) the lowest value of the curve lies below reference; 0 if never below."""
+    """How far (points) the lowest value of the curve lies below reference; 0 if never
+    below."""
     ### BEGIN SOLUTION
     return max(0.0, reference - min(curve))
     ### END SOLUTION
 
 
 # %%
-assert first_crossing([95, 90, 80, 70], 85) == 3 and first_crossing([95, 90], 85) is None
+assert (first_crossing([95, 90, 80, 70], 85) == 3
+        and first_crossing([95, 90], 85) is None)
 assert overforgetting([95, 70, 80], 85) == 15 and overforgetting([95, 90], 85) == 0
 print("first_crossing and overforgetting pass the examples")
 
@@ -97,16 +101,20 @@ fa = {}  # method -> forget accuracy after each epoch
 ### BEGIN SOLUTION
 for method in (BASELINE, "natmu"):
     fa[method] = []
-    exp.run(method, seed=SEED, progress=False, recipe_changes={"lr": LR, "epochs": EPOCHS},
+    exp.run(method, seed=SEED, progress=False,
+            recipe_changes={"lr": LR, "epochs": EPOCHS},
             callback=make_fa_callback(fa[method], x_f, y_f))
 ### END SOLUTION
-ax = plots.curves(fa, retrain_fa, title=f"{SCENARIO} forgetting on {PRESET}: forget accuracy per epoch")
+ax = plots.curves(fa, retrain_fa,
+                  title=f"{SCENARIO} forgetting on {PRESET}: forget accuracy per epoch")
 
 # %%
-summary = {m: {"reaches Retrain at epoch": first_crossing(c, retrain_fa), "lowest FA": min(c),
+summary = {m: {"reaches Retrain at epoch": first_crossing(c, retrain_fa),
+               "lowest FA": min(c),
                "points below Retrain": overforgetting(c, retrain_fa), "final FA": c[-1],
                "final gap to Retrain": c[-1] - retrain_fa} for m, c in fa.items()}
-pd.DataFrame.from_dict(summary, orient="index").astype({"reaches Retrain at epoch": "Int64"}).round(1)
+pd.DataFrame.from_dict(summary, orient="index").astype(
+    {"reaches Retrain at epoch": "Int64"}).round(1)
 
 # %% [markdown]
 # ## Exercise 4: explain the difference

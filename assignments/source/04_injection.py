@@ -24,7 +24,8 @@
 PRESET = "default"
 SCENARIO = "random-1%"
 SEEDS = [0]  # more seeds give error bars: [0, 1, 2]
-BOX = 0.7  # the solution's knob: the side of the pasted box, as a fraction of the image side
+# the solution's knob: the side of the pasted box, as a fraction of the image side
+BOX = 0.7
 
 # %%
 from dataclasses import replace
@@ -34,7 +35,12 @@ import torch
 import natmu_lite as nl
 from natmu_lite import plots
 from natmu_lite.bench import experiment, run_grid
-from natmu_lite.methods.base import fit_with_retain, register, reinit_last_linear, working_copy
+from natmu_lite.methods.base import (
+    fit_with_retain,
+    register,
+    reinit_last_linear,
+    working_copy,
+)
 from natmu_lite.tables import avg_gaps, paper_table, to_styler
 
 exp = experiment(PRESET, SCENARIO, seed=SEEDS[0])
@@ -54,10 +60,11 @@ print(exp.split)
 # %%
 def inject(forget_x: torch.Tensor, remain_x: torch.Tensor, mask_id: torch.Tensor,
            generator: torch.Generator) -> torch.Tensor:
-    """Hybrids of forget and remaining images (uint8, same shape): the injection T(x_f, x_r)."""
+    """Hybrids of forget and remaining images (uint8, same shape): the injection
+    T(x_f, x_r)."""
     ### BEGIN SOLUTION
-    # CutMix: a box of the forget image, BOX of each side (0.7² ≈ half the area, like NatMU's masks at
-    # δ = 0), pasted at a random place into the remaining image.
+    # CutMix: a box of the forget image, BOX of each side (0.7² ≈ half the area, like
+    # NatMU's masks at δ = 0), pasted at a random place into the remaining image.
     n, _, h, w = forget_x.shape
     bh, bw = max(1, round(BOX * h)), max(1, round(BOX * w))
     top = torch.randint(0, h - bh + 1, (n, 1, 1), generator=generator)
@@ -76,10 +83,11 @@ uset = nl.build_unlearning_set(exp.original, exp.data, exp.split, seed=SEEDS[0])
 pairs = slice(0, 8)
 forget_x = exp.data.train_x[exp.split.forget[uset.forget_pos[pairs]]]
 remain_x = exp.data.train_x[uset.remain_index[pairs]]
-yours = inject(forget_x, remain_x, uset.mask_id[pairs], torch.Generator().manual_seed(0))
+yours = inject(forget_x, remain_x, uset.mask_id[pairs],
+               torch.Generator().manual_seed(0))
 classes = exp.data.classes
-titles = [f"NatMU → {classes[int(c)]}" for c in uset.labels[pairs]] + [f"yours → {classes[int(c)]}"
-                                                                        for c in uset.labels[pairs]]
+titles = [f"NatMU → {classes[int(c)]}" for c in uset.labels[pairs]] + [
+    f"yours → {classes[int(c)]}" for c in uset.labels[pairs]]
 fig = plots.image_grid(torch.cat([uset.images[pairs], yours]), titles, cols=8)
 
 # %% [markdown]
@@ -89,17 +97,22 @@ fig = plots.image_grid(torch.cat([uset.images[pairs], yours]), titles, cols=8)
 # as a method, it runs in the benchmark runner like any other, with NatMU's recipe and knobs.
 
 # %%
-def natmu_with_injection(model, data, split, recipe, *, inject, delta=0.0, n=4, cap=None, reinit_head=False, seed=0,
-                         callback=None, progress=True):
-    """NatMU whose unlearning instances are inject(x_f, x_r, mask_id, generator) instead of the masked blend."""
-    uset = nl.build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap, seed=seed)
-    images = inject(data.train_x[split.forget[uset.forget_pos]], data.train_x[uset.remain_index], uset.mask_id,
+def natmu_with_injection(model, data, split, recipe, *, inject, delta=0.0, n=4,
+                         cap=None, reinit_head=False, seed=0, callback=None,
+                         progress=True):
+    """NatMU whose unlearning instances are inject(x_f, x_r, mask_id, generator) instead
+    of the masked blend."""
+    uset = nl.build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap,
+                                   seed=seed)
+    images = inject(data.train_x[split.forget[uset.forget_pos]],
+                    data.train_x[uset.remain_index], uset.mask_id,
                     torch.Generator().manual_seed(seed))
     unlearned = working_copy(model)
     if reinit_head:
         reinit_last_linear(unlearned)
-    return fit_with_retain(unlearned, data, split, recipe, images, uset.labels, augment_retain=True, seed=seed,
-                           desc="natmu-inject", callback=callback, progress=progress)
+    return fit_with_retain(unlearned, data, split, recipe, images, uset.labels,
+                           augment_retain=True, seed=seed, desc="natmu-inject",
+                           callback=callback, progress=progress)
 
 
 nl.METHODS.pop("natmu-inject", None)  # so that this cell can run again
@@ -116,8 +129,10 @@ print("methods:", ", ".join(sorted(nl.METHODS)))
 # %%
 s = exp.setting
 setting = replace(s, recipes={**s.recipes, "natmu-inject": s.recipes.get("natmu", {})},
-                  knobs={**s.knobs, "natmu-inject": {**s.knobs.get("natmu", {}), "inject": inject}})
-results = run_grid(setting, [SCENARIO], ["natmu", "natmu-inject"], seeds=SEEDS, progress=False)
+                  knobs={**s.knobs, "natmu-inject": {**s.knobs.get("natmu", {}),
+                                                     "inject": inject}})
+results = run_grid(setting, [SCENARIO], ["natmu", "natmu-inject"], seeds=SEEDS,
+                   progress=False)
 gaps = avg_gaps(results).iloc[0]
 print(f"AvgGap to Retrain: NatMU {gaps['natmu']:.2f}, yours {gaps['natmu-inject']:.2f}")
 to_styler(paper_table(results))

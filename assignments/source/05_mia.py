@@ -55,10 +55,13 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-def mia_entropy(retain_probs: torch.Tensor, forget_probs: torch.Tensor, test_probs: torch.Tensor) -> float:
-    """% of forget samples an entropy-threshold attack (fit on retain = member vs test = non-member) calls members."""
+def mia_entropy(retain_probs: torch.Tensor, forget_probs: torch.Tensor,
+                test_probs: torch.Tensor) -> float:
+    """% of forget samples an entropy-threshold attack (fit on retain = member vs
+    test = non-member) calls members."""
     ### BEGIN SOLUTION
-    feats = [entropy(p).double().numpy()[:, None] for p in (retain_probs, test_probs, forget_probs)]
+    feats = [entropy(p).double().numpy()[:, None]
+             for p in (retain_probs, test_probs, forget_probs)]
     x = np.concatenate(feats[:2])
     y = np.concatenate([np.ones(len(feats[0])), np.zeros(len(feats[1]))])
     attack = LogisticRegression(class_weight="balanced", solver="lbfgs").fit(x, y)
@@ -73,14 +76,17 @@ def mia_entropy(retain_probs: torch.Tensor, forget_probs: torch.Tensor, test_pro
 # $-\log p_y$ (clamp $p_y$ to at least `1e-12`). The labels come after each probability matrix.
 
 # %%
-def mia_loss(retain_probs: torch.Tensor, retain_labels: torch.Tensor, forget_probs: torch.Tensor,
-             forget_labels: torch.Tensor, test_probs: torch.Tensor, test_labels: torch.Tensor) -> float:
-    """% of forget samples a loss-threshold attack (fit on retain = member vs test = non-member) calls members."""
+def mia_loss(retain_probs: torch.Tensor, retain_labels: torch.Tensor,
+             forget_probs: torch.Tensor, forget_labels: torch.Tensor,
+             test_probs: torch.Tensor, test_labels: torch.Tensor) -> float:
+    """% of forget samples a loss-threshold attack (fit on retain = member vs
+    test = non-member) calls members."""
     ### BEGIN SOLUTION
     def loss(p, y):
         return -p.gather(1, y[:, None]).clamp_min(1e-12).log().double().numpy()
 
-    feats = [loss(retain_probs, retain_labels), loss(test_probs, test_labels), loss(forget_probs, forget_labels)]
+    feats = [loss(retain_probs, retain_labels), loss(test_probs, test_labels),
+             loss(forget_probs, forget_labels)]
     x = np.concatenate(feats[:2])
     y = np.concatenate([np.ones(len(feats[0])), np.zeros(len(feats[1]))])
     attack = LogisticRegression(class_weight="balanced", solver="lbfgs").fit(x, y)
@@ -98,11 +104,13 @@ def mia_loss(retain_probs: torch.Tensor, retain_labels: torch.Tensor, forget_pro
 d, s = exp.data, exp.split
 rows = {}
 for name, model in [("original", exp.original), ("retrained", exp.retrained)]:
-    train, test = nl.predict(model, d.train_x).softmax(1), nl.predict(model, d.test_x).softmax(1)
+    train, test = (nl.predict(model, d.train_x).softmax(1),
+                   nl.predict(model, d.test_x).softmax(1))
     rows[name] = {
         "entropy MIA (yours)": mia_entropy(train[s.retain], train[s.forget], test),
         "entropy MIA (package)": nl.evaluate(model, d, s)["MIA"],
-        "loss MIA (yours)": mia_loss(train[s.retain], d.train_y[s.retain], train[s.forget], d.train_y[s.forget],
+        "loss MIA (yours)": mia_loss(train[s.retain], d.train_y[s.retain],
+                                     train[s.forget], d.train_y[s.forget],
                                      test, d.test_y),
         "mean forget entropy": entropy(train[s.forget]).mean().item(),
         "mean test entropy": entropy(test).mean().item(),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -63,6 +65,14 @@ def check_knobs(name: str, knobs: dict, num_classes: int | None = None) -> None:
         raise ValueError(f"method {name} has no parameter {unknown[0]!r}; its knobs: {', '.join(sorted(names)) or '-'}")
     if name in KNOB_CHECKS:
         KNOB_CHECKS[name](num_classes=num_classes, **knobs)
+
+
+def check_number(method: str, name: str, value, rule: str, ok: Callable[[float], bool], integer: bool = False) -> None:
+    """Refuse a knob that is not a finite number (an integer if ``integer``; never a bool) for which ``ok``
+    holds, with a message that names the method, the knob and ``rule``, the rule in words."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"{method} {name} must be {'an integer' if integer else 'a number'} {rule}, got {value!r}")
 
 
 def working_copy(model: nn.Module) -> nn.Module:

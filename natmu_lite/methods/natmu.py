@@ -6,7 +6,9 @@ blended pixel-wise, ``x_f * m + x_r * (1 - m)``, with one of four "gradual MixUp
 labelled with x_r's class. The model is then fine-tuned on ``D_r ∪ blends``. Each step below is a
 public function, so the book and the assignments can show and test it on its own.
 
-Where the official code is broken this module fixes it, and says so:
+Where the official code is broken this module fixes it, and says so (the book's page "How
+natmu-lite differs from the official code", ``book/differences.md``, explains these fixes with the
+package's other differences):
 
 - the per-class cap: the cap itself is the official one (``int(0.98 * |D_r| / K)``, sample-wise
   code), but an overflowing label falls through to the sample's next-ranked class with room instead

@@ -1,0 +1,207 @@
+"""U-LiRA (Hayes et al. 2024): does an unlearned model still tell its forget set from data it never saw?
+
+Population attacks such as the entropy MIA of :mod:`natmu_lite.metrics` fit one threshold for all
+examples; U-LiRA fits one per example, from many models that did and did not unlearn that example, as
+LiRA (Carlini et al. 2022) does for membership. The game, on the setting's training set (the pool):
+
+- the candidates T are a fixed random ``target_fraction`` of the pool (the random-forgetting request's
+  forget set of that ratio, split seed ``seed``);
+- model s trains from scratch on a random half H_s of the pool; the models come in pairs, model 2j on a
+  half drawn with seed j and model 2j+1 on the other half, so that every example is in exactly half
+  of the models (LiRA's own design); each model has its own initialisation and batch order (seed s);
+- its forget set is F_s = T ∩ H_s (about ``target_fraction`` of its training set, as in random
+  forgetting of that ratio) and the method under audit unlearns it, retain = H_s ∖ F_s, with the
+  setting's recipe and knobs (:func:`~natmu_lite.bench.run_method`). ``"original"`` audits the half
+  models themselves (no unlearning: the attack must win), ``"retrain"`` models trained on H_s ∖ F_s
+  alone (the attack's ideal, 50%);
+- each model in turn is the target: every x in T is either unlearned by it (x in F_t, a positive) or
+  never seen (x not in H_t, a negative). The other models give x's two Gaussians of the logit-scaled
+  confidence, and the attack says "unlearned" where the likelihood ratio exceeds 1
+  (:func:`~natmu_lite.metrics.ulira_attack`).
+
+What differs from the attack of Hayes et al., made for many shadow models (LiRA's experiments use up to
+256) on a GPU: the variance of each Gaussian is pooled over examples (LiRA's fixed-variance variant:
+from a handful of models a per-example variance is noise); every model is also a target, its fit made
+from the others (no separate shadow and target models); and a target's fit leaves out its pair partner
+too: trained on the complement of the target's half, the partner is on the other side for every
+candidate, so it would give the positives one "unlearned" model fewer than the negatives, a bias
+towards "never seen" that shows as a Retrain below 50% (tests/test_audit.py measures it). No query
+augmentations are averaged (the default setting trains without augmentation).
+
+The original and Retrain models of the audit go through the checkpoint cache
+(:func:`~natmu_lite.bench.cached_model`), so the audits of several methods on one setting train the
+half-pool models once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .bench import Setting, _atomic_write, cached_model, check_grid, load_setting_data, recipe_key, run_method
+from .data import Dataset, Split, make_split
+from .methods import METHODS
+from .metrics import Attack, evaluate, logit_confidence, ulira_attack
+from .train import predict
+
+AUDITED = ("original", *sorted(METHODS))  # "original": the trained half models, no unlearning
+MIN_MODELS = 6  # 3 pairs: a target's fit keeps 2, so 2 models per side and example, the fewest with a variance
+DEFAULT_MODELS = 16  # 7 models per side and example in each fit; ~15 CPU minutes on the default setting
+TARGET_FRACTION = 0.1  # T: a tenth of the pool, so F_s is ~10% of each half (the random-10% request)
+
+
+def check_models(models: int) -> int:
+    """The number of models: even (they come in complementary pairs) and at least :data:`MIN_MODELS`."""
+    if isinstance(models, bool) or not isinstance(models, int) or models < MIN_MODELS or models % 2:
+        raise ValueError(f"models must be an even integer >= {MIN_MODELS} (complementary pairs, "
+                         f"and >= 2 per side of each fit), got {models!r}")
+    return models
+
+
+def audit_setting(setting: Setting, method: str, models: int, params: dict | None = None,
+                  target_fraction: float = TARGET_FRACTION) -> Setting:
+    """Refuse, before any data is loaded or model trained, an unknown method, a wrong number of models
+    or fraction, parameters of a method that has none to tune here; return the setting with ``params``
+    (recipe changes and knobs, as :func:`natmu_lite.tune.with_params` takes them) applied."""
+    if method not in AUDITED:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(AUDITED)}")
+    check_models(models)
+    if isinstance(target_fraction, bool) or not isinstance(target_fraction, (int, float)) \
+            or not 0 < target_fraction <= 0.5:
+        raise ValueError(f"target_fraction must be a number in (0, 0.5], got {target_fraction!r}")
+    if params:
+        if method in ("original", "retrain"):
+            raise ValueError(f"{method} takes no parameters here (it uses the setting's training recipe)")
+        from .tune import with_params  # imported here: optuna is slow to import
+
+        setting = with_params(setting, method, params)
+    if method != "original":
+        check_grid(setting, [], [method])
+    return setting
+
+
+def halves(n: int, models: int) -> list[Tensor]:
+    """The training halves of the pool ``0..n-1``, sorted: model 2j gets a random half drawn with seed j,
+    model 2j+1 the rest, so that every example is in exactly ``models / 2`` of them."""
+    out = []
+    for j in range(models // 2):
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(j))
+        out += [perm[: n // 2].sort().values, perm[n // 2:].sort().values]
+    return out
+
+
+def trained_on(indices: Tensor, n: int) -> Split:
+    """A split whose retain set is a model's training set: what :func:`~natmu_lite.bench.cached_model`
+    trains Retrain on. Its forget set, the rest of the pool, is what the cache key hashes."""
+    rest = torch.ones(n, dtype=torch.bool)
+    rest[indices] = False
+    return Split("random", "audit", 0, indices, rest.nonzero().flatten(), torch.arange(0), torch.arange(0))
+
+
+def request(data: Dataset, half: Tensor, targets: Tensor, seed: int) -> Split:
+    """Model ``seed``'s unlearning request: forget F = T ∩ H (in T's order, grouped by class as the
+    random scenario's forget sets are), retain H ∖ F; RA on the whole test set."""
+    forget = targets[torch.isin(targets, half)]
+    retain = half[~torch.isin(half, forget)]
+    return Split("random", "audit", seed, retain, forget, torch.arange(len(data.test_y)), torch.arange(0))
+
+
+@dataclass
+class Audit:
+    """The result of :func:`ulira`: the score matrix, who is on which side, the attack and the runs."""
+
+    setting: str
+    method: str
+    targets: Tensor  # (N,) pool indices of the candidates T
+    members: Tensor  # (K, N) True where model s unlearned the candidate (in F_s), False where it never saw it
+    scores: Tensor  # (K, N) logit-scaled confidence of audited model s on the candidate's true label
+    attack: Attack
+    runs: list[dict]  # per model: its RA/FA/MIA/RetainAcc on its own request, seconds of training/unlearning
+    config: dict = field(default_factory=dict)  # what determines the numbers (data, network, recipes, knobs)
+
+    def summary(self) -> str:
+        """One line: accuracy with its standard error and its range over the targets, the AUC, and the
+        share of candidates the attack gets right for at least 3 targets in 4 (those that stay exposed)."""
+        a, k = self.attack, len(self.members)
+        vulnerable = (a.per_example >= 75).float().mean().item() * 100
+        return (f"U-LiRA, {self.method} on {self.setting}: attack accuracy {a.accuracy:.1f}% ± {a.stderr:.1f} "
+                f"(standard error; 50% = Retrain's ideal; {a.per_target.min():.1f}-{a.per_target.max():.1f}% over "
+                f"the {k} target models), AUC {a.auc:.3f}; {vulnerable:.0f}% of the {len(self.targets)} candidates "
+                "are classified right by >= 75% of the targets")
+
+    def to_dict(self) -> dict:
+        """Everything as JSON-ready values (the matrices as nested lists), for files and chapters."""
+        a = self.attack
+        return {"setting": self.setting, "method": self.method, "models": len(self.members),
+                "accuracy": a.accuracy, "stderr": a.stderr, "auc": a.auc, "per_target": a.per_target.tolist(),
+                "per_example": a.per_example.tolist(), "targets": self.targets.tolist(),
+                "members": self.members.int().tolist(), "scores": self.scores.tolist(), "runs": self.runs,
+                "config": self.config}
+
+
+def audited_model(method: str, setting: Setting, data: Dataset, half: Tensor, split: Split, seed: int
+                  ) -> tuple[nn.Module, dict]:
+    """Model ``seed`` of the audit, its metrics on its request and the seconds it took: the cached half
+    model (``original``), the cached model trained on its retain set (``retrain``), or the half model
+    unlearned by ``method``. ``setting.original_seed`` is the model's initialisation."""
+    n = len(data.train_y)
+    if method == "retrain":
+        model, seconds = cached_model("retrain", setting, data, seed, trained_on(split.retain, n), progress=False)
+        return model, {**evaluate(model, data, split), "train_seconds": seconds}
+    model, seconds = cached_model("retrain", setting, data, seed, trained_on(half, n), progress=False)
+    if method == "original":
+        return model, {**evaluate(model, data, split), "train_seconds": seconds}
+    run = run_method(method, model, data, split, setting, seed=seed, progress=False)
+    return run.model, {**run.metrics, "train_seconds": seconds, "unlearn_seconds": run.seconds}
+
+
+def config(setting: Setting, method: str, models: int, target_fraction: float, seed: int) -> dict:
+    """What determines an audit's numbers, recorded with them (the setting's name alone does not)."""
+    recipe = setting.train if method == "original" else setting.recipe_for(method)
+    return {"dataset": setting.dataset, "train_size": setting.train_size, "test_size": setting.test_size,
+            "model": setting.model, "train": recipe_key(setting.train), "recipe": recipe_key(recipe),
+            "knobs": setting.knobs.get(method, {}) if method in METHODS else {}, "models": models,
+            "target_fraction": target_fraction, "seed": seed}
+
+
+def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: dict | None = None,
+          target_fraction: float = TARGET_FRACTION, seed: int = 0, progress: bool = True) -> Audit:
+    """Audit ``method`` with U-LiRA on ``setting`` (see the module's description of the game).
+
+    ``models`` (even, >= 6) models each train on half the pool and unlearn their share of the candidates;
+    ``params`` are tuned recipe changes and knobs of the method (see :func:`natmu_lite.tune.with_params`);
+    ``seed`` draws the candidates. Every argument is checked before anything trains.
+
+    Cost: ``models`` trainings on half the pool with the setting's training recipe, cached and shared by
+    the audits of every method (``retrain`` trains on H_s ∖ F_s instead), plus ``models`` unlearning
+    runs. Measured on the default setting with one thread of this 2-core CPU (CPU time; the machine was
+    shared, so the wall time was 4-8x that): a half-pool model (5,000 images, 20 epochs) 38 s, a NatMU
+    run 16.5 s, a Finetune run 14 s, a Retrain model (4,496 images) 33 s. The default 16 models thus
+    train for ~10 minutes the first time (cached after), and each method's audit adds ~4.5 minutes
+    (Retrain's ~9)."""
+    setting = audit_setting(setting, method, models, params, target_fraction)
+    data = load_setting_data(setting)
+    if method != "original":
+        check_grid(setting, [], [method], data.num_classes)
+    targets = make_split(data, "random", ratio=target_fraction, seed=seed).forget
+    scores, members, runs = [], [], []
+    for s, half in enumerate(tqdm(halves(len(data.train_y), models), desc=f"U-LiRA {method}", disable=not progress)):
+        split = request(data, half, targets, s)
+        model, metrics = audited_model(method, replace(setting, original_seed=s), data, half, split, s)
+        scores.append(logit_confidence(predict(model, data.train_x[targets]), data.train_y[targets]))
+        members.append(torch.isin(targets, split.forget))
+        runs.append({"model": s, "forget": len(split.forget), "retain": len(split.retain), **metrics})
+    scores, members = torch.stack(scores), torch.stack(members)
+    attack = ulira_attack(scores, members, groups=torch.arange(models) // 2)  # a target's pair partner is left out too
+    return Audit(setting.name, method, targets, members, scores, attack, runs,
+                 config(setting, method, models, target_fraction, seed))
+
+
+def save(audit: Audit, path: str | Path) -> None:
+    """Write ``audit.to_dict()`` as JSON, atomically (a reader never sees half a file)."""
+    _atomic_write(Path(path), lambda p: p.write_text(json.dumps(audit.to_dict(), indent=1)))

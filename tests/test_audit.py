@@ -1,0 +1,178 @@
+"""U-LiRA: its statistics on synthetic scores with known answers (and against direct loops written
+here), and the whole audit on real tiny models: without unlearning the attack wins, against Retrain it
+is at chance within its noise."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import natmu_lite.cli as cli
+from natmu_lite import audit, bench
+from natmu_lite.bench import DEFAULT, resized
+from natmu_lite.metrics import auc, heldout_gaussians, logit_confidence, ulira_attack
+
+
+def paired(models: int, n: int, g: torch.Generator) -> torch.Tensor:
+    """Membership of the audit's design: model 2j holds a random half, model 2j+1 the other half."""
+    first = torch.rand(models // 2, n, generator=g) < 0.5
+    return torch.stack([first, ~first], 1).reshape(models, n)
+
+
+def synthetic(models: int = 16, n: int = 400, shift: float = 0.0, seed: int = 0, spread: torch.Tensor | None = None):
+    """Scores with a per-example level and noise ``spread`` (real examples differ in difficulty), plus
+    ``shift`` where the example is "in"; returns (scores, members, groups)."""
+    g = torch.Generator().manual_seed(seed)
+    members = paired(models, n, g)
+    level = 3 * torch.randn(n, generator=g)
+    spread = 1 + torch.rand(n, generator=g) if spread is None else spread
+    scores = level + spread * torch.randn(models, n, generator=g) + shift * members
+    return scores, members, torch.arange(models) // 2
+
+
+def test_logit_confidence_is_the_log_odds_of_the_true_label_and_finite_when_memorised():
+    g = torch.Generator().manual_seed(0)
+    logits, labels = 3 * torch.randn(50, 10, generator=g, dtype=torch.float64), torch.randint(0, 10, (50,), generator=g)
+    p = logits.softmax(1)[torch.arange(50), labels]
+    torch.testing.assert_close(logit_confidence(logits, labels), (p / (1 - p)).log())
+    huge = torch.tensor([[200.0, 0.0, 0.0]])  # p_y rounds to 1: log(p / (1 - p)) would be inf
+    assert logit_confidence(huge, torch.tensor([0])).item() == pytest.approx(200 - math.log(2))
+    assert logit_confidence(huge, torch.tensor([1])).item() == pytest.approx(-200, abs=1e-9)
+
+
+def direct_fit(scores: np.ndarray, members: np.ndarray, groups: np.ndarray, t: int):
+    """The Gaussians of target t by loops: per-example means over the models outside t's group, one
+    variance per side pooled over examples (squared deviations over degrees of freedom)."""
+    others = [s for s in range(len(scores)) if groups[s] != groups[t]]
+    fit = {}
+    for side in (True, False):
+        means, squares, dof = [], 0.0, 0
+        for x in range(scores.shape[1]):
+            values = [scores[s, x] for s in others if members[s, x] == side]
+            means.append(np.mean(values) if values else np.nan)
+            squares += sum((v - np.mean(values)) ** 2 for v in values)
+            dof += max(len(values) - 1, 0)
+        fit[side] = (np.array(means), squares / dof)
+    return fit
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_the_vectorised_heldout_fit_equals_a_loop_over_targets(pairs):
+    g = torch.Generator().manual_seed(1)
+    scores, members = torch.randn(8, 30, generator=g), torch.rand(8, 30, generator=g) < 0.4  # not balanced
+    groups = torch.arange(8) // 2 if pairs else None
+    mean_in, mean_out, var_in, var_out = heldout_gaussians(scores, members, groups)
+    for t in range(8):
+        fit = direct_fit(scores.double().numpy(), members.numpy(), (groups if pairs else torch.arange(8)).numpy(), t)
+        np.testing.assert_allclose(mean_in[t].numpy(), fit[True][0])  # NaN where no model of that side is left
+        np.testing.assert_allclose(mean_out[t].numpy(), fit[False][0])
+        assert var_in[t].item() == pytest.approx(fit[True][1]) and var_out[t].item() == pytest.approx(fit[False][1])
+
+
+def test_separated_distributions_are_told_apart_and_identical_ones_are_not():
+    spread = torch.linspace(1, 2, 400, dtype=torch.float64)
+    strong = ulira_attack(*synthetic(shift=4.0, spread=spread))
+    # the best any rule can do with the true Gaussians (equal variances: the midpoint of the two means)
+    bayes = 100 * torch.special.ndtr(4.0 / (2 * spread)).mean().item()  # 93.3%
+    assert bayes - 2 < strong.accuracy < bayes + 1 and strong.auc > 0.95
+    null = ulira_attack(*synthetic(shift=0.0))
+    assert abs(null.accuracy - 50) < 3 * null.stderr and abs(null.auc - 0.5) < 0.03
+    assert 0.3 < null.stderr < 1.5  # of the order of a binomial's over 16 x 400 decisions (0.6)
+
+
+def test_per_example_accuracy_shows_which_examples_leak():
+    scores, members, groups = synthetic(shift=0.0, seed=2)
+    scores[:, :200] += 6.0 * members[:, :200]  # only the first 200 examples stay recognisable
+    result = ulira_attack(scores, members, groups)
+    assert result.per_example[:200].mean() > 95 and abs(result.per_example[200:].mean().item() - 50) < 5
+    assert result.llr.shape == scores.shape and len(result.per_target) == 16
+
+
+def test_leaving_the_pair_partner_out_removes_a_bias_towards_never_seen():
+    """With plain leave-one-out a positive's "in" mean comes from one model fewer than its "out" mean
+    (the partner is always on the other side), so the noisier "in" fit loses more often: on null
+    scores the accuracy falls below 50%; leaving the pair out gives both sides the same count."""
+    runs = [synthetic(models=8, n=400, seed=s) for s in range(20)]
+    plain = np.mean([ulira_attack(scores, members).accuracy for scores, members, _ in runs])
+    pairs = np.mean([ulira_attack(*run).accuracy for run in runs])
+    assert plain < 49.3 and abs(pairs - 50) < 0.6  # 20 draws of 3200 decisions: standard error ~0.3
+
+
+def test_auc_counts_pairs_with_ties_as_halves():
+    g = torch.Generator().manual_seed(3)
+    scores, labels = torch.randint(0, 6, (60,), generator=g).double(), torch.rand(60, generator=g) < 0.5
+    pos, neg = scores[labels], scores[~labels]
+    pairs = (pos[:, None] > neg[None]).double().mean() + 0.5 * (pos[:, None] == neg[None]).double().mean()
+    assert auc(scores, labels) == pytest.approx(pairs.item())
+    assert auc(torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([False, False, True, True])) == 1.0
+
+
+def test_halves_pair_up_and_requests_forget_the_candidates_of_each_half():
+    n, data = 101, type("D", (), {"test_y": torch.zeros(7)})()
+    halves = audit.halves(n, 6)
+    for a, b in zip(halves[::2], halves[1::2]):
+        assert sorted(torch.cat([a, b]).tolist()) == list(range(n)) and abs(len(a) - len(b)) <= 1
+    targets = torch.tensor([90, 3, 50, 7])  # in T's order, not sorted
+    split = audit.request(data, halves[0], targets, seed=0)
+    assert split.forget.tolist() == [t for t in targets.tolist() if t in set(halves[0].tolist())]
+    assert set(split.retain.tolist()) == set(halves[0].tolist()) - set(targets.tolist())
+    assert audit.trained_on(halves[0], n).forget.tolist() == halves[1].tolist()  # what the cache key hashes
+
+
+def test_bad_arguments_are_refused_before_any_data_is_loaded(monkeypatch):
+    monkeypatch.setattr(audit, "load_setting_data", lambda setting: pytest.fail("data loaded"))
+    for kwargs, words in [(dict(method="nope"), "unknown method 'nope'"), (dict(models=5), "even integer >= 6"),
+                          (dict(models=4), "got 4"), (dict(target_fraction=0.7), "target_fraction"),
+                          (dict(method="retrain", params={"lr": 1e-3}), "retrain takes no parameters"),
+                          (dict(params={"delta": 0.5, "foo": 1}), "natmu has no parameter 'foo'")]:
+        with pytest.raises(ValueError, match=words):
+            audit.ulira(DEFAULT, **{"method": "natmu", **kwargs})
+
+
+def test_the_audit_cli_refuses_bad_arguments(capsys):
+    for bad, words in [(["--method", "natmu", "--models", "7"], "argument --models: must be even"),
+                       (["--method", "unlearn"], "argument --method: invalid choice"),
+                       (["--method", "natmu", "--target-fraction", "0.9"], "argument --target-fraction")]:
+        with pytest.raises(SystemExit) as e:
+            cli.main(["audit", *bad])
+        assert e.value.code == 2 and words in capsys.readouterr().err
+
+
+# The real audit: Fashion-MNIST, 200 training images (halves of 100), 40 epochs of one batch each, which
+# memorise the halves (train accuracy ~100%, test ~70%); every candidate is in half of the 8 models.
+SIZE = dict(train_size=200, test_size=200, epochs=40)
+MODELS, FRACTION = 8, 0.5  # candidates: half the pool, the most decisions (8 x 100) for the models trained
+
+
+@pytest.fixture
+def one_thread():
+    """Sixteen tiny trainings are a few milliseconds per step: a second thread gains nothing there and, on
+    a machine shared with other jobs, waiting for it at every step made the test ten times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, one_thread, tmp_path, capsys):
+    """No unlearning: the attack must win by a clear margin. Retrain: its models never saw any
+    candidate, so every accuracy it gets is noise, and it must stay within 3 standard errors of 50%
+    (the standard error from the spread of the per-example accuracies: 8 x 100 decisions, ~2.5 points).
+    The original row runs through the command line (checking its JSON), Retrain through the library."""
+    out = tmp_path / "original.json"
+    args = ["audit", "--method", "original", "--models", str(MODELS), "--target-fraction", str(FRACTION),
+            "--train-size", "200", "--test-size", "200", "--epochs", "40", "--quiet", "--out", str(out)]
+    assert cli.main(args) == 0
+    assert "U-LiRA, original on default: attack accuracy" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["models"] == MODELS and np.array(doc["scores"]).shape == (MODELS, 100) == np.array(doc["members"]).shape
+    assert np.array(doc["members"]).sum(0).tolist() == [MODELS // 2] * 100  # each candidate unlearned by 4 models
+    assert min(run["RetainAcc"] for run in doc["runs"]) > 95  # the halves are memorised
+    assert doc["accuracy"] > 50 + 3 * doc["stderr"] and doc["accuracy"] > 60 and doc["auc"] > 0.65
+    retrain = audit.ulira(resized(DEFAULT, **SIZE), "retrain", MODELS, target_fraction=FRACTION, progress=False)
+    assert abs(retrain.attack.accuracy - 50) < 3 * retrain.attack.stderr and 1 < retrain.attack.stderr < 4
+    assert all(run["FA"] < 90 for run in retrain.runs)  # Retrain never saw its forget set
+    assert len(list(cache.glob("retrain-*.pt"))) == 2 * MODELS  # the halves and the retrained models, cached
+    assert bench.cache_dir() == cache
