@@ -147,6 +147,9 @@ def test_unlearning_set_pairs_rank_j_with_mask_j(fmnist, fmnist_original):
     other = nl.build_unlearning_set(fmnist_original, fmnist, split, delta=-0.0537, seed=1)
     assert torch.equal(other.labels, u.labels)  # ... whose seed draws the remaining images, not the labels
     assert not torch.equal(other.remain_index, u.remain_index)
+    for i in (0, 17, len(split.forget) - 1):  # the instances of one forget sample, as the book lists them
+        assert u.of(i).tolist() == [p for p in range(len(u.labels)) if u.forget_pos[p] == i]
+        assert u.mask_id[u.of(i)].tolist() == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("k, n, used", [(10, 1, [0]), (10, 2, [0, 1]), (10, 3, [0, 1, 2]), (4, None, [0, 1, 2]),

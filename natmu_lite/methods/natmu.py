@@ -148,6 +148,11 @@ class UnlearningSet:
     mask_id: Tensor
     masks: Tensor  # (n_masks, H, W), the scaled masks used
 
+    def of(self, i: int) -> Tensor:
+        """The positions of forget sample ``i``'s instances, in rank order: the j-th is labelled with
+        the original model's j-th most likely wrong class and blended under mask ``j % 4``."""
+        return torch.nonzero(self.forget_pos == i).flatten()
+
     def forget_parts(self, data: Dataset, split: Split) -> Tensor:
         """``x_f * m`` alone (remaining part black): the input of the PFA metric."""
         xf = data.train_x[split.forget[self.forget_pos]]
