@@ -75,7 +75,6 @@ PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the pres
 PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "natmu", "salun", "ssd")}
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
 VARIANTS = ("tuned", "untuned", "transfer")
-REFERENCES = REFERENCE_METHODS  # runs of every request and seed that are not methods (see tables)
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ def points(plans: list[Plan], methods: tuple[str, ...], seeds: tuple[int, ...] =
             variants = ["tuned", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
             for request in requests:
                 for seed in seeds:
-                    out += [point(p.setting.name, request, ref, seed, "reference") for ref in REFERENCES]
+                    out += [point(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
                     out += [point(p.setting.name, request, m, seed, v) for m in methods for v in variants]
     return out
 
@@ -288,7 +287,7 @@ class Protocol:
                 "method": q["method"], "seed": q["seed"], "variant": q["variant"], "params": params,
                 "RA": metrics["RA"], "FATrain": metrics.get("FATrain", metrics.get("FA")),
                 "FATest": metrics.get("FATest"), "MIA": metrics["MIA"], "RetainAcc": metrics["RetainAcc"],
-                "collapsed": collapsed(metrics["RetainAcc"], data.num_classes), "seconds": seconds}
+                "seconds": seconds}
 
     def evaluate_all(self) -> None:
         """Run queued evaluation runs until the queue is empty."""
@@ -377,8 +376,8 @@ class Protocol:
         queue = self.run_queue(enqueue=False)
         rows = _rows(queue)
         classes = {name: self.data(p).num_classes for name, p in self.plans.items()}
-        for row in rows.values():  # rows run before the flag existed get it from their retain accuracy
-            row.setdefault("collapsed", collapsed(row["RetainAcc"], classes[row["setting"]]))
+        for row in rows.values():  # derived here, in one place, from the retain accuracy
+            row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])
         missing = [q for q in self.points() if q not in rows]
         if missing and not partial:
             raise ValueError(f"{len(missing)} of {len(self.points())} runs are not finished (e.g. {missing[0]}); "

@@ -157,7 +157,7 @@ def test_committed_protocol_is_consistent(committed):
             got = runs[(runs.scenario == scenario) & (runs.seed == seed)]
             targets = 1 if scenario.startswith("random") else 3
             variants = 3 if scenario in protocol.TRANSFER else 2
-            assert len(got) == targets * (len(protocol.REFERENCES) + variants * len(methods)), (scenario, seed)
+            assert len(got) == targets * (len(protocol.REFERENCE_METHODS) + variants * len(methods)), (scenario, seed)
     assert committed["complete"] == (not committed["missing"])
 
 
@@ -167,7 +167,7 @@ def test_committed_protocol_is_complete(committed):
                     "(`natmu-lite protocol default` resumes it from results/default.db)")
     runs = pd.DataFrame(committed["runs"])
     methods = committed["methods"]
-    assert set(runs.method) == {*protocol.REFERENCES, *methods}
+    assert set(runs.method) == {*protocol.REFERENCE_METHODS, *methods}
     for variant in ("tuned", "untuned"):
         counts = runs[runs.variant == variant].groupby(["scenario", "method"]).seed.nunique()
         assert (counts == 5).all() and len(counts) == 4 * len(methods)
