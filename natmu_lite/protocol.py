@@ -72,7 +72,8 @@ SAMPLER_SEED = 0  # one TPE seed for every study
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the presets whose scenarios it runs
 # protocol -> the methods it tunes and evaluates (Retrain is the reference, never tuned). A method joins
 # a protocol when its runs are computed: resuming the protocol then tunes and evaluates just that method.
-PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "natmu", "salun", "ssd")}
+PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "l1sparse", "natmu", "neggradplus",
+                                "salun", "scrub", "ssd")}
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
 VARIANTS = ("tuned", "untuned", "transfer")
 
