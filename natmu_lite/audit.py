@@ -35,15 +35,31 @@ half-pool models once.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
+import platform
 from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .bench import Setting, _atomic_write, cached_model, check_grid, load_setting_data, recipe_key, run_method
+from . import __version__
+from .bench import (
+    CACHE_VERSION,
+    Setting,
+    _atomic_write,
+    cache_dir,
+    cached_model,
+    check_grid,
+    load_setting_data,
+    locked,
+    recipe_key,
+    run_method,
+)
 from .data import Dataset, Split, make_split
 from .methods import METHODS
 from .metrics import Attack, evaluate, logit_confidence, ulira_attack
@@ -85,14 +101,17 @@ def audit_setting(setting: Setting, method: str, models: int, params: dict | Non
     return setting
 
 
+def training_half(n: int, s: int) -> Tensor:
+    """Model ``s``'s training half of the pool ``0..n-1``, sorted: model 2j gets a random half drawn
+    with seed j, model 2j+1 the rest, so that every example is in exactly half of any even number of
+    models."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(s // 2))
+    return (perm[: n // 2] if s % 2 == 0 else perm[n // 2:]).sort().values
+
+
 def halves(n: int, models: int) -> list[Tensor]:
-    """The training halves of the pool ``0..n-1``, sorted: model 2j gets a random half drawn with seed j,
-    model 2j+1 the rest, so that every example is in exactly ``models / 2`` of them."""
-    out = []
-    for j in range(models // 2):
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(j))
-        out += [perm[: n // 2].sort().values, perm[n // 2:].sort().values]
-    return out
+    """The training halves of models ``0..models-1`` (see :func:`training_half`)."""
+    return [training_half(n, s) for s in range(models)]
 
 
 def trained_on(indices: Tensor, n: int) -> Split:
@@ -169,8 +188,94 @@ def config(setting: Setting, method: str, models: int, target_fraction: float, s
             "target_fraction": target_fraction, "seed": seed}
 
 
+_DATA: dict[tuple, Dataset] = {}  # per process: the pool of each (dataset, sizes), loaded once
+
+
+def _data(setting: Setting) -> Dataset:
+    key = (setting.dataset, setting.train_size, setting.test_size)
+    if key not in _DATA:
+        _DATA[key] = load_setting_data(setting)
+    return _DATA[key]
+
+
+def candidates(data: Dataset, target_fraction: float, seed: int) -> Tensor:
+    """T: the random-forgetting request's forget set of ratio ``target_fraction``, split seed ``seed``."""
+    return make_split(data, "random", ratio=target_fraction, seed=seed).forget
+
+
+def model_row(setting: Setting, method: str, s: int, target_fraction: float, seed: int) -> dict:
+    """Model ``s`` of an audit of ``method``: its scores on the candidates, which of them it unlearned,
+    and its run. Saved in the checkpoint cache (atomically, under a lock), so an audit stopped half-way
+    resumes where it was and concurrent workers never run a model twice. Model ``s`` is the same in an
+    audit of any number of models (``halves`` draws pair j from seed j alone), so the key leaves the
+    number of models out: a 16-model audit reuses an 8-model one's first 8 models."""
+    key = {**config(setting, method, 0, target_fraction, seed), "method": method, "model_index": s,
+           "version": CACHE_VERSION}
+    del key["models"]
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache_dir() / "audit" / f"{method}-{digest}-{s}.json"
+    with locked(path):
+        if path.exists():
+            return json.loads(path.read_text())
+        data = _data(setting)
+        targets = candidates(data, target_fraction, seed)
+        half = training_half(len(data.train_y), s)
+        split = request(data, half, targets, s)
+        model, metrics = audited_model(method, replace(setting, original_seed=s), data, half, split, s)
+        row = {"scores": logit_confidence(predict(model, data.train_x[targets]), data.train_y[targets]).tolist(),
+               "members": torch.isin(targets, split.forget).tolist(),
+               "run": {"model": s, "forget": len(split.forget), "retain": len(split.retain), **metrics}}
+        _atomic_write(path, lambda p: p.write_text(json.dumps(row)))
+    return row
+
+
+def _model_row(job: tuple) -> dict:
+    return model_row(*job)
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # workers share the cores: more threads each would slow every one down
+
+
+def ulira_many(setting: Setting, methods: dict[str, dict | None], models: int = DEFAULT_MODELS,
+               target_fraction: float = TARGET_FRACTION, seed: int = 0, workers: int = 1,
+               progress: bool = True) -> list[Audit]:
+    """Audit several methods (method -> its ``params``, or None for the setting's) on one game; see
+    :func:`ulira`. The models are run by ``workers`` processes of one torch thread each; the half-pool
+    models come first (the ``original`` jobs, whether audited or not), so that workers train different
+    ones side by side instead of waiting for each other's."""
+    settings = {m: audit_setting(setting, m, models, params, target_fraction) for m, params in methods.items()}
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    data = _data(setting)
+    for m, s in settings.items():
+        if m != "original":
+            check_grid(s, [], [m], data.num_classes)
+    order = ["original", *[m for m in settings if m != "original"]]
+    jobs = [(settings.get(m, setting), m, s, target_fraction, seed) for m in order for s in range(models)]
+    bar = dict(total=len(jobs), desc=f"U-LiRA ({len(settings)} methods)", disable=not progress)
+    if workers == 1:
+        rows = [model_row(*job) for job in tqdm(jobs, **bar)]
+    else:
+        with get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
+            rows = list(tqdm(pool.imap(_model_row, jobs), **bar))
+    by_method = {m: rows[i * models:(i + 1) * models] for i, m in enumerate(order)}
+    targets = candidates(data, target_fraction, seed)
+    return [assemble(s, m, targets, by_method[m], config(s, m, models, target_fraction, seed))
+            for m, s in settings.items()]
+
+
+def assemble(setting: Setting, method: str, targets: Tensor, rows: list[dict], config: dict) -> Audit:
+    """The attack on the models' rows (a target's pair partner is left out of its fit too)."""
+    scores = torch.tensor([r["scores"] for r in rows])
+    members = torch.tensor([r["members"] for r in rows])
+    attack = ulira_attack(scores, members, groups=torch.arange(len(rows)) // 2)
+    return Audit(setting.name, method, targets, members, scores, attack, [r["run"] for r in rows], config)
+
+
 def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: dict | None = None,
-          target_fraction: float = TARGET_FRACTION, seed: int = 0, progress: bool = True) -> Audit:
+          target_fraction: float = TARGET_FRACTION, seed: int = 0, progress: bool = True,
+          workers: int = 1) -> Audit:
     """Audit ``method`` with U-LiRA on ``setting`` (see the module's description of the game).
 
     ``models`` (even, >= 6) models each train on half the pool and unlearn their share of the candidates;
@@ -184,24 +289,26 @@ def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: d
     run 16.5 s, a Finetune run 14 s, a Retrain model (4,496 images) 33 s. The default 16 models thus
     train for ~10 minutes the first time (cached after), and each method's audit adds ~4.5 minutes
     (Retrain's ~9)."""
-    setting = audit_setting(setting, method, models, params, target_fraction)
-    data = load_setting_data(setting)
-    if method != "original":
-        check_grid(setting, [], [method], data.num_classes)
-    targets = make_split(data, "random", ratio=target_fraction, seed=seed).forget
-    scores, members, runs = [], [], []
-    for s, half in enumerate(tqdm(halves(len(data.train_y), models), desc=f"U-LiRA {method}", disable=not progress)):
-        split = request(data, half, targets, s)
-        model, metrics = audited_model(method, replace(setting, original_seed=s), data, half, split, s)
-        scores.append(logit_confidence(predict(model, data.train_x[targets]), data.train_y[targets]))
-        members.append(torch.isin(targets, split.forget))
-        runs.append({"model": s, "forget": len(split.forget), "retain": len(split.retain), **metrics})
-    scores, members = torch.stack(scores), torch.stack(members)
-    attack = ulira_attack(scores, members, groups=torch.arange(models) // 2)  # a target's pair partner is left out too
-    return Audit(setting.name, method, targets, members, scores, attack, runs,
-                 config(setting, method, models, target_fraction, seed))
+    return ulira_many(setting, {method: params}, models, target_fraction, seed, workers, progress)[0]
 
 
-def save(audit: Audit, path: str | Path) -> None:
-    """Write ``audit.to_dict()`` as JSON, atomically (a reader never sees half a file)."""
-    _atomic_write(Path(path), lambda p: p.write_text(json.dumps(audit.to_dict(), indent=1)))
+def provenance(command: str, seconds: float) -> dict:
+    """Who produced a committed audit, how and where (as the protocol's exports record it)."""
+    from .protocol import git_commit, machine  # imported here: optuna is slow to import
+
+    return {"command": command, "git_commit": git_commit(), "natmu_lite": __version__, "torch": torch.__version__,
+            "python": platform.python_version(), "machine": machine(), "wall_seconds": round(seconds, 1),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def save(audits: list[Audit], path: str | Path, params: dict | None = None, provenance: dict | None = None) -> None:
+    """Write the audits (``to_dict``, with each method's tuned ``params``) and their provenance as JSON,
+    atomically (a reader never sees half a file)."""
+    doc = {"provenance": provenance or {},
+           "audits": [{**a.to_dict(), "params": (params or {}).get(a.method) or {}} for a in audits]}
+    _atomic_write(Path(path), lambda p: p.write_text(json.dumps(doc)))
+
+
+def load(path: str | Path) -> dict:
+    """A saved audit file: ``provenance`` and ``audits`` (one dict per method, see ``Audit.to_dict``)."""
+    return json.loads(Path(path).read_text())

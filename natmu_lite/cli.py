@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .audit import AUDITED, DEFAULT_MODELS, MIN_MODELS, TARGET_FRACTION, save, ulira
+from .audit import AUDITED, DEFAULT_MODELS, MIN_MODELS, TARGET_FRACTION, provenance, save, ulira_many
 from .bench import (
     SETTINGS,
     Setting,
@@ -279,16 +279,32 @@ def protocol_cmd(args: argparse.Namespace) -> int:
 
 
 def audit_cmd(args: argparse.Namespace) -> int:
-    """U-LiRA on one method (see natmu_lite.audit): models on random halves of the pool unlearn their
-    share of a fixed candidate set; a per-example attack tells unlearned candidates from unseen ones."""
+    """U-LiRA on one or more methods (see natmu_lite.audit): models on random halves of the pool unlearn
+    their share of a fixed candidate set; a per-example attack tells unlearned candidates from unseen ones.
+    With --tuned-by, each method runs with the parameters that protocol's study chose for the random
+    request of the candidates' ratio (the fair table's tuned variant)."""
     setting = chosen_setting(args)
+    methods = list(AUDITED) if "all" in args.method else list(dict.fromkeys(args.method))
     if args.out:
         check_output(args.out, "--out")
-    result = ulira(setting, args.method, args.models, target_fraction=args.target_fraction,
-                   progress=not args.quiet)  # checks the method and its knobs before training
-    print(result.summary())
+    params = {}
+    if args.tuned_by:
+        from .protocol import PROTOCOLS, tuned_params  # imported here: optuna is slow to import
+
+        if args.tuned_by not in PROTOCOLS:
+            raise ValueError(f"--tuned-by {args.tuned_by!r}: unknown protocol; valid: {', '.join(PROTOCOLS)}")
+        storage = args.storage or f"sqlite:///results/{args.tuned_by}.db"
+        check_storage(storage, must_exist=True, what="--storage")
+        params = tuned_params(args.tuned_by, storage, setting.name, args.target_fraction,
+                              [m for m in methods if m in METHODS and m != "retrain"])
+    start = time.perf_counter()
+    audits = ulira_many(setting, {m: params.get(m) for m in methods}, args.models, args.target_fraction,
+                        workers=args.workers, progress=not args.quiet)  # checks every argument before training
+    for result in audits:
+        print(result.summary())
     if args.out:
-        save(result, args.out)
+        command = "natmu-lite " + " ".join(a for a in args.argv if a != "--quiet")
+        save(audits, args.out, params, provenance(command, time.perf_counter() - start))
         print(f"written to {args.out}")
     return 0
 
@@ -427,15 +443,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="only the runs of this configuration (a row's config hash)")
     p.set_defaults(func=table)
 
-    p = sub.add_parser("audit", help="U-LiRA: a per-example membership-inference audit of one unlearning method")
-    p.add_argument("--method", required=True, choices=AUDITED, help="'original': the trained models, no unlearning")
+    p = sub.add_parser("audit", help="U-LiRA: a per-example membership-inference audit of unlearning methods")
+    p.add_argument("--method", required=True, nargs="+", choices=["all", *AUDITED],
+                   help="one or more methods, or 'all'; 'original': the trained models, no unlearning")
     p.add_argument("--models", type=model_count, default=DEFAULT_MODELS,
                    help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each a target in turn")
     p.add_argument("--preset", "--setting", default="default", choices=sorted(SETTINGS))
     p.add_argument("--preset-file", default=None, help="a preset file saved by `tune --save-preset`")
+    p.add_argument("--tuned-by", default=None, metavar="PROTOCOL",
+                   help="audit each method with the parameters this protocol's study chose (e.g. default)")
+    p.add_argument("--storage", default=None, help="the protocol's storage (default sqlite:///results/PROTOCOL.db)")
     p.add_argument("--target-fraction", type=candidate_fraction, default=TARGET_FRACTION,
                    help="the candidates' share of the training set (each model forgets those in its half)")
-    p.add_argument("--out", default=None, help="write the scores and the attack's results to this JSON file")
+    p.add_argument("--workers", type=POSITIVE, default=1, help="processes running the models, one torch thread each")
+    p.add_argument("--out", default=None, help="write the scores, the attacks' results and their provenance (JSON)")
     p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
     p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
     _size_options(p)
@@ -452,6 +473,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, as provenance records it
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -169,6 +169,28 @@ def best_within_budget(study: optuna.Study, trials: int = TRIALS) -> optuna.tria
     return min(budget_trials(study, trials), key=lambda t: t.value)
 
 
+def tuned_params(name: str, storage: str, setting: str, ratio: float, methods: list[str]) -> dict[str, dict]:
+    """The parameters that a protocol's studies chose (within the budget) for each method on a preset's
+    random-forgetting scenario of ``ratio``: the fair table's tuned variant, which the U-LiRA audit of
+    :mod:`natmu_lite.audit` then attacks. Refuses a study that is missing or short of its budget."""
+    proto = Protocol(name, storage)
+    if setting not in proto.plans:
+        raise ValueError(f"protocol {name!r} has no preset {setting!r}; it has {', '.join(proto.plans)}")
+    p = proto.plans[setting]
+    scenario = next((sc for sc in p.tests if p.setting.scenarios[p.validation[sc]].get("scenario") == "random"
+                     and p.setting.scenarios[p.validation[sc]].get("ratio") == ratio), None)
+    if scenario is None:
+        raise ValueError(f"protocol {name!r} tunes no random-forgetting scenario of ratio {ratio} on {setting}")
+    names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))}
+    out = {}
+    for method in methods:
+        study = study_name(p.setting, p.validation[scenario], method)
+        if study not in names:
+            raise ValueError(f"{storage} holds no study {study!r}: run `natmu-lite protocol {name}` first")
+        out[method] = best_within_budget(proto.study(p, scenario, method), proto.trials).params
+    return out
+
+
 class Protocol:
     """One protocol in one storage: what every worker process runs (:meth:`work`) and what the
     results are exported from (:meth:`export`). Keeps the data and original models it loaded.

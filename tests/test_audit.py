@@ -156,7 +156,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, one_thread, tmp_path, capsys):
+def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, one_thread, tmp_path, capsys,
+                                                                       monkeypatch):
     """No unlearning: the attack must win by a clear margin. Retrain: its models never saw any
     candidate, so every accuracy it gets is noise, and it must stay within 3 standard errors of 50%
     (the standard error from the spread of the per-example accuracies: 8 x 100 decisions, ~2.5 points).
@@ -166,7 +167,10 @@ def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, o
             "--train-size", "200", "--test-size", "200", "--epochs", "40", "--quiet", "--out", str(out)]
     assert cli.main(args) == 0
     assert "U-LiRA, original on default: attack accuracy" in capsys.readouterr().out
-    doc = json.loads(out.read_text())
+    saved = json.loads(out.read_text())
+    assert saved["provenance"]["command"] == "natmu-lite " + " ".join(a for a in args if a != "--quiet")
+    assert saved["provenance"]["git_commit"] and saved["provenance"]["wall_seconds"] > 0
+    doc = saved["audits"][0]
     assert doc["models"] == MODELS and np.array(doc["scores"]).shape == (MODELS, 100) == np.array(doc["members"]).shape
     assert np.array(doc["members"]).sum(0).tolist() == [MODELS // 2] * 100  # each candidate unlearned by 4 models
     assert min(run["RetainAcc"] for run in doc["runs"]) > 95  # the halves are memorised
@@ -176,3 +180,22 @@ def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, o
     assert all(run["FA"] < 90 for run in retrain.runs)  # Retrain never saw its forget set
     assert len(list(cache.glob("retrain-*.pt"))) == 2 * MODELS  # the halves and the retrained models, cached
     assert bench.cache_dir() == cache
+
+    # two worker processes give the same scores (the models come from the cache, the scores again)
+    for row in (cache / "audit").glob("original-*"):
+        row.unlink()
+    again = audit.ulira_many(resized(DEFAULT, **SIZE), {"original": None}, MODELS, FRACTION, workers=2,
+                             progress=False)[0]
+    torch.testing.assert_close(again.scores, torch.tensor(doc["scores"]))
+
+    # each model's scores are cached: auditing both together runs no model again and gives the same
+    # attacks, and fewer models reuse the first ones (model s does not depend on how many there are)
+    monkeypatch.setattr(audit, "audited_model", lambda *a: pytest.fail("a model was run again"))
+    both = audit.ulira_many(resized(DEFAULT, **SIZE), {"original": None, "retrain": None}, MODELS, FRACTION,
+                            progress=False)
+    torch.testing.assert_close(both[0].scores, torch.tensor(doc["scores"]))
+    torch.testing.assert_close(both[1].scores, retrain.scores)
+    assert both[1].attack.accuracy == retrain.attack.accuracy
+    fewer = audit.ulira(resized(DEFAULT, **SIZE), "original", 6, target_fraction=FRACTION, progress=False)
+    torch.testing.assert_close(fewer.scores, both[0].scores[:6])
+

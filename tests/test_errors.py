@@ -111,6 +111,11 @@ CASES = {  # id: (arguments, {tmp} for the folder, words the message must hold)
                                       ["--out", "nope/a.json", "does not exist"]),
     "audit preset file unknown parameter": (["audit", "--method", "natmu", "--preset-file", "{tmp}/param-preset.json"],
                                             ["param-preset.json", "natmu has no parameter 'foo'"]),
+    "audit tuned by a missing storage": (["audit", "--method", "natmu", "--tuned-by", "default", "--storage",
+                                          "sqlite:///{tmp}/none.db"], ["--storage", "none.db"]),
+    "audit tuned by an unknown protocol": (["audit", "--method", "natmu", "--tuned-by", "nope", "--storage",
+                                            "sqlite:///{tmp}/none.db"], ["--tuned-by", "nope"]),
+    "audit workers 0": (["audit", "--method", "all", "--workers", "0"], ["argument --workers"]),
 }
 
 

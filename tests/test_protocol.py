@@ -175,6 +175,20 @@ def test_committed_protocol_is_complete(committed):
     assert tables.fair_summary(protocol.runs(committed)).seeds.eq(5).all()
 
 
+
+def test_tuned_params_are_the_committed_studies_choices(committed, tmp_path):
+    """What the U-LiRA audit runs with: per method, the committed random-10% study's best parameters
+    (read from a copy of the committed storage); a protocol without the study is refused."""
+    storage = tmp_path / "copy.db"
+    storage.write_bytes((protocol.RESULTS / "default.db").read_bytes())
+    got = protocol.tuned_params("default", f"sqlite:///{storage}", "default", 0.1, committed["methods"])
+    chosen = {s["method"]: s["best_params"] for s in committed["studies"] if s["scenario"] == "random-10%"}
+    assert got == chosen and set(got) == set(committed["methods"])
+    with pytest.raises(ValueError, match="random-forgetting scenario of ratio 0.3"):
+        protocol.tuned_params("default", f"sqlite:///{storage}", "default", 0.3, ["natmu"])
+    with pytest.raises(ValueError, match="holds no study .* run `natmu-lite protocol default` first"):
+        protocol.tuned_params("default", f"sqlite:///{tmp_path / 'empty.db'}", "default", 0.1, ["natmu"])
+
 RERUN = textwrap.dedent("""
     import json, sys
     import torch
