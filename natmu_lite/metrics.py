@@ -238,3 +238,12 @@ def ulira_attack(scores: Tensor, members: Tensor, groups: Tensor | None = None) 
     stderr = held.std().item() / math.sqrt(len(held)) if len(held) > 1 else float("nan")
     return Attack(per_target.mean().item(), stderr, per_target, auc(llr[decided], members[decided]),
                   per_example, llr)
+
+
+def memorisation(scores: Tensor, members: Tensor) -> Tensor:
+    """Per example, how much training on it raises its score: the mean score (logit-scaled confidence)
+    of the models that trained on it minus that of the models that never saw it, from an audit of the
+    original models (no unlearning). The gap LiRA's attack feeds on, in the spirit of Feldman's
+    memorisation estimate (which takes the same difference of accuracies instead of confidences)."""
+    x, members = scores.double(), members.bool()
+    return (x * members).sum(0) / members.sum(0) - (x * ~members).sum(0) / (~members).sum(0)

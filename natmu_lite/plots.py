@@ -160,3 +160,49 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
         ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def attacks(summary: pd.DataFrame, per_target: pd.DataFrame, ax=None):
+    """Two verdicts on the same models (``summary``: :func:`natmu_lite.tables.privacy_summary`): left,
+    U-LiRA's accuracy of each target model per method (a dot each, the mean with its 95% interval;
+    50% is Retrain's ideal); right, that accuracy against the entropy MIA's distance to Retrain's
+    (0 is ideal for both). ``per_target``: method, target, accuracy."""
+    import seaborn as sns
+
+    axes = ax if ax is not None else plt.subplots(1, 2, figsize=(11, 3.9), width_ratios=(1.25, 1))[1]
+    order = _hue_order(per_target.method)
+    named = per_target.assign(method=per_target.method.map(_name))
+    sns.stripplot(named, x="method", y="accuracy", hue="method", order=order, hue_order=order, palette=PALETTE,
+                  alpha=0.45, size=3.5, legend=False, ax=axes[0])
+    sns.pointplot(named, x="method", y="accuracy", order=order, errorbar=("ci", 95), color="black",
+                  linestyle="none", markersize=4, capsize=0.15, err_kws={"linewidth": 1}, ax=axes[0])
+    axes[0].axhline(50, ls="--", color="black", lw=1)
+    axes[0].set(xlabel="", ylabel="U-LiRA accuracy per target (%)")
+    axes[0].tick_params(axis="x", rotation=45)
+    frame = summary.assign(name=summary.method.map(_name))
+    sns.scatterplot(frame, x="MIA_gap", y="ULiRA", hue="name", hue_order=[n for n in order if n in set(frame.name)],
+                    palette=PALETTE, s=60, legend=False, ax=axes[1])
+    axes[1].errorbar(frame.MIA_gap, frame.ULiRA, yerr=2 * frame.ULiRA_se, fmt="none", ecolor="gray", lw=0.8)
+    for _, r in frame.iterrows():
+        axes[1].annotate(r["name"], (r.MIA_gap, r.ULiRA), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    axes[1].axhline(50, ls="--", color="black", lw=1)
+    axes[1].set(xlabel="entropy MIA: |MIA - Retrain's MIA| (points)", ylabel="U-LiRA accuracy (%, ± 2 SE)")
+    plt.gcf().tight_layout()
+    return axes
+
+
+def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
+    """How often the targets classify a candidate right, by how memorised it is (``frame``: method,
+    quantile bin of memorisation, the candidate's per-example accuracy); a band is the 95% interval
+    over the candidates of a bin."""
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
+    named = frame.assign(method=frame.method.map(_name))
+    sns.lineplot(named, x="bin", y="accuracy", hue="method", hue_order=_hue_order(frame.method), palette=PALETTE,
+                 errorbar=("ci", 95), marker="o", markersize=4, ax=ax)
+    ax.axhline(50, ls="--", color="black", lw=1)
+    ax.set(xlabel="memorisation (quintile of the candidates; 5 = most memorised)",
+           ylabel="U-LiRA per-example accuracy (%)")
+    ax.legend(frameon=False, fontsize=8, ncol=2)
+    return ax

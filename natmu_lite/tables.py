@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
+from .metrics import memorisation
 from .metrics import tow as tow_of
 
 # Rows that are not unlearning methods: Retrain (the target of every gap) and the original model
@@ -271,3 +273,48 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
                 for m in methods if m in g.index}
         cells[scenario] = {m: f"**{t}**" if m == best else t for m, t in text.items()}
     return pd.DataFrame(cells).reindex(methods).rename(index=METHOD_NAMES)
+
+
+# ---------------------------------------------------------------------------------------------
+# privacy: the entropy MIA and U-LiRA on the same models
+
+EXPOSED = 75  # % of the target models that classify a candidate right: the attack "sees" it
+
+
+def privacy_summary(audits: list[dict]) -> pd.DataFrame:
+    """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
+    standard error and AUC, the share of candidates exposed (classified right by at least
+    :data:`EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
+    (mean over the models) with its distance to the Retrain audit's mean: the population attack's
+    verdict beside the per-example one. Needs the ``retrain`` audit; methods in the book's order."""
+    by = {a["method"]: a for a in audits}
+    if "retrain" not in by:
+        raise ValueError("the audits have no retrain audit: the entropy MIA's gaps need Retrain's value")
+    mia_retrain = float(np.mean([r["MIA"] for r in by["retrain"]["runs"]]))
+    rows = []
+    for method in [m for m in METHOD_ORDER if m in by] + sorted(set(by) - set(METHOD_ORDER)):
+        a = by[method]
+        mia = float(np.mean([r["MIA"] for r in a["runs"]]))
+        exposed = float(np.mean([v >= EXPOSED for v in a["per_example"] if v == v]) * 100)  # v != v: NaN
+        rows.append(dict(method=method, ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"], exposed=exposed,
+                         MIA=mia, MIA_gap=abs(mia - mia_retrain), models=a["models"]))
+    return pd.DataFrame(rows)
+
+
+def per_target(audits: list[dict]) -> pd.DataFrame:
+    """One row per (audited method, target model): U-LiRA's balanced accuracy on that target."""
+    return pd.DataFrame([dict(method=a["method"], target=t, accuracy=v) for a in audits
+                         for t, v in enumerate(a["per_target"])])
+
+
+def exposure(audits: list[dict], bins: int = 5) -> pd.DataFrame:
+    """One row per (audited method, candidate): the candidate's memorisation (from the ``original``
+    audit, :func:`~natmu_lite.metrics.memorisation`), its quantile bin (1 = least memorised) and how
+    often the targets classified it right (its per-example accuracy, %)."""
+    by = {a["method"]: a for a in audits}
+    if "original" not in by:
+        raise ValueError("the audits have no original audit: memorisation is measured on the original models")
+    mem = memorisation(torch.tensor(by["original"]["scores"]), torch.tensor(by["original"]["members"]))
+    binned = pd.qcut(mem.numpy(), bins, labels=range(1, bins + 1)).astype(int)
+    return pd.DataFrame([dict(method=a["method"], example=i, memorisation=float(mem[i]), bin=int(binned[i]),
+                              accuracy=v) for a in audits for i, v in enumerate(a["per_example"])])

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import natmu_lite.cli as cli
-from natmu_lite import audit, bench
+from natmu_lite import audit, bench, tables
 from natmu_lite.bench import DEFAULT, resized
-from natmu_lite.metrics import auc, heldout_gaussians, logit_confidence, ulira_attack
+from natmu_lite.metrics import auc, heldout_gaussians, logit_confidence, memorisation, ulira_attack
 
 
 def paired(models: int, n: int, g: torch.Generator) -> torch.Tensor:
@@ -199,3 +199,43 @@ def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, o
     fewer = audit.ulira(resized(DEFAULT, **SIZE), "original", 6, target_fraction=FRACTION, progress=False)
     torch.testing.assert_close(fewer.scores, both[0].scores[:6])
 
+
+
+def test_memorisation_is_the_mean_score_in_minus_out():
+    scores = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+    members = torch.tensor([[1, 0], [0, 1], [1, 0], [0, 1]])
+    # example 0: in (models 0, 2) (1 + 5) / 2 = 3, out (3 + 7) / 2 = 5; example 1: in 6, out 4
+    assert memorisation(scores, members).tolist() == [-2.0, 2.0]
+
+
+def fake_audit(method: str, accuracy: float, mias: list[float], per_example: list[float], scores=None, members=None):
+    return {"method": method, "accuracy": accuracy, "stderr": 1.0, "auc": 0.5, "models": len(mias),
+            "runs": [{"MIA": m} for m in mias], "per_target": [accuracy] * len(mias), "per_example": per_example,
+            "scores": scores, "members": members}
+
+
+def test_privacy_summary_puts_both_attacks_side_by_side():
+    audits = [fake_audit("natmu", 61.0, [30.0, 34.0], [80.0, 50.0, 75.0, float("nan")]),
+              fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
+              fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0])]
+    s = tables.privacy_summary(audits).set_index("method")
+    assert list(s.index) == ["retrain", "original", "natmu"]  # the book's order
+    assert s.loc["natmu", "MIA"] == 32.0 and s.loc["natmu", "MIA_gap"] == 11.0 and s.loc["retrain", "MIA_gap"] == 0
+    assert s.loc["natmu", "exposed"] == pytest.approx(200 / 3)  # 2 of the 3 decided candidates >= 75%
+    assert s.loc["original", "exposed"] == 50.0 and s.loc["natmu", "ULiRA"] == 61.0
+    with pytest.raises(ValueError, match="no retrain audit"):
+        tables.privacy_summary(audits[::2])
+    assert tables.per_target(audits).groupby("method").size().to_dict() == {"natmu": 2, "original": 2, "retrain": 2}
+
+
+def test_exposure_bins_candidates_by_the_original_models_memorisation():
+    scores = [[5.0, 1.0, 0.0, 3.0], [0.0, 0.0, 0.0, 0.0]]  # model 0 trained on every candidate, model 1 on none
+    members = [[1, 1, 1, 1], [0, 0, 0, 0]]
+    audits = [fake_audit("original", 70.0, [90.0, 90.0], [100.0, 60.0, 50.0, 90.0], scores, members),
+              fake_audit("natmu", 55.0, [30.0, 30.0], [70.0, 50.0, 40.0, 60.0])]
+    frame = tables.exposure(audits, bins=2)
+    natmu = frame[frame.method == "natmu"].set_index("example")
+    assert natmu.memorisation.tolist() == [5.0, 1.0, 0.0, 3.0] and natmu.bin.tolist() == [2, 1, 1, 2]
+    assert natmu.groupby("bin").accuracy.mean().to_dict() == {1: 45.0, 2: 65.0}
+    with pytest.raises(ValueError, match="no original audit"):
+        tables.exposure(audits[1:])
