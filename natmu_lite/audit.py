@@ -310,5 +310,13 @@ def save(audits: list[Audit], path: str | Path, params: dict | None = None, prov
 
 
 def load(path: str | Path) -> dict:
-    """A saved audit file: ``provenance`` and ``audits`` (one dict per method, see ``Audit.to_dict``)."""
-    return json.loads(Path(path).read_text())
+    """A saved audit file, or the name of a committed one (``"ulira-default"``): ``provenance`` and
+    ``audits`` (one dict per method, see :meth:`Audit.to_dict`, with its ``params``)."""
+    from .protocol import RESULTS  # imported here: optuna is slow to import
+
+    path = Path(path)
+    path = RESULTS / f"{path}.json" if not path.suffix else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no saved audit there (the committed ones come with a clone of the "
+                                "repository; or run `natmu-lite audit ... --out FILE`)")
+    return json.loads(path.read_text())

@@ -164,9 +164,11 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
 
 def attacks(summary: pd.DataFrame, per_target: pd.DataFrame, ax=None):
     """Two verdicts on the same models (``summary``: :func:`natmu_lite.tables.privacy_summary`): left,
-    U-LiRA's accuracy of each target model per method (a dot each, the mean with its 95% interval;
-    50% is Retrain's ideal); right, that accuracy against the entropy MIA's distance to Retrain's
-    (0 is ideal for both). ``per_target``: method, target, accuracy."""
+    U-LiRA's accuracy on each target model per method (a dot each; the mean with ± 2 standard errors
+    over the candidates, which the targets' own spread understates, see
+    :func:`~natmu_lite.metrics.ulira_attack`; 50% is Retrain's ideal); right, that accuracy against
+    the entropy MIA's distance to Retrain's (0 is ideal for both). ``per_target``: method, target,
+    accuracy."""
     import seaborn as sns
 
     axes = ax if ax is not None else plt.subplots(1, 2, figsize=(11, 3.9), width_ratios=(1.25, 1))[1]
@@ -174,8 +176,9 @@ def attacks(summary: pd.DataFrame, per_target: pd.DataFrame, ax=None):
     named = per_target.assign(method=per_target.method.map(_name))
     sns.stripplot(named, x="method", y="accuracy", hue="method", order=order, hue_order=order, palette=PALETTE,
                   alpha=0.45, size=3.5, legend=False, ax=axes[0])
-    sns.pointplot(named, x="method", y="accuracy", order=order, errorbar=("ci", 95), color="black",
-                  linestyle="none", markersize=4, capsize=0.15, err_kws={"linewidth": 1}, ax=axes[0])
+    means = summary.set_index(summary.method.map(_name)).loc[order]
+    axes[0].errorbar(range(len(order)), means.ULiRA, yerr=2 * means.ULiRA_se, fmt="o", color="black", ms=4,
+                     capsize=4, lw=1)
     axes[0].axhline(50, ls="--", color="black", lw=1)
     axes[0].set(xlabel="", ylabel="U-LiRA accuracy per target (%)")
     axes[0].tick_params(axis="x", rotation=45)
@@ -202,6 +205,7 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
     sns.lineplot(named, x="bin", y="accuracy", hue="method", hue_order=_hue_order(frame.method), palette=PALETTE,
                  errorbar=("ci", 95), marker="o", markersize=4, ax=ax)
     ax.axhline(50, ls="--", color="black", lw=1)
+    ax.set_xticks(sorted(frame["bin"].unique()))
     ax.set(xlabel="memorisation (quintile of the candidates; 5 = most memorised)",
            ylabel="U-LiRA per-example accuracy (%)")
     ax.legend(frameon=False, fontsize=8, ncol=2)

@@ -281,12 +281,14 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
 EXPOSED = 75  # % of the target models that classify a candidate right: the attack "sees" it
 
 
-def privacy_summary(audits: list[dict]) -> pd.DataFrame:
+def privacy_summary(audits: list[dict], runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
     standard error and AUC, the share of candidates exposed (classified right by at least
     :data:`EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
     (mean over the models) with its distance to the Retrain audit's mean: the population attack's
-    verdict beside the per-example one. Needs the ``retrain`` audit; methods in the book's order."""
+    verdict beside the per-example one. Needs the ``retrain`` audit; methods in the book's order.
+    ``runs`` (one scenario of the fair protocol, with Retrain's runs) add each method's mean per-seed
+    ``AvgGap`` and ``ToW`` there (NaN for a method it does not have)."""
     by = {a["method"]: a for a in audits}
     if "retrain" not in by:
         raise ValueError("the audits have no retrain audit: the entropy MIA's gaps need Retrain's value")
@@ -298,7 +300,23 @@ def privacy_summary(audits: list[dict]) -> pd.DataFrame:
         exposed = float(np.mean([v >= EXPOSED for v in a["per_example"] if v == v]) * 100)  # v != v: NaN
         rows.append(dict(method=method, ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"], exposed=exposed,
                          MIA=mia, MIA_gap=abs(mia - mia_retrain), models=a["models"]))
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if runs is not None:
+        fair = fair_summary(runs, tow=True)[["method", "AvgGap", "ToW"]]
+        out = out.merge(fair, on="method", how="left")
+    return out
+
+
+def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`privacy_summary` for a book page: display names, rounded, U-LiRA as ``mean ± SE``."""
+    out = pd.DataFrame({"entropy MIA": summary.MIA.round(1), "|MIA - Retrain|": summary.MIA_gap.round(1),
+                        "U-LiRA (%)": [f"{a:.1f} ± {e:.1f}" for a, e in zip(summary.ULiRA, summary.ULiRA_se)],
+                        "AUC": summary.AUC.round(3), "exposed (%)": summary.exposed.round(0).astype(int)})
+    if "AvgGap" in summary:
+        out.insert(0, "ToW", summary.ToW.round(3))
+        out.insert(0, "AvgGap", summary.AvgGap.round(2))
+    out.index = summary.method.map(lambda m: METHOD_NAMES.get(m, m)).values
+    return out
 
 
 def per_target(audits: list[dict]) -> pd.DataFrame:

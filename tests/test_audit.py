@@ -5,12 +5,13 @@ is at chance within its noise."""
 import json
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
 import natmu_lite.cli as cli
-from natmu_lite import audit, bench, tables
+from natmu_lite import audit, bench, plots, tables
 from natmu_lite.bench import DEFAULT, resized
 from natmu_lite.metrics import auc, heldout_gaussians, logit_confidence, memorisation, ulira_attack
 
@@ -239,3 +240,19 @@ def test_exposure_bins_candidates_by_the_original_models_memorisation():
     assert natmu.groupby("bin").accuracy.mean().to_dict() == {1: 45.0, 2: 65.0}
     with pytest.raises(ValueError, match="no original audit"):
         tables.exposure(audits[1:])
+
+
+def test_the_privacy_figures_draw_every_method_at_its_values():
+    halves = [[1] * 4, [0] * 4]  # model 0 trained on every candidate, model 1 on none
+    audits = [fake_audit("natmu", 61.0, [30.0, 34.0], [80.0, 50.0, 75.0, 40.0], [[3.0] * 4, [1.0] * 4], halves),
+              fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
+              fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0], [[5.0, 1.0, 0.0, 3.0], [0.0] * 4],
+                         halves)]
+    summary = tables.privacy_summary(audits)
+    left, right = plots.attacks(summary, tables.per_target(audits))
+    assert [t.get_text() for t in left.get_xticklabels()] == ["Retrain", "Original", "NatMU"]
+    points = right.collections[0].get_offsets()  # the scatter: (entropy MIA gap, U-LiRA accuracy) per method
+    assert sorted(map(tuple, points.tolist())) == [(0.0, 50.5), (11.0, 61.0), (70.0, 70.0)]
+    ax = plots.exposure_by_memorisation(tables.exposure(audits, bins=2))
+    assert {line.get_label() for line in ax.get_lines()} >= {"Retrain", "Original", "NatMU"}
+    plt.close("all")
