@@ -26,12 +26,13 @@ from dataclasses import replace
 import torch
 from trainer_speed import measure, sync
 
-from natmu_lite.bench import Setting, experiment, get_setting
 from natmu_lite.data import Dataset, make_split
 from natmu_lite.explain import lrp
 from natmu_lite.methods import METHODS
 from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
+from natmu_lite.runs import experiment
+from natmu_lite.settings import Setting, get_setting
 from natmu_lite.train import Recipe, default_device, fit
 
 LABELS = {"resnet18": "ResNet18 32x32", "vgg16_bn": "VGG16-BN 32x32", "resnet34": "ResNet34 64x64"}

@@ -11,7 +11,7 @@ LiRA (Carlini et al. 2022) does for membership. The game, on the setting's train
   of the models (LiRA's own design); each model has its own initialisation and batch order (seed s);
 - its forget set is F_s = T ∩ H_s (about ``target_fraction`` of its training set, as in random
   forgetting of that ratio) and the method under audit unlearns it, retain = H_s ∖ F_s, with the
-  setting's recipe and knobs (:func:`~natmu_lite.bench.run_method`). ``"original"`` audits the half
+  setting's recipe and knobs (:func:`~natmu_lite.runs.run_method`). ``"original"`` audits the half
   models themselves (no unlearning: the attack must win), ``"retrain"`` models trained on H_s ∖ F_s
   alone (the attack's ideal, 50%);
 - each model in turn is the target: every x in T is either unlearned by it (x in F_t, a positive) or
@@ -29,7 +29,7 @@ towards "never seen" that shows as a Retrain below 50% (tests/test_audit.py meas
 augmentations are averaged (the default setting trains without augmentation).
 
 The original and Retrain models of the audit go through the checkpoint cache
-(:func:`~natmu_lite.bench.cached_model`), so the audits of several methods on one setting train the
+(:func:`~natmu_lite.cache.cached_model`), so the audits of several methods on one setting train the
 half-pool models once.
 """
 
@@ -48,21 +48,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .bench import (
-    CACHE_VERSION,
-    Setting,
-    _atomic_write,
-    cache_dir,
-    cached_model,
-    check_grid,
-    load_setting_data,
-    locked,
-    recipe_key,
-    run_method,
-)
+from .cache import CACHE_VERSION, atomic_write, cache_dir, cached_model, locked, recipe_key
 from .data import Dataset, Split, make_split
 from .methods import METHODS
 from .metrics import Attack, evaluate, logit_confidence, ulira_attack
+from .runs import run_method
+from .settings import Setting, check_grid, load_setting_data
 from .train import predict
 
 AUDITED = ("original", *sorted(METHODS))  # "original": the trained half models, no unlearning
@@ -115,7 +106,7 @@ def halves(n: int, models: int) -> list[Tensor]:
 
 
 def trained_on(indices: Tensor, n: int) -> Split:
-    """A split whose retain set is a model's training set: what :func:`~natmu_lite.bench.cached_model`
+    """A split whose retain set is a model's training set: what :func:`~natmu_lite.cache.cached_model`
     trains Retrain on. Its forget set, the rest of the pool, is what the cache key hashes."""
     rest = torch.ones(n, dtype=torch.bool)
     rest[indices] = False
@@ -225,7 +216,7 @@ def model_row(setting: Setting, method: str, s: int, target_fraction: float, see
         row = {"scores": logit_confidence(predict(model, data.train_x[targets]), data.train_y[targets]).tolist(),
                "members": torch.isin(targets, split.forget).tolist(),
                "run": {"model": s, "forget": len(split.forget), "retain": len(split.retain), **metrics}}
-        _atomic_write(path, lambda p: p.write_text(json.dumps(row)))
+        atomic_write(path, lambda p: p.write_text(json.dumps(row)))
     return row
 
 
@@ -306,7 +297,7 @@ def save(audits: list[Audit], path: str | Path, params: dict | None = None, prov
     atomically (a reader never sees half a file)."""
     doc = {"provenance": provenance or {},
            "audits": [{**a.to_dict(), "params": (params or {}).get(a.method) or {}} for a in audits]}
-    _atomic_write(Path(path), lambda p: p.write_text(json.dumps(doc)))
+    atomic_write(Path(path), lambda p: p.write_text(json.dumps(doc)))
 
 
 def load(path: str | Path) -> dict:

@@ -15,24 +15,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .audit import AUDITED, DEFAULT_MODELS, MIN_MODELS, TARGET_FRACTION, provenance, save, ulira_many
-from .bench import (
-    SETTINGS,
-    Setting,
-    check_grid,
-    check_output,
-    get_setting,
-    load_results,
-    load_setting_data,
-    make_scenario_split,
-    resized,
-    run_grid,
-)
-from .bench import run_method as run_one
 from .data import LOADERS, load_dataset
+from .grid import check_output, load_results, run_grid
 from .methods import METHODS
 from .methods.base import knob_names
 from .methods.retrain import train_original
 from .metrics import avg_gap, evaluate
+from .runs import run_method as run_one
+from .settings import SETTINGS, Setting, check_grid, get_setting, load_setting_data, make_scenario_split, resized
 from .tables import paper_table, to_latex, to_markdown, to_text
 from .tune import (
     RECIPE_FIELDS,

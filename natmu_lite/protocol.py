@@ -42,18 +42,11 @@ from optuna.trial import TrialState
 from torch import nn
 
 from . import __version__
-from .bench import (
-    Setting,
-    _atomic_write,
-    cached_model,
-    get_setting,
-    load_setting_data,
-    make_scenario_split,
-    resized,
-    run_method,
-)
+from .cache import atomic_write, cached_model
 from .data import Dataset
 from .metrics import collapsed, evaluate
+from .runs import run_method
+from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized
 from .tables import REFERENCE_METHODS
 from .tune import (
     SEARCH_SPACES,
@@ -104,7 +97,7 @@ def plan(setting: Setting) -> Plan:
 
 
 def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
-    """The protocol's presets, expanded; ``sizes`` are :func:`~natmu_lite.bench.resized`'s overrides."""
+    """The protocol's presets, expanded; ``sizes`` are :func:`~natmu_lite.settings.resized`'s overrides."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     return [plan(resized(get_setting(name), **(sizes or {}))) for name in PROTOCOLS[protocol]]
@@ -195,7 +188,7 @@ class Protocol:
     """One protocol in one storage: what every worker process runs (:meth:`work`) and what the
     results are exported from (:meth:`export`). Keeps the data and original models it loaded.
 
-    ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.bench.resized`) shrink it for
+    ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.settings.resized`) shrink it for
     quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
@@ -420,7 +413,7 @@ class Protocol:
                "runs": [rows[q] for q in self.points() if q in rows]}
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
+        atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
         return doc
 
     def work(self, phase: str = "all") -> None:

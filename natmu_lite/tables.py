@@ -69,7 +69,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cell(mean: float, std: float, gap: float, method: str, metric: str, collapsed: int = 0) -> str:
-    if metric == "AvgGap":  # † : some seeds' models collapsed (see bench.result_row)
+    if metric == "AvgGap":  # † : some seeds' models collapsed (see grid.result_row)
         return "–" if method == "retrain" else f"{mean:.2f}" + ("†" if collapsed else "")
     text = f"{mean:.2f}±{std:.2f}"
     return text if method == "retrain" else f"{text} ({gap:.2f})"

@@ -27,9 +27,11 @@ import optuna
 import sqlalchemy
 from torch import nn
 
-from .bench import Setting, experiment, get_setting, run_grid, run_method
 from .data import Dataset, Split
+from .grid import run_grid
 from .metrics import avg_gap, evaluate
+from .runs import experiment, run_method
+from .settings import Setting, get_setting
 
 DIVERGED_GAP = 100.0  # the AvgGap given to a trial whose training diverged: the largest gap in percent
 DEFAULT_STORAGE = "sqlite:///natmu-tune.db"

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import natmu_lite.cli as cli
-from natmu_lite import audit, bench, plots, tables
-from natmu_lite.bench import DEFAULT, resized
+from natmu_lite import audit, plots, tables
+from natmu_lite.cache import cache_dir
 from natmu_lite.metrics import auc, heldout_gaussians, logit_confidence, memorisation, ulira_attack
+from natmu_lite.settings import DEFAULT, resized
 
 
 def paired(models: int, n: int, g: torch.Generator) -> torch.Tensor:
@@ -180,7 +181,7 @@ def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, o
     assert abs(retrain.attack.accuracy - 50) < 3 * retrain.attack.stderr and 1 < retrain.attack.stderr < 4
     assert all(run["FA"] < 90 for run in retrain.runs)  # Retrain never saw its forget set
     assert len(list(cache.glob("retrain-*.pt"))) == 2 * MODELS  # the halves and the retrained models, cached
-    assert bench.cache_dir() == cache
+    assert cache_dir() == cache
 
     # two worker processes give the same scores (the models come from the cache, the scores again)
     for row in (cache / "audit").glob("original-*"):

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 import natmu_lite as nl
 import natmu_lite.methods.amnesiac as amnesiac_module
-from natmu_lite.bench import DEFAULT, run_method
 from natmu_lite.data import Dataset, Split
 from natmu_lite.methods.amnesiac import amnesiac_labels
 from natmu_lite.methods.badteacher import incompetent_teacher
 from natmu_lite.methods.salun import saliency_mask
 from natmu_lite.methods.ssd import fisher_importance
+from natmu_lite.runs import run_method
+from natmu_lite.settings import DEFAULT
 
 from .conftest import synthetic
 from .test_metrics import ref_accuracy

@@ -7,9 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-import natmu_lite.bench as bench
-from natmu_lite.bench import DEFAULT, Setting, cached_model, load_setting_data, make_scenario_split, model_key, run_grid
+import natmu_lite.cache as cache_module
+import natmu_lite.grid as grid
+import natmu_lite.runs as runs
+import natmu_lite.settings as settings
+from natmu_lite.cache import cached_model, model_key
+from natmu_lite.grid import run_grid
 from natmu_lite.models import model_for
+from natmu_lite.settings import DEFAULT, Setting, load_setting_data, make_scenario_split
 from natmu_lite.tables import avg_gaps, paper_table, to_latex, to_markdown, to_styler
 from natmu_lite.train import Recipe
 
@@ -33,8 +38,8 @@ def same_weights(a, b) -> bool:
 
 def count_training(monkeypatch) -> list:
     calls = []
-    real = bench.train_original
-    monkeypatch.setattr(bench, "train_original", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = cache_module.train_original
+    monkeypatch.setattr(cache_module, "train_original", lambda *a, **k: calls.append(1) or real(*a, **k))
     return calls
 
 
@@ -145,7 +150,7 @@ def test_corrupted_cache_file_is_detected_and_rebuilt(cache, tiny_data, monkeypa
 
 def test_interrupted_grid_resumes_without_redoing_or_losing_runs(cache, tmp_path, monkeypatch):
     out = tmp_path / "results.json"
-    real, calls = bench.run_method, []
+    real, calls = runs.run_method, []
 
     def flaky(method, *args, **kwargs):
         if len(calls) == 3:
@@ -153,13 +158,13 @@ def test_interrupted_grid_resumes_without_redoing_or_losing_runs(cache, tmp_path
         calls.append(method)
         return real(method, *args, **kwargs)
 
-    monkeypatch.setattr(bench, "run_method", flaky)
+    monkeypatch.setattr(grid, "run_method", flaky)
     methods = ["natmu", "amnesiac", "finetune"]
     with pytest.raises(KeyboardInterrupt):
         run_grid(TINY, ["random-5%"], methods, [0, 1], out, progress=False)
     saved = json.loads(out.read_text())
     assert [r["method"] for r in saved] == ["retrain", "natmu", "amnesiac", "finetune", "retrain"]
-    monkeypatch.setattr(bench, "run_method", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(grid, "run_method", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     frame = run_grid(TINY, ["random-5%"], methods, [0, 1], out, progress=False)
     assert calls[3:] == ["natmu", "amnesiac", "finetune"]  # only seed 1's unlearning runs were left
     assert len(frame) == 8 and not frame.duplicated(["method", "seed"]).any()
@@ -211,10 +216,10 @@ def test_experiment_trains_retrain_only_when_it_is_used(monkeypatch):
         asked.append((kind, seed))
         return torch.nn.Linear(1, 1), 0.0
 
-    monkeypatch.setattr(bench, "cached_model", fake_cached_model)
-    monkeypatch.setattr(bench, "load_setting_data", lambda setting: synthetic())
-    exp = bench.experiment(replace(bench.DEFAULT, scenarios={"random-10%": dict(scenario="random", ratio=0.1)}),
+    monkeypatch.setattr(runs, "cached_model", fake_cached_model)
+    monkeypatch.setattr(runs, "load_setting_data", lambda setting: synthetic())
+    exp = runs.experiment(replace(settings.DEFAULT, scenarios={"random-10%": dict(scenario="random", ratio=0.1)}),
                            "random-10%", seed=3, progress=False)
-    assert asked == [("original", bench.DEFAULT.original_seed)]
+    assert asked == [("original", settings.DEFAULT.original_seed)]
     assert exp.retrained is exp.retrained  # trained (here: faked) once, then kept
     assert asked[1:] == [("retrain", 3)]

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 import natmu_lite as nl
-import natmu_lite.bench as bench
 import natmu_lite.data as data_module
-from natmu_lite.bench import DEFAULT, Run, resized, result_row, run_grid
+import natmu_lite.grid as grid
+from natmu_lite.grid import result_row, run_grid
+from natmu_lite.runs import Run
+from natmu_lite.settings import DEFAULT, resized
 
 from .conftest import synthetic
 
@@ -206,7 +208,7 @@ def test_a_collapsed_run_is_flagged_with_a_warning():
     metrics = {"RA": 10.0, "FA": 10.0, "MIA": 0.0, "RetainAcc": 10.0}
     with pytest.warns(UserWarning, match="collapsed"):
         row = result_row(setting, "r", split, Run("ga", None, metrics, 1.0), 0, data.num_classes)
-    assert row["collapsed"] is True and row["config"] == bench.run_config(setting, "r", "ga")
+    assert row["collapsed"] is True and row["config"] == grid.run_config(setting, "r", "ga")
     ok = result_row(setting, "r", split, Run("ga", None, {**metrics, "RetainAcc": 20.0}, 1.0), 0, data.num_classes)
     assert ok["collapsed"] is False  # 200 / K = 20%: exactly twice chance is not collapsed
 
@@ -249,9 +251,9 @@ TINY = replace(DEFAULT, name="tiny", dataset="synthetic", train=nl.Recipe("sgd",
 
 @pytest.mark.filterwarnings("ignore:.*collapsed")
 def test_runs_of_another_configuration_are_never_reused(cache, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "load_setting_data", lambda setting: synthetic())
-    calls, real = [], bench.run_method
-    monkeypatch.setattr(bench, "run_method", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    monkeypatch.setattr(grid, "load_setting_data", lambda setting: synthetic())
+    calls, real = [], grid.run_method
+    monkeypatch.setattr(grid, "run_method", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
     out = tmp_path / "r.json"
     first = run_grid(TINY, ["r"], ["finetune"], [0], out, progress=False)
     longer = run_grid(resized(TINY, unlearn_epochs=2), ["r"], ["finetune"], [0], out, progress=False)
@@ -262,11 +264,11 @@ def test_runs_of_another_configuration_are_never_reused(cache, tmp_path, monkeyp
     run_grid(other, ["r"], ["finetune"], [0], out, progress=False)
     rows = json.loads(out.read_text())
     assert len(calls) == 3 and len(rows) == 5  # a new original recipe: new Retrain and finetune rows
-    assert len({bench.run_id(r) for r in rows}) == 5
+    assert len({grid.run_id(r) for r in rows}) == 5
 
 
 def test_unknown_knobs_are_refused_before_anything_runs(monkeypatch):
-    monkeypatch.setattr(bench, "load_setting_data", lambda setting: pytest.fail("data loaded"))
+    monkeypatch.setattr(grid, "load_setting_data", lambda setting: pytest.fail("data loaded"))
     with pytest.raises(ValueError, match="method salun has no parameter 'delta'"):
         run_grid(replace(TINY, knobs={"salun": {"delta": 0.1}}), ["r"], ["salun"], progress=False)
     with pytest.raises(ValueError, match="unknown scenario 'nope'"):

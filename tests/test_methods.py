@@ -6,7 +6,8 @@ import torch
 
 import natmu_lite as nl
 import natmu_lite.methods.retrain as retrain_module
-from natmu_lite.bench import DEFAULT, run_method
+from natmu_lite.runs import run_method
+from natmu_lite.settings import DEFAULT
 
 from .conftest import synthetic
 
@@ -86,7 +87,7 @@ def test_every_setting_names_real_methods_knobs_and_recipe_fields():
     import dataclasses
     import inspect
 
-    from natmu_lite.bench import SETTINGS
+    from natmu_lite.settings import SETTINGS
 
     recipe_fields = {f.name for f in dataclasses.fields(nl.Recipe)}
     for setting in SETTINGS.values():

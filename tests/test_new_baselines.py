@@ -13,11 +13,11 @@ import torch.nn.functional as F
 import natmu_lite as nl
 import natmu_lite.cli as cli
 from natmu_lite import plots, tables
-from natmu_lite.bench import DEFAULT
 from natmu_lite.methods.base import check_knobs, knob_names, working_copy
 from natmu_lite.methods.l1sparse import decaying_l1, l1_norm
 from natmu_lite.methods.neggrad import cycled_batches
 from natmu_lite.methods.scrub import divergence
+from natmu_lite.settings import DEFAULT
 from natmu_lite.tune import RECIPE_FIELDS, SEARCH_SPACES, default_params, search_distributions, split_params
 
 from .conftest import synthetic

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from natmu_lite import protocol, tables
-from natmu_lite.bench import get_setting
 from natmu_lite.protocol import Protocol, plan
+from natmu_lite.settings import get_setting
 
 COMMITTED = protocol.RESULTS / "default.json"
 
@@ -52,13 +52,13 @@ WORKER = textwrap.dedent("""
     from dataclasses import replace
     import torch
     torch.set_num_threads(1)
-    from natmu_lite import bench, protocol
+    from natmu_lite import protocol, settings
     # a small protocol: one random and one class scenario, 300 training images, 1 epoch
-    small = replace(bench.DEFAULT, name="small", train_size=300, test_size=200,
-                    train=bench.DEFAULT.train.with_(epochs=1), unlearn=bench.DEFAULT.unlearn.with_(epochs=1),
-                    recipes={}, scenarios={k: v for k, v in bench.DEFAULT.scenarios.items() if k != "random-1%"},
+    small = replace(settings.DEFAULT, name="small", train_size=300, test_size=200,
+                    train=settings.DEFAULT.train.with_(epochs=1), unlearn=settings.DEFAULT.unlearn.with_(epochs=1),
+                    recipes={}, scenarios={k: v for k, v in settings.DEFAULT.scenarios.items() if k != "random-1%"},
                     targets={"full-class": ("Trouser",)})
-    bench.SETTINGS["small"] = small
+    settings.SETTINGS["small"] = small
     protocol.PROTOCOLS["small"] = ("small",)
     protocol.PROTOCOL_METHODS["small"] = ("finetune", "ga", "natmu", "ssd")
     proto = protocol.Protocol("small", sys.argv[1], trials=2, seeds=(0, 1))

@@ -9,8 +9,10 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from natmu_lite.bench import DEFAULT, cached_model, load_setting_data, make_scenario_split, run_method
+from natmu_lite.cache import cached_model
 from natmu_lite.metrics import avg_gap, evaluate
+from natmu_lite.runs import run_method
+from natmu_lite.settings import DEFAULT, load_setting_data, make_scenario_split
 from natmu_lite.tune import (
     default_params,
     load_preset,

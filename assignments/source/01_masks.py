@@ -31,7 +31,7 @@ import torch
 
 import natmu_lite as nl
 from natmu_lite import plots
-from natmu_lite.bench import experiment
+from natmu_lite.runs import experiment
 
 exp = experiment(PRESET, SCENARIO, seed=SEED)
 h, w = exp.data.shape[1:]

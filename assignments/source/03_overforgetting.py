@@ -33,7 +33,7 @@ import pandas as pd
 
 import natmu_lite as nl
 from natmu_lite import plots
-from natmu_lite.bench import experiment
+from natmu_lite.runs import experiment
 
 exp = experiment(PRESET, SCENARIO, seed=SEED)
 x_f, y_f = exp.data.train_x[exp.split.forget], exp.data.train_y[exp.split.forget]

@@ -34,13 +34,14 @@ import torch
 
 import natmu_lite as nl
 from natmu_lite import plots
-from natmu_lite.bench import experiment, run_grid
+from natmu_lite.grid import run_grid
 from natmu_lite.methods.base import (
     fit_with_retain,
     register,
     reinit_last_linear,
     working_copy,
 )
+from natmu_lite.runs import experiment
 from natmu_lite.tables import avg_gaps, paper_table, to_styler
 
 exp = experiment(PRESET, SCENARIO, seed=SEEDS[0])

@@ -31,7 +31,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 import natmu_lite as nl
-from natmu_lite.bench import experiment
+from natmu_lite.runs import experiment
 
 exp = experiment(PRESET, SCENARIO, seed=SEED)
 print(exp.split)

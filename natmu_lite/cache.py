@@ -1,0 +1,121 @@
+"""The checkpoint cache: original and retrained models on disk, under a hash of everything that
+determines their weights (:func:`model_key`), written atomically and under a lock so that concurrent
+workers neither train a model twice nor read half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data import Dataset, Split
+from .methods.base import get_method
+from .methods.retrain import train_original
+from .models import model_for
+from .settings import Setting
+from .train import Recipe, default_device
+
+CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
+
+
+def cache_dir() -> Path:
+    """``$NATMU_CACHE``, else ``~/.cache/natmu-lite``."""
+    return Path(os.environ.get("NATMU_CACHE") or Path.home() / ".cache" / "natmu-lite")
+
+
+def recipe_key(recipe: Recipe) -> dict:
+    """The recipe's fields that can change the trained weights (compiling does not)."""
+    return {k: v for k, v in asdict(recipe).items() if k != "compile"}
+
+
+def model_key(kind: str, setting: Setting, seed: int, split: Split | None = None) -> dict:
+    """Everything that determines an original or retrained model (the cache key, before hashing)."""
+    key = {"version": CACHE_VERSION, "kind": kind, "dataset": setting.dataset, "train_size": setting.train_size,
+           "test_size": setting.test_size, "model": setting.model, "recipe": recipe_key(setting.train), "seed": seed,
+           "original_seed": setting.original_seed}
+    if split is not None:
+        forget_hash = hashlib.sha256(split.forget.numpy().tobytes()).hexdigest()
+        key["split"] = {"scenario": split.scenario, "target": split.target, "forget_sha256": forget_hash}
+    return key
+
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock on ``path`` + ".lock" across processes (``flock``: released if a holder dies),
+    so that concurrent workers neither train the same model twice nor overwrite each other's rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_checked(weights: Path, meta: Path, key: dict) -> tuple[dict, dict] | None:
+    """The cached state dict and metadata, or None (with a warning) if missing, stale or corrupt."""
+    if not (weights.exists() and meta.exists()):
+        return None
+    try:
+        info = json.loads(meta.read_text())
+        if info["key"] != json.loads(json.dumps(key)):
+            raise ValueError("its key does not match")
+        if _sha256(weights) != info["sha256"]:
+            raise ValueError("its checksum does not match (truncated or corrupted)")
+        return torch.load(weights, map_location="cpu", weights_only=True), info
+    except Exception as e:  # any unreadable file is rebuilt, never used
+        warnings.warn(f"cache entry {weights.name} is unusable ({e}); rebuilding it", stacklevel=3)
+        return None
+
+
+def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: Split | None = None,
+                 progress: bool = True, device=None) -> tuple[nn.Module, float]:
+    """The original (``kind="original"``) or retrained (``"retrain"``, needs ``split``) model of a
+    setting, from the cache when a verified entry exists, else trained and stored. Returns the model
+    and the seconds its training took (when it was trained, also for a cached one)."""
+    if kind not in ("original", "retrain") or (kind == "retrain") != (split is not None):
+        raise ValueError("kind must be 'original' (no split) or 'retrain' (with a split)")
+    key = model_key(kind, setting, seed, split)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    folder = cache_dir()
+    weights, meta = folder / f"{kind}-{digest}.pt", folder / f"{kind}-{digest}.json"
+    init_seed = seed if kind == "original" else setting.original_seed  # Retrain starts from the original's init
+    model = model_for(setting.model, data, init_seed).to(device or default_device())
+    with locked(weights):  # a second worker asking for the same model waits, then loads it
+        cached = _load_checked(weights, meta, key)
+        if cached is not None:
+            model.load_state_dict(cached[0])
+            return model, cached[1]["seconds"]
+        start = time.perf_counter()
+        if kind == "original":
+            model = train_original(data, setting.model, setting.train, seed=seed, device=device, progress=progress)
+        else:
+            model = get_method("retrain")(model, data, split, setting.train, seed=seed, progress=progress)
+        seconds = time.perf_counter() - start
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        atomic_write(weights, lambda p: torch.save(state, p))
+        info = {"key": key, "sha256": _sha256(weights), "seconds": seconds}
+        atomic_write(meta, lambda p: p.write_text(json.dumps(info, indent=1)))  # written last: the commit mark
+    return model, seconds
+

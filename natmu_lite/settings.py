@@ -1,0 +1,215 @@
+"""Experiment settings: what a run needs besides its seed, and the named settings (presets) of the
+package: the offline default and the paper's GPU settings.
+
+A :class:`Setting` fixes the data (and its subset size), the network, the recipe of the original and
+retrained models, the changes to the unlearning recipe and the knobs of each method, and the named
+forget requests (scenarios). As in the paper, one original model and one forget set per scenario are
+shared by all seeds; a seed varies Retrain and the unlearning run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .data import Dataset, Split, load_dataset, make_split
+from .methods.base import check_knobs, get_method
+from .train import Recipe
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One experimental setting: data, model, recipes, method knobs and forget requests."""
+
+    name: str
+    dataset: str
+    model: str
+    train: Recipe  # the original and the retrained model
+    unlearn: Recipe  # the default for every unlearning method
+    train_size: int | None = None
+    test_size: int | None = None
+    scenarios: dict[str, dict] = field(default_factory=dict)  # name -> make_split kwargs
+    knobs: dict[str, dict] = field(default_factory=dict)  # method -> its own hyperparameters
+    recipes: dict[str, dict] = field(default_factory=dict)  # method -> changes to ``unlearn``
+    original_seed: int = 0  # one original model per setting, as in the paper
+    split_seed: int = 0  # one forget set per scenario (the paper's fixed index files); seeds vary the runs
+    # The fair protocol (natmu_lite.protocol): per scenario, the changes to its request that give the
+    # request methods are tuned on (never shown in a table), and the forget classes of its table.
+    validation: dict[str, dict] = field(default_factory=dict)  # scenario -> make_split changes
+    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class scenario -> table classes
+
+    def recipe_for(self, method: str) -> Recipe:
+        if method == "retrain":
+            return self.train
+        return self.unlearn.with_(**self.recipes.get(method, {}))
+
+
+# The offline default: Fashion-MNIST on two CPU cores. A 10k-image class-balanced subset and a small
+# CNN (width 16) that memorises it (~99.3% train, ~89.5% test) in 20 SGD epochs, about 25 s here.
+# Unlearning follows the paper's recipe (AdamW, per-step cosine) for 6 epochs at lr 3e-3; the method
+# knobs were chosen on random 1% forgetting, seed 0, by AvgGap to Retrain over a small grid (so they
+# favour that request: the fair protocol, natmu_lite.protocol, tunes every method on held-out requests
+# instead); augmentation is off, as a memorising Fashion-MNIST model needs none.
+DEFAULT_KNOBS = {
+    "natmu": dict(delta=0.0),
+    "salun": dict(fraction=0.2),
+    "badteacher": dict(temperature=4.0),
+    "ssd": dict(alpha=2.0, lam=1.0),
+    # NegGrad+, SCRUB and l1-sparse came later and were not part of that grid:
+    # beta: ours, the best of 0.95 / 0.99 / 0.999 on random-1%, seed 0 (AvgGap 5.7; the official 0.95: 18.0)
+    "neggradplus": dict(beta=0.99),
+    "scrub": dict(msteps=2,  # official (large-scale notebook, CIFAR-10 All-CNN), as the three below
+                  temperature=4.0,  # official kd_T
+                  alpha=0.001,  # official weight of the retain KL
+                  gamma=0.99),  # official weight of the retain cross-entropy
+    "l1sparse": dict(gamma=5e-4),  # top of the 1e-4..5e-4 run with the official code (random-1% AvgGap 2.3; 1e-4: 6.2)
+}
+DEFAULT_RECIPES = {
+    "amnesiac": dict(lr=1e-4),
+    "salun": dict(lr=1e-3),
+    "badteacher": dict(lr=1e-3),
+    "ga": dict(lr=1e-3, epochs=5),
+    # NegGrad+, SCRUB and l1-sparse keep the default unlearning recipe, as Finetune (ours, untuned)
+}
+DEFAULT = Setting(
+    name="default",
+    dataset="fashion-mnist",
+    model="small_cnn",
+    train_size=10_000,
+    train=Recipe("sgd", lr=0.05, weight_decay=5e-4, epochs=20, batch_size=128, schedule="step", warmup_epochs=1),
+    unlearn=Recipe("adamw", lr=3e-3, weight_decay=0.0, epochs=6, batch_size=128, schedule="cosine"),
+    scenarios={
+        "random-1%": dict(scenario="random", ratio=0.01),
+        "random-10%": dict(scenario="random", ratio=0.10),
+        "full-class": dict(scenario="full-class", target="Trouser"),
+    },
+    knobs=DEFAULT_KNOBS,
+    recipes=DEFAULT_RECIPES,
+    # Random requests are tuned on a forget set drawn with another split seed (the tables use 0); the
+    # full-class table forgets three classes as the paper's Table 1 does, and tuning uses a fourth.
+    validation={"random-1%": dict(seed=1), "random-10%": dict(seed=1), "full-class": dict(target="Pullover")},
+    targets={"full-class": ("Trouser", "Sandal", "Bag")},
+)
+# Sub-class forgetting needs superclass labels: the Fashion-MNIST analogue of CIFAR-20 (four
+# superclasses, see data.FASHION_SUPERCLASSES); "Shirt" leaves three sibling "tops" behind.
+# Its fair table forgets one fine class of each superclass that has several (Shirt of the tops, Sneaker
+# of the footwear, Dress of the bottoms); tuning uses Coat, another top.
+DEFAULT_SUBCLASS = replace(DEFAULT, name="default-subclass", dataset="fashion-mnist-super",
+                           scenarios={"sub-class": dict(scenario="sub-class", target="Shirt")},
+                           validation={"sub-class": dict(target="Coat")},
+                           targets={"sub-class": ("Shirt", "Sneaker", "Dress")})
+
+
+def paper_setting(name: str, dataset: str, model: str, scenarios: dict, recipes: dict, knobs: dict,
+                  batch_size: int = 128, padding: int = 4) -> Setting:
+    """A GPU setting of the paper with the official recipes (the values of the authors' scripts; the
+    book's page "How natmu-lite differs from the official code" lists where the presets depart from them).
+
+    Original/Retrain: SGD 0.1, momentum 0.9, wd 5e-4, 100 epochs, 2-epoch warm-up then x0.1 at 60%
+    and 80%, crop + flip. Unlearning: AdamW, per-step cosine, 5 epochs, with each method's tuned
+    lr/wd/knob from the official scripts. Finetune, GA and SSD have no official script: their values
+    (finetune lr 1e-3 wd 5e-4, GA lr 1e-5, SSD alpha 10 lambda 1 from the SSD paper's ResNet18) are
+    our untuned choices."""
+    train = Recipe("sgd", lr=0.1, weight_decay=5e-4, epochs=100, batch_size=batch_size, schedule="step",
+                   warmup_epochs=2, crop_padding=padding, flip=True)
+    unlearn = Recipe("adamw", lr=1e-3, weight_decay=0.0, epochs=5, batch_size=batch_size, schedule="cosine",
+                     crop_padding=padding, flip=True)
+    ours = {"finetune": dict(lr=1e-3, weight_decay=5e-4), "ga": dict(lr=1e-5, weight_decay=0.0)}
+    return Setting(name, dataset, model, train, unlearn, scenarios=scenarios, recipes={**ours, **recipes},
+                   knobs={"ssd": dict(alpha=10.0, lam=1.0), **knobs})
+
+
+RANDOM = {"random-1%": dict(scenario="random", ratio=0.01), "random-10%": dict(scenario="random", ratio=0.10)}
+PAPER = [
+    # Table 1: full-class, CIFAR-100, ResNet18. The paper's rows are Rocket and Sea (a third is lost
+    # from the text); mushroom is the third of SSD's benchmark classes.
+    paper_setting(
+        "cifar100-fullclass", "cifar100", "resnet18",
+        {c: dict(scenario="full-class", target=c) for c in ("rocket", "sea", "mushroom")},
+        recipes={"amnesiac": dict(lr=1.45e-4, weight_decay=8e-5), "badteacher": dict(lr=3.4e-5, weight_decay=0.0),
+                 "salun": dict(lr=1.3e-4, weight_decay=0.0), "natmu": dict(lr=2.8e-4, weight_decay=0.0)},
+        knobs={"badteacher": dict(temperature=0.77, reinit_head=True), "salun": dict(fraction=0.7),
+               "natmu": dict(delta=-0.053, reinit_head=True)}),
+    # Table 2: sub-class, CIFAR-20, ResNet18, by real fine-class names. The paper's "Vehicle2" runs
+    # forgot fine class 19, cattle, in the official code (its table of class names gives "vehicle2"
+    # its superclass number, 19, and the code reads that as a fine class), hence cattle here; see the
+    # book's page "How natmu-lite differs from the official code".
+    paper_setting(
+        "cifar20-subclass", "cifar20", "resnet18",
+        {c: dict(scenario="sub-class", target=c) for c in ("rocket", "sea", "cattle")},
+        recipes={"amnesiac": dict(lr=1.8e-5, weight_decay=3.7e-4), "badteacher": dict(lr=7.4e-5, weight_decay=0.0),
+                 "salun": dict(lr=1.7e-4, weight_decay=0.0), "natmu": dict(lr=9e-4, weight_decay=3.7e-4)},
+        knobs={"amnesiac": dict(reinit_head=True), "badteacher": dict(temperature=0.72),
+               "salun": dict(fraction=0.01), "natmu": dict(delta=-0.053)}),
+    # Table 3 and Figs. 1/4: random-subset forgetting.
+    paper_setting(
+        "cifar10-random", "cifar10", "vgg16_bn", RANDOM,
+        recipes={"amnesiac": dict(lr=1.8e-5, weight_decay=4e-4), "badteacher": dict(lr=5e-5, weight_decay=9e-4),
+                 "salun": dict(lr=5e-5, weight_decay=3e-4), "natmu": dict(lr=1e-3, weight_decay=2e-3)},
+        knobs={"badteacher": dict(temperature=7.2), "salun": dict(fraction=0.05), "natmu": dict(delta=-0.19)}),
+    paper_setting(
+        "cifar100-random", "cifar100", "resnet18", RANDOM,
+        recipes={"amnesiac": dict(lr=1.9e-5, weight_decay=8e-4), "badteacher": dict(lr=2.8e-4, weight_decay=9e-4),
+                 "salun": dict(lr=5.7e-5, weight_decay=1e-3), "natmu": dict(lr=1.1e-3, weight_decay=5e-4)},
+        knobs={"badteacher": dict(temperature=2.4), "salun": dict(fraction=0.21), "natmu": dict(delta=-0.03)}),
+    paper_setting(
+        "tinyimagenet-random", "tinyimagenet", "resnet34", RANDOM, batch_size=256, padding=8,
+        recipes={"amnesiac": dict(lr=1.5e-5, weight_decay=5.6e-4), "badteacher": dict(lr=2.7e-4, weight_decay=7.5e-4),
+                 "salun": dict(lr=5.5e-5, weight_decay=5.3e-4), "natmu": dict(lr=8.3e-4, weight_decay=7e-5)},
+        knobs={"badteacher": dict(temperature=1.8), "salun": dict(fraction=0.20), "natmu": dict(delta=0.045)}),
+]
+SETTINGS = {s.name: s for s in (DEFAULT, DEFAULT_SUBCLASS, *PAPER)}
+
+
+def get_setting(name: str) -> Setting:
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    return SETTINGS[name]
+
+
+def resized(setting: Setting, train_size: int | None = None, test_size: int | None = None,
+            epochs: int | None = None, unlearn_epochs: int | None = None, compile: str | None = None) -> Setting:
+    """The setting with smaller data or fewer epochs (quick runs and tests); ``None`` keeps a value.
+    ``unlearn_epochs`` replaces every method's epochs, also where a method's recipe sets its own."""
+    for name, value in (("train_size", train_size), ("test_size", test_size), ("epochs", epochs),
+                        ("unlearn_epochs", unlearn_epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    changes = {k: v for k, v in (("train_size", train_size), ("test_size", test_size)) if v is not None}
+    if epochs is not None:
+        changes["train"] = setting.train.with_(epochs=epochs)
+    if unlearn_epochs is not None:
+        changes["unlearn"] = setting.unlearn.with_(epochs=unlearn_epochs)
+        changes["recipes"] = {m: {**r, "epochs": unlearn_epochs} if "epochs" in r else r
+                              for m, r in setting.recipes.items()}
+    if compile:
+        for name in ("train", "unlearn"):
+            changes[name] = changes.get(name, getattr(setting, name)).with_(compile=compile)
+    return replace(setting, **changes) if changes else setting
+
+
+def load_setting_data(setting: Setting) -> Dataset:
+    return load_dataset(setting.dataset, train_size=setting.train_size, test_size=setting.test_size)
+
+
+def make_scenario_split(setting: Setting, data: Dataset, scenario: str, seed: int = 0) -> Split:
+    if scenario not in setting.scenarios:
+        raise ValueError(f"unknown scenario {scenario!r} for setting {setting.name}; "
+                         f"valid: {', '.join(setting.scenarios)}")
+    return make_split(data, **{"seed": seed, **setting.scenarios[scenario]})  # a scenario may pin its seed
+
+
+def check_grid(setting: Setting, scenarios: list[str], methods: list[str], num_classes: int | None = None) -> None:
+    """Refuse unknown scenarios and methods, invalid recipes and unknown or out-of-range knobs before
+    any data is loaded or model trained (``num_classes``: also the checks that need the data)."""
+    for scenario in scenarios:
+        if scenario not in setting.scenarios:
+            raise ValueError(f"unknown scenario {scenario!r} for setting {setting.name}; "
+                             f"valid: {', '.join(setting.scenarios)}")
+    for method in methods:
+        get_method(method)
+        try:
+            setting.recipe_for(method)
+            check_knobs(method, setting.knobs.get(method, {}), num_classes)
+        except ValueError as e:
+            raise ValueError(f"setting {setting.name}, method {method}: {e}") from None
+
