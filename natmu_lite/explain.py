@@ -107,14 +107,14 @@ def relevance_maps(relevance: Tensor, quantile: float = 0.99) -> Tensor:
     return (maps / scale[:, None, None]).clamp(-1, 1)
 
 
-def remaining_share(relevance: Tensor, forget_x: Tensor, remain_x: Tensor, masks: Tensor) -> Tensor:
+def retain_share(relevance: Tensor, forget_x: Tensor, retain_x: Tensor, masks: Tensor) -> Tensor:
     """For each hybrid ``x_f * m + x_r * (1 - m)``: the share of its positive relevance that lies on
     the remaining image's part (the paper's "attention shifted to the remaining information").
 
     Each pixel's relevance is split between the two images in proportion to what each put into the
     pixel, ``m * x_f`` against ``(1 - m) * x_r``; black pixels carry no relevance on raw-pixel input."""
     m = masks if masks.dim() == 4 else masks[:, None]
-    from_forget, from_remain = forget_x.float() * m, remain_x.float() * (1 - m)
-    weight = (from_remain / (from_forget + from_remain).clamp_min(1e-6)).mean(1)
+    from_forget, from_retain = forget_x.float() * m, retain_x.float() * (1 - m)
+    weight = (from_retain / (from_forget + from_retain).clamp_min(1e-6)).mean(1)
     positive = relevance.sum(1).clamp_min(0)
     return (positive * weight).flatten(1).sum(1) / positive.flatten(1).sum(1).clamp_min(1e-12)

@@ -29,7 +29,7 @@ class Setting:
     test_size: int | None = None
     scenarios: dict[str, dict] = field(default_factory=dict)  # name -> make_split kwargs
     knobs: dict[str, dict] = field(default_factory=dict)  # method -> its own hyperparameters
-    recipes: dict[str, dict] = field(default_factory=dict)  # method -> changes to ``unlearn``
+    recipe_changes: dict[str, dict] = field(default_factory=dict)  # method -> changes to ``unlearn``
     original_seed: int = 0  # one original model per setting, as in the paper
     split_seed: int = 0  # one forget set per scenario (the paper's fixed index files); seeds vary the runs
     # The fair protocol (natmu_lite.protocol): per scenario, the changes to its request that give the
@@ -40,7 +40,7 @@ class Setting:
     def recipe_for(self, method: str) -> Recipe:
         if method == "retrain":
             return self.train
-        return self.unlearn.with_(**self.recipes.get(method, {}))
+        return self.unlearn.with_(**self.recipe_changes.get(method, {}))
 
 
 # The offline default: Fashion-MNIST on two CPU cores. A 10k-image class-balanced subset and a small
@@ -83,7 +83,7 @@ DEFAULT = Setting(
         "full-class": dict(scenario="full-class", target="Trouser"),
     },
     knobs=DEFAULT_KNOBS,
-    recipes=DEFAULT_RECIPES,
+    recipe_changes=DEFAULT_RECIPES,
     # Random requests are tuned on a forget set drawn with another split seed (the tables use 0); the
     # full-class table forgets three classes as the paper's Table 1 does, and tuning uses a fourth.
     validation={"random-1%": dict(seed=1), "random-10%": dict(seed=1), "full-class": dict(target="Pullover")},
@@ -99,36 +99,60 @@ DEFAULT_SUBCLASS = replace(DEFAULT, name="default-subclass", dataset="fashion-mn
                            targets={"sub-class": ("Shirt", "Sneaker", "Dress")})
 
 
-def paper_setting(name: str, dataset: str, model: str, scenarios: dict, recipes: dict, knobs: dict,
+def paper_setting(name: str, dataset: str, model: str, scenarios: dict, changes: dict, knobs: dict,
                   batch_size: int = 128, padding: int = 4) -> Setting:
-    """A GPU setting of the paper with the official recipes (the values of the authors' scripts; the
-    book's page "How natmu-lite differs from the official code" lists where the presets depart from them).
-
-    Original/Retrain: SGD 0.1, momentum 0.9, wd 5e-4, 100 epochs, 2-epoch warm-up then x0.1 at 60%
-    and 80%, crop + flip. Unlearning: AdamW, per-step cosine, 5 epochs, with each method's tuned
-    lr/wd/knob from the official scripts. Finetune, GA and SSD have no official script: their values
-    (finetune lr 1e-3 wd 5e-4, GA lr 1e-5, SSD alpha 10 lambda 1 from the SSD paper's ResNet18) are
-    our untuned choices."""
-    train = Recipe("sgd", lr=0.1, weight_decay=5e-4, epochs=100, batch_size=batch_size, schedule="step",
-                   warmup_epochs=2, crop_padding=padding, flip=True)
-    unlearn = Recipe("adamw", lr=1e-3, weight_decay=0.0, epochs=5, batch_size=batch_size, schedule="cosine",
-                     crop_padding=padding, flip=True)
-    ours = {"finetune": dict(lr=1e-3, weight_decay=5e-4), "ga": dict(lr=1e-5, weight_decay=0.0)}
-    return Setting(name, dataset, model, train, unlearn, scenarios=scenarios, recipes={**ours, **recipes},
-                   knobs={"ssd": dict(alpha=10.0, lam=1.0), **knobs})
+    """A GPU setting of the paper with the official recipes: ``changes`` and ``knobs`` are each method's
+    tuned values from the official scripts (the book's page "How natmu-lite differs from the official
+    code" lists where the presets depart from them). Every value below says where it comes from:
+    "official" (the authors' scripts) or "ours, untuned" (methods without an official script)."""
+    train = Recipe("sgd",  # Original and Retrain, all official
+                   lr=0.1,
+                   weight_decay=5e-4,
+                   epochs=100,
+                   batch_size=batch_size,
+                   schedule="step",  # x0.1 at 60% and 80% of the epochs
+                   warmup_epochs=2,
+                   crop_padding=padding,
+                   flip=True)
+    unlearn = Recipe("adamw",  # every unlearning method unless it changes it, all official
+                     lr=1e-3,
+                     weight_decay=0.0,
+                     epochs=5,
+                     batch_size=batch_size,
+                     schedule="cosine",  # per step
+                     crop_padding=padding,
+                     flip=True)
+    ours = {"finetune": dict(lr=1e-3,  # ours, untuned (no official script)
+                             weight_decay=5e-4),  # ours, untuned
+            "ga": dict(lr=1e-5,  # ours, untuned (no official script)
+                       weight_decay=0.0)}  # ours, untuned
+    ssd = dict(alpha=10.0,  # ours, untuned: the SSD paper's ResNet18 value (no official script here)
+               lam=1.0)  # ours, untuned: the SSD paper's value
+    return Setting(name, dataset, model, train, unlearn, scenarios=scenarios, recipe_changes={**ours, **changes},
+                   knobs={"ssd": ssd, **knobs})
 
 
 RANDOM = {"random-1%": dict(scenario="random", ratio=0.01), "random-10%": dict(scenario="random", ratio=0.10)}
+# Each method's values in the five presets below are the official scripts' tuned values, one per line.
 PAPER = [
     # Table 1: full-class, CIFAR-100, ResNet18. The paper's rows are Rocket and Sea (a third is lost
-    # from the text); mushroom is the third of SSD's benchmark classes.
+    # from the text); mushroom (ours) is the third of SSD's benchmark classes.
     paper_setting(
         "cifar100-fullclass", "cifar100", "resnet18",
         {c: dict(scenario="full-class", target=c) for c in ("rocket", "sea", "mushroom")},
-        recipes={"amnesiac": dict(lr=1.45e-4, weight_decay=8e-5), "badteacher": dict(lr=3.4e-5, weight_decay=0.0),
-                 "salun": dict(lr=1.3e-4, weight_decay=0.0), "natmu": dict(lr=2.8e-4, weight_decay=0.0)},
-        knobs={"badteacher": dict(temperature=0.77, reinit_head=True), "salun": dict(fraction=0.7),
-               "natmu": dict(delta=-0.053, reinit_head=True)}),
+        changes={"amnesiac": dict(lr=1.45e-4,  # official
+                                  weight_decay=8e-5),  # official
+                 "badteacher": dict(lr=3.4e-5,  # official
+                                    weight_decay=0.0),  # official
+                 "salun": dict(lr=1.3e-4,  # official
+                               weight_decay=0.0),  # official
+                 "natmu": dict(lr=2.8e-4,  # official
+                               weight_decay=0.0)},  # official
+        knobs={"badteacher": dict(temperature=0.77,  # official
+                                  reinit_head=True),  # official
+               "salun": dict(fraction=0.7),  # official
+               "natmu": dict(delta=-0.053,  # official
+                             reinit_head=True)}),  # official
     # Table 2: sub-class, CIFAR-20, ResNet18, by real fine-class names. The paper's "Vehicle2" runs
     # forgot fine class 19, cattle, in the official code (its table of class names gives "vehicle2"
     # its superclass number, 19, and the code reads that as a fine class), hence cattle here; see the
@@ -136,26 +160,60 @@ PAPER = [
     paper_setting(
         "cifar20-subclass", "cifar20", "resnet18",
         {c: dict(scenario="sub-class", target=c) for c in ("rocket", "sea", "cattle")},
-        recipes={"amnesiac": dict(lr=1.8e-5, weight_decay=3.7e-4), "badteacher": dict(lr=7.4e-5, weight_decay=0.0),
-                 "salun": dict(lr=1.7e-4, weight_decay=0.0), "natmu": dict(lr=9e-4, weight_decay=3.7e-4)},
-        knobs={"amnesiac": dict(reinit_head=True), "badteacher": dict(temperature=0.72),
-               "salun": dict(fraction=0.01), "natmu": dict(delta=-0.053)}),
+        changes={"amnesiac": dict(lr=1.8e-5,  # official
+                                  weight_decay=3.7e-4),  # official
+                 "badteacher": dict(lr=7.4e-5,  # official
+                                    weight_decay=0.0),  # official
+                 "salun": dict(lr=1.7e-4,  # official
+                               weight_decay=0.0),  # official
+                 "natmu": dict(lr=9e-4,  # official
+                               weight_decay=3.7e-4)},  # official
+        knobs={"amnesiac": dict(reinit_head=True),  # official
+               "badteacher": dict(temperature=0.72),  # official
+               "salun": dict(fraction=0.01),  # official
+               "natmu": dict(delta=-0.053)}),  # official
     # Table 3 and Figs. 1/4: random-subset forgetting.
     paper_setting(
         "cifar10-random", "cifar10", "vgg16_bn", RANDOM,
-        recipes={"amnesiac": dict(lr=1.8e-5, weight_decay=4e-4), "badteacher": dict(lr=5e-5, weight_decay=9e-4),
-                 "salun": dict(lr=5e-5, weight_decay=3e-4), "natmu": dict(lr=1e-3, weight_decay=2e-3)},
-        knobs={"badteacher": dict(temperature=7.2), "salun": dict(fraction=0.05), "natmu": dict(delta=-0.19)}),
+        changes={"amnesiac": dict(lr=1.8e-5,  # official
+                                  weight_decay=4e-4),  # official
+                 "badteacher": dict(lr=5e-5,  # official
+                                    weight_decay=9e-4),  # official
+                 "salun": dict(lr=5e-5,  # official
+                               weight_decay=3e-4),  # official
+                 "natmu": dict(lr=1e-3,  # official
+                               weight_decay=2e-3)},  # official
+        knobs={"badteacher": dict(temperature=7.2),  # official
+               "salun": dict(fraction=0.05),  # official
+               "natmu": dict(delta=-0.19)}),  # official
     paper_setting(
         "cifar100-random", "cifar100", "resnet18", RANDOM,
-        recipes={"amnesiac": dict(lr=1.9e-5, weight_decay=8e-4), "badteacher": dict(lr=2.8e-4, weight_decay=9e-4),
-                 "salun": dict(lr=5.7e-5, weight_decay=1e-3), "natmu": dict(lr=1.1e-3, weight_decay=5e-4)},
-        knobs={"badteacher": dict(temperature=2.4), "salun": dict(fraction=0.21), "natmu": dict(delta=-0.03)}),
+        changes={"amnesiac": dict(lr=1.9e-5,  # official
+                                  weight_decay=8e-4),  # official
+                 "badteacher": dict(lr=2.8e-4,  # official
+                                    weight_decay=9e-4),  # official
+                 "salun": dict(lr=5.7e-5,  # official
+                               weight_decay=1e-3),  # official
+                 "natmu": dict(lr=1.1e-3,  # official
+                               weight_decay=5e-4)},  # official
+        knobs={"badteacher": dict(temperature=2.4),  # official
+               "salun": dict(fraction=0.21),  # official
+               "natmu": dict(delta=-0.03)}),  # official
     paper_setting(
-        "tinyimagenet-random", "tinyimagenet", "resnet34", RANDOM, batch_size=256, padding=8,
-        recipes={"amnesiac": dict(lr=1.5e-5, weight_decay=5.6e-4), "badteacher": dict(lr=2.7e-4, weight_decay=7.5e-4),
-                 "salun": dict(lr=5.5e-5, weight_decay=5.3e-4), "natmu": dict(lr=8.3e-4, weight_decay=7e-5)},
-        knobs={"badteacher": dict(temperature=1.8), "salun": dict(fraction=0.20), "natmu": dict(delta=0.045)}),
+        "tinyimagenet-random", "tinyimagenet", "resnet34", RANDOM,
+        batch_size=256,  # official
+        padding=8,  # official (64 x 64 images)
+        changes={"amnesiac": dict(lr=1.5e-5,  # official
+                                  weight_decay=5.6e-4),  # official
+                 "badteacher": dict(lr=2.7e-4,  # official
+                                    weight_decay=7.5e-4),  # official
+                 "salun": dict(lr=5.5e-5,  # official
+                               weight_decay=5.3e-4),  # official
+                 "natmu": dict(lr=8.3e-4,  # official
+                               weight_decay=7e-5)},  # official
+        knobs={"badteacher": dict(temperature=1.8),  # official
+               "salun": dict(fraction=0.20),  # official
+               "natmu": dict(delta=0.045)}),  # official
 ]
 SETTINGS = {s.name: s for s in (DEFAULT, DEFAULT_SUBCLASS, *PAPER)}
 
@@ -179,8 +237,8 @@ def resized(setting: Setting, train_size: int | None = None, test_size: int | No
         changes["train"] = setting.train.with_(epochs=epochs)
     if unlearn_epochs is not None:
         changes["unlearn"] = setting.unlearn.with_(epochs=unlearn_epochs)
-        changes["recipes"] = {m: {**r, "epochs": unlearn_epochs} if "epochs" in r else r
-                              for m, r in setting.recipes.items()}
+        changes["recipe_changes"] = {m: {**r, "epochs": unlearn_epochs} if "epochs" in r else r
+                              for m, r in setting.recipe_changes.items()}
     if compile:
         for name in ("train", "unlearn"):
             changes[name] = changes.get(name, getattr(setting, name)).with_(compile=compile)

@@ -27,6 +27,7 @@ import optuna
 import sqlalchemy
 from torch import nn
 
+from .cache import atomic_write
 from .data import Dataset, Split
 from .grid import run_grid
 from .metrics import avg_gap, evaluate
@@ -76,8 +77,8 @@ def split_params(params: dict) -> tuple[dict, dict]:
 def with_params(setting: Setting, method: str, params: dict, name: str | None = None) -> Setting:
     """The setting with ``params`` as ``method``'s recipe changes and knobs."""
     recipe, knobs = split_params(params)
-    return replace(setting, name=name or setting.name,
-                   recipes={**setting.recipes, method: {**setting.recipes.get(method, {}), **recipe}},
+    changes = {**setting.recipe_changes, method: {**setting.recipe_changes.get(method, {}), **recipe}}
+    return replace(setting, name=name or setting.name, recipe_changes=changes,
                    knobs={**setting.knobs, method: {**setting.knobs.get(method, {}), **knobs}})
 
 
@@ -254,7 +255,7 @@ def save_preset(path: str | Path, setting: Setting, method: str, params: dict) -
     if doc["base"] != setting.name:
         raise ValueError(f"{path} is based on preset {doc['base']!r}, not {setting.name!r}")
     doc["methods"][method] = params
-    path.write_text(json.dumps(doc, indent=1))
+    atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
 
 
 def load_preset(path: str | Path) -> Setting:
@@ -263,4 +264,4 @@ def load_preset(path: str | Path) -> Setting:
     setting = get_setting(doc["base"])
     for method, params in doc["methods"].items():
         setting = with_params(setting, method, params)
-    return replace(setting, name=doc.get("name", f"{doc['base']}+{Path(path).stem}"))
+    return replace(setting, name=f"{doc['base']}+{Path(path).stem}")

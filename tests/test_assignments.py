@@ -117,8 +117,8 @@ def natmu_masks(height, width, delta=0.0):
             pass
 
 
-def blend(forget_x, remain_x, masks):
-    return nl.blend(forget_x, remain_x, masks)
+def blend(forget_x, retain_x, masks):
+    return nl.blend(forget_x, retain_x, masks)
 '''
 
 

@@ -22,7 +22,7 @@ from .conftest import synthetic
 from .test_methods import record_inits
 
 TINY = replace(DEFAULT, name="tiny", train_size=600, test_size=600, train=DEFAULT.train.with_(epochs=2),
-               unlearn=DEFAULT.unlearn.with_(epochs=1), recipes={"ga": dict(lr=1e-3, epochs=1)},
+               unlearn=DEFAULT.unlearn.with_(epochs=1), recipe_changes={"ga": dict(lr=1e-3, epochs=1)},
                scenarios={"random-5%": dict(scenario="random", ratio=0.05),
                           "full-class": dict(scenario="full-class", target="Bag")})
 
@@ -72,13 +72,13 @@ SETTING_CHANGES = {
     "train": None,  # field by field, RECIPE_CHANGES
     "unlearn": lambda s: s.unlearn.with_(lr=s.unlearn.lr * 2), "train_size": lambda s: s.train_size - 10,
     "test_size": lambda s: s.test_size - 10, "scenarios": lambda s: {"random-2%": dict(scenario="random", ratio=0.02)},
-    "knobs": lambda s: {"natmu": dict(delta=-0.1)}, "recipes": lambda s: {"natmu": dict(lr=1e-4)},
+    "knobs": lambda s: {"natmu": dict(delta=-0.1)}, "recipe_changes": lambda s: {"natmu": dict(lr=1e-4)},
     "original_seed": lambda s: s.original_seed + 3, "split_seed": lambda s: s.split_seed + 1,
     "validation": lambda s: {"random-5%": dict(seed=1)}, "targets": lambda s: {"full-class": ("Bag", "Coat")},
 }
 DETERMINES = {"original": {"dataset", "model", "train", "train_size"},  # the seed is an argument
               "retrain": {"dataset", "model", "train", "train_size", "original_seed"}}  # + the split, the seed
-DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipes", "split_seed", "validation", "targets"}
+DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipe_changes", "split_seed", "validation", "targets"}
 # test_size (and original_seed for the original, whose seed is an argument) determine no weights; the key
 # may include them: that rebuilds a model needlessly but never returns a wrong one.
 

@@ -245,7 +245,7 @@ def test_a_subset_smaller_than_asked_is_reported(monkeypatch):
 
 
 TINY = replace(DEFAULT, name="tiny", dataset="synthetic", train=nl.Recipe("sgd", lr=0.05, epochs=1, batch_size=64),
-               unlearn=nl.Recipe("adamw", lr=1e-3, epochs=1, batch_size=64), recipes={}, knobs={},
+               unlearn=nl.Recipe("adamw", lr=1e-3, epochs=1, batch_size=64), recipe_changes={}, knobs={},
                scenarios={"r": dict(scenario="random", ratio=0.1)})
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from captum.attr import InputXGradient
 
-from natmu_lite.explain import canonize, lrp, relevance_maps, remaining_share
+from natmu_lite.explain import canonize, lrp, relevance_maps, retain_share
 from natmu_lite.models import Normalize, build_model
 
 SHAPES = {"small_cnn": (1, 28), "resnet18": (3, 32), "vgg16_bn": (3, 32)}
@@ -78,16 +78,16 @@ def test_composite_maps_are_finite_and_normalised():
         lrp(model, x, torch.tensor([1, 2]))
 
 
-def test_remaining_share_splits_relevance_by_what_each_image_put_in():
-    forget, remain = torch.full((1, 1, 4, 4), 200, dtype=torch.uint8), torch.full((1, 1, 4, 4), 100, dtype=torch.uint8)
+def test_retain_share_splits_relevance_by_what_each_image_put_in():
+    forget, retain = torch.full((1, 1, 4, 4), 200, dtype=torch.uint8), torch.full((1, 1, 4, 4), 100, dtype=torch.uint8)
     mask = torch.zeros(1, 4, 4)
     mask[:, :2] = 1  # top half from the forget image, bottom half from the remaining one
     relevance = torch.zeros(1, 1, 4, 4)
     relevance[..., 2:, :] = 1.0
-    assert remaining_share(relevance, forget, remain, mask).item() == 1.0
+    assert retain_share(relevance, forget, retain, mask).item() == 1.0
     relevance[..., :2, :] = 3.0
-    assert remaining_share(relevance, forget, remain, mask).item() == 0.25
+    assert retain_share(relevance, forget, retain, mask).item() == 0.25
     relevance[..., 2:, :] = -5.0  # negative relevance does not count
-    assert remaining_share(relevance, forget, remain, mask).item() == 0.0
+    assert retain_share(relevance, forget, retain, mask).item() == 0.0
     half = torch.full((1, 4, 4), 0.5)  # equal weights, the forget image twice as bright: 1/3 from the remaining
-    torch.testing.assert_close(remaining_share(torch.ones(1, 1, 4, 4), forget, remain, half), torch.tensor([1 / 3]))
+    torch.testing.assert_close(retain_share(torch.ones(1, 1, 4, 4), forget, retain, half), torch.tensor([1 / 3]))

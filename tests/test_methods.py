@@ -94,7 +94,7 @@ def test_every_setting_names_real_methods_knobs_and_recipe_fields():
         for method, knobs in setting.knobs.items():
             params = inspect.signature(nl.METHODS[method]).parameters
             assert set(knobs) <= set(params), (setting.name, method, knobs)
-        for method, changes in setting.recipes.items():
+        for method, changes in setting.recipe_changes.items():
             assert method in nl.METHODS and set(changes) <= recipe_fields, (setting.name, method)
         assert setting.recipe_for("retrain") == setting.train
     paper = SETTINGS["cifar10-random"]

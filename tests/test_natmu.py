@@ -8,7 +8,7 @@ import torch
 
 import natmu_lite as nl
 import natmu_lite.methods.natmu as natmu_module
-from natmu_lite.methods.natmu import draw_remaining, label_cap
+from natmu_lite.methods.natmu import draw_retain, label_cap
 
 from .conftest import synthetic
 from .test_references import (
@@ -83,14 +83,14 @@ def test_official_cap_value():
     assert label_cap(45_000, 10) == 4410 and label_cap(45_000, 100) == 441  # the official code's worked constants
 
 
-def test_drawn_remaining_samples_are_distinct_and_of_the_asked_class():
+def test_drawn_retain_samples_are_distinct_and_of_the_asked_class():
     retain_labels = torch.arange(5).repeat(6)
     requested = torch.tensor([0, 1, 1, 4, 0, 0, 2, 1])
-    pos = draw_remaining(requested, retain_labels, torch.Generator().manual_seed(0))
+    pos = draw_retain(requested, retain_labels, torch.Generator().manual_seed(0))
     assert torch.equal(retain_labels[pos], requested)
     assert len(pos.unique()) == len(pos)
     with pytest.raises(ValueError, match="requested 7 times"):
-        draw_remaining(torch.zeros(7, dtype=torch.long), retain_labels, torch.Generator())
+        draw_retain(torch.zeros(7, dtype=torch.long), retain_labels, torch.Generator())
 
 
 def test_blend_is_the_official_truncated_blend():
@@ -126,11 +126,11 @@ def check_unlearning_set(u, model, data, split, *, n: int, delta: float, ranked:
     np.testing.assert_allclose(u.masks.numpy(), masks, rtol=0, atol=1e-6)  # the set's masks are the reference's
     assert torch.equal(u.forget_pos, torch.arange(nf).repeat_interleave(n))
     rank = np.tile(np.arange(n), nf)
-    assert torch.equal(data.train_y[u.remain_index], u.labels)  # labelled with the remaining image's class
-    assert len(u.remain_index.unique()) == len(u.remain_index)
-    assert set(u.remain_index.tolist()) <= set(split.retain.tolist())
+    assert torch.equal(data.train_y[u.retain_index], u.labels)  # labelled with the remaining image's class
+    assert len(u.retain_index.unique()) == len(u.retain_index)
+    assert set(u.retain_index.tolist()) <= set(split.retain.tolist())
     xf = data.train_x[split.forget].numpy()[np.repeat(np.arange(nf), n)]
-    xr = data.train_x[u.remain_index].numpy()
+    xr = data.train_x[u.retain_index].numpy()
     assert_truncates(u.images.numpy(), xf, xr, masks[rank % 4])  # mask j <-> instance j
     assert_truncates(u.forget_parts(data, split).numpy(), xf, np.zeros_like(xf), masks[rank % 4])
     if ranked:
@@ -146,7 +146,7 @@ def test_unlearning_set_pairs_rank_j_with_mask_j(fmnist, fmnist_original):
     assert torch.equal(again.images, u.images)  # deterministic for a seed ...
     other = nl.build_unlearning_set(fmnist_original, fmnist, split, delta=-0.0537, seed=1)
     assert torch.equal(other.labels, u.labels)  # ... whose seed draws the remaining images, not the labels
-    assert not torch.equal(other.remain_index, u.remain_index)
+    assert not torch.equal(other.retain_index, u.retain_index)
     for i in (0, 17, len(split.forget) - 1):  # the instances of one forget sample, as the book lists them
         assert u.of(i).tolist() == [p for p in range(len(u.labels)) if u.forget_pos[p] == i]
         assert u.mask_id[u.of(i)].tolist() == [0, 1, 2, 3]

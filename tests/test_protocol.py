@@ -56,7 +56,8 @@ WORKER = textwrap.dedent("""
     # a small protocol: one random and one class scenario, 300 training images, 1 epoch
     small = replace(settings.DEFAULT, name="small", train_size=300, test_size=200,
                     train=settings.DEFAULT.train.with_(epochs=1), unlearn=settings.DEFAULT.unlearn.with_(epochs=1),
-                    recipes={}, scenarios={k: v for k, v in settings.DEFAULT.scenarios.items() if k != "random-1%"},
+                    recipe_changes={},
+                    scenarios={k: v for k, v in settings.DEFAULT.scenarios.items() if k != "random-1%"},
                     targets={"full-class": ("Trouser",)})
     settings.SETTINGS["small"] = small
     protocol.PROTOCOLS["small"] = ("small",)

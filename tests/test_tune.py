@@ -24,7 +24,7 @@ from natmu_lite.tune import (
 
 # 500 test images (class-balanced), not 10k: every trial evaluates on the test set after each epoch
 TINY = replace(DEFAULT, train_size=800, test_size=500, train=DEFAULT.train.with_(epochs=2),
-               unlearn=DEFAULT.unlearn.with_(epochs=2), recipes={})
+               unlearn=DEFAULT.unlearn.with_(epochs=2), recipe_changes={})
 TINY_ARGS = ["--train-size", "800", "--test-size", "500", "--epochs", "2", "--unlearn-epochs", "2"]
 
 

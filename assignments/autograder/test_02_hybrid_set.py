@@ -1,6 +1,6 @@
 """Assignment 2: ``reassign_labels`` and ``build_unlearning_set`` against the package's reference, and against
 independent references (a brute-force ranking in plain Python, a case worked out by hand, the hybrid set rebuilt
-from the paper's definition with NumPy masks and exact truncated blends); ``draw_remaining`` against its contract
+from the paper's definition with NumPy masks and exact truncated blends); ``draw_retain`` against its contract
 (right class, no image twice, seeded, uniform), since any correct random draw is accepted."""
 
 import numpy as np
@@ -65,9 +65,9 @@ def test_drawn_images_have_the_requested_class_and_are_distinct(student):
     g = torch.Generator().manual_seed(0)
     retain_labels = torch.randint(0, 6, (300,), generator=g)
     requested = torch.randint(0, 6, (120,), generator=g)
-    pos = student("draw_remaining", requested, retain_labels, torch.Generator().manual_seed(0))
+    pos = student("draw_retain", requested, retain_labels, torch.Generator().manual_seed(0))
     check(isinstance(pos, torch.Tensor) and pos.shape == requested.shape and pos.dtype == torch.long,
-          "draw_remaining should return one long (int64) position per request, shape (len(requested),)")
+          "draw_retain should return one long (int64) position per request, shape (len(requested),)")
     check(pos.min() >= 0 and pos.max() < len(retain_labels), "the positions should index retain_labels")
     wrong = (retain_labels[pos] != requested).nonzero().flatten()
     if len(wrong):
@@ -81,25 +81,25 @@ def test_drawn_images_have_the_requested_class_and_are_distinct(student):
 
 def test_draws_follow_the_generator(student):
     retain_labels, requested = torch.arange(4).repeat(50), torch.tensor([0, 1, 2, 3, 0, 1])
-    a = student("draw_remaining", requested, retain_labels, torch.Generator().manual_seed(7))
-    b = student("draw_remaining", requested, retain_labels, torch.Generator().manual_seed(7))
+    a = student("draw_retain", requested, retain_labels, torch.Generator().manual_seed(7))
+    b = student("draw_retain", requested, retain_labels, torch.Generator().manual_seed(7))
     check(torch.equal(a, b), "two draws with generators of the same seed differ: draw with the generator "
                              "you are given (e.g. torch.randperm(..., generator=generator))")
-    draws = [student("draw_remaining", requested, retain_labels, torch.Generator().manual_seed(s)) for s in range(300)]
+    draws = [student("draw_retain", requested, retain_labels, torch.Generator().manual_seed(s)) for s in range(300)]
     share = torch.stack(draws)[:, 0].bincount(minlength=200)[retain_labels == 0].float() / 300
     check(share.max() < 0.1, f"for a class with 50 images one image was picked {share.max():.0%} of the time: "
                              "the draw should be uniform over the class's images")
 
 
 def test_asking_for_more_images_than_there_are_raises(student):
-    check(student.raises(ValueError, "draw_remaining", torch.tensor([1, 1, 1]), torch.tensor([0, 1, 1, 2]),
+    check(student.raises(ValueError, "draw_retain", torch.tensor([1, 1, 1]), torch.tensor([0, 1, 1, 2]),
                          torch.Generator().manual_seed(0)),
-          "class 1 is requested 3 times but retain_labels holds 2 images of it: draw_remaining should raise a "
+          "class 1 is requested 3 times but retain_labels holds 2 images of it: draw_retain should raise a "
           "ValueError (it returned instead)")
 
 
 SCENARIOS = [dict(scenario="random", ratio=0.1), dict(scenario="full-class", target="c3")]
-FIELDS = ("images", "labels", "forget_pos", "remain_index", "mask_id", "masks")
+FIELDS = ("images", "labels", "forget_pos", "retain_index", "mask_id", "masks")
 
 
 def hybrid_set(student, scenario):
@@ -124,14 +124,14 @@ def test_hybrid_set(student, scenario):
         if not (isinstance(mine, torch.Tensor) and mine.shape == ref.shape and torch.equal(mine, ref)):
             yours = f"; yours starts {mine[:9].tolist()}" if isinstance(mine, torch.Tensor) and field != "masks" else ""
             check(False, f"{field} should be {what}, shape {tuple(ref.shape)} ({split}, n=3, delta=0.1){yours}")
-    check(torch.isin(got.remain_index, split.retain).all(), "remain_index should index remaining training images")
-    check(len(got.remain_index.unique()) == len(got.remain_index), "a remaining image is used in two blends")
-    check(torch.equal(data.train_y[got.remain_index], got.labels),
+    check(torch.isin(got.retain_index, split.retain).all(), "retain_index should index remaining training images")
+    check(len(got.retain_index.unique()) == len(got.retain_index), "a remaining image is used in two blends")
+    check(torch.equal(data.train_y[got.retain_index], got.labels),
           "each blend should be labelled with the class of its remaining image")
-    blends = nl.blend(data.train_x[split.forget[got.forget_pos]], data.train_x[got.remain_index],
+    blends = nl.blend(data.train_x[split.forget[got.forget_pos]], data.train_x[got.retain_index],
                       got.masks[got.mask_id])
     check(torch.equal(got.images, blends), "images[i] should blend forget sample forget_pos[i] with training "
-                                           "image remain_index[i] under mask mask_id[i]")
+                                           "image retain_index[i] under mask mask_id[i]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,14 +199,14 @@ def test_hybrid_set_from_the_definition(student, scenario):
         i = next(i for i, (a, b) in enumerate(zip(mine, want)) if a != b)
         check(False, f"labels should be each forget sample's top-3 other classes, sample by sample (with the caps): "
                      f"instance {i} should have label {want[i]}; yours starts {mine[:9]}")
-    check(torch.isin(got.remain_index, split.retain).all() and torch.equal(data.train_y[got.remain_index], got.labels)
-          and len(set(got.remain_index.tolist())) == len(want),
-          "each instance's remaining image (remain_index) should be a remaining training image of its label's class, "
+    check(torch.isin(got.retain_index, split.retain).all() and torch.equal(data.train_y[got.retain_index], got.labels)
+          and len(set(got.retain_index.tolist())) == len(want),
+          "each instance's remaining image (retain_index) should be a remaining training image of its label's class, "
           "a different one for every instance")
     xf = data.train_x[split.forget].numpy()[np.repeat(np.arange(nf), 3)]
-    xr = data.train_x[got.remain_index].numpy()
+    xr = data.train_x[got.retain_index].numpy()
     ok, _ = truncation_check(got.images.numpy(), xf, xr, masks[np.array(want_mask) % 4])
     if not ok.all():
         i = int(np.argwhere(~ok)[0][0])
         check(False, f"image {i} should be floor(x_f * m + x_r * (1 - m)) of forget sample {i // 3}, remaining image "
-                     f"remain_index[{i}] and mask m{i % 3 + 1}: {int((~ok).any((1, 2, 3)).sum())} images differ")
+                     f"retain_index[{i}] and mask m{i % 3 + 1}: {int((~ok).any((1, 2, 3)).sum())} images differ")

@@ -82,18 +82,18 @@ fig = plots.image_grid(
 # %% [markdown]
 # ## Exercise 2: the blend
 #
-# Write $\mathcal{T}_m$ for a batch: `forget_x` and `remain_x` are uint8 images of shape `(N, C, H, W)`,
+# Write $\mathcal{T}_m$ for a batch: `forget_x` and `retain_x` are uint8 images of shape `(N, C, H, W)`,
 # `masks` has shape `(N, H, W)` (one mask per pair, the same for every channel) or `(N, 1, H, W)`.
 # Compute in float, then convert back to uint8 by truncation (`.to(torch.uint8)`), as the official
 # code does.
 
 # %%
-def blend(forget_x: torch.Tensor, remain_x: torch.Tensor,
+def blend(forget_x: torch.Tensor, retain_x: torch.Tensor,
           masks: torch.Tensor) -> torch.Tensor:
-    """forget_x * m + remain_x * (1 - m) on raw uint8 pixels, returned as uint8."""
+    """forget_x * m + retain_x * (1 - m) on raw uint8 pixels, returned as uint8."""
     ### BEGIN SOLUTION
     m = masks if masks.dim() == 4 else masks[:, None]
-    mixed = forget_x.float() * m + remain_x.float() * (1 - m)
+    mixed = forget_x.float() * m + retain_x.float() * (1 - m)
     return mixed.clamp(0, 255).to(torch.uint8)
     ### END SOLUTION
 

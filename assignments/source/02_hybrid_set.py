@@ -14,7 +14,7 @@
 # (each class can give away only so many images) without breaking the method's promises (the new
 # labels are distinct and never the true one); assemble the unlearning instances NatMU fine-tunes on.
 #
-# **Time**: about 60 minutes. **Graded functions**: `reassign_labels`, `draw_remaining`,
+# **Time**: about 60 minutes. **Graded functions**: `reassign_labels`, `draw_retain`,
 # `build_unlearning_set`.
 
 # %%
@@ -104,7 +104,7 @@ pd.DataFrame({"true class": [classes[int(c)] for c in y_f[:6]],
 # official sampler loops forever instead).
 
 # %%
-def draw_remaining(requested: torch.Tensor, retain_labels: torch.Tensor,
+def draw_retain(requested: torch.Tensor, retain_labels: torch.Tensor,
                    generator: torch.Generator) -> torch.Tensor:
     """For each requested class, a distinct random position in D_r holding that
     class."""
@@ -123,7 +123,7 @@ def draw_remaining(requested: torch.Tensor, retain_labels: torch.Tensor,
 
 # %%
 retain_y = exp.data.train_y[exp.split.retain]
-pos = draw_remaining(mine.flatten(), retain_y, torch.Generator().manual_seed(SEED))
+pos = draw_retain(mine.flatten(), retain_y, torch.Generator().manual_seed(SEED))
 assert torch.equal(retain_y[pos], mine.flatten()), "a drawn image has the wrong class"
 assert len(pos.unique()) == len(pos), "an image was drawn twice"
 print(f"{len(pos)} distinct remaining images, each of the requested class")
@@ -137,7 +137,7 @@ print(f"{len(pos)} distinct remaining images, each of the requested class")
 # blend $i$ the forget sample it comes from (`forget_pos`, a position in `split.forget`: sample 0 four
 # times, then sample 1, ...), its mask (`mask_id`: the rank of its label, $0, 1, 2, 3, 0, 1, \dots$),
 # the masks (`nl.natmu_masks` of the image size with `delta`), the index of its remaining image in the
-# training set (`remain_index`), and the blended images (`nl.blend`).
+# training set (`retain_index`), and the blended images (`nl.blend`).
 
 # %%
 def build_unlearning_set(original, data, split, *, delta: float = 0.0, n: int = 4,
@@ -153,15 +153,15 @@ def build_unlearning_set(original, data, split, *, delta: float = 0.0, n: int = 
             else supply)
     ### BEGIN SOLUTION
     labels = reassign_labels(probs, data.train_y[split.forget], n, caps).flatten()
-    remain_index = split.retain[draw_remaining(labels, retain_y,
+    retain_index = split.retain[draw_retain(labels, retain_y,
                                                torch.Generator().manual_seed(seed))]
     forget_pos = torch.arange(len(split.forget)).repeat_interleave(n)
     mask_id = torch.arange(n).repeat(len(split.forget)) % 4
     masks = nl.natmu_masks(data.shape[1], data.shape[2], delta)
     images = nl.blend(data.train_x[split.forget[forget_pos]],
-                      data.train_x[remain_index], masks[mask_id])
+                      data.train_x[retain_index], masks[mask_id])
     ### END SOLUTION
-    return UnlearningSet(images, data.train_y[remain_index], forget_pos, remain_index,
+    return UnlearningSet(images, data.train_y[retain_index], forget_pos, retain_index,
                          mask_id, masks)
 
 

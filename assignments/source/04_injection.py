@@ -50,7 +50,7 @@ print(exp.split)
 # %% [markdown]
 # ## Exercise 1: an injection function
 #
-# Write `inject(forget_x, remain_x, mask_id, generator)`. `forget_x` and `remain_x` are uint8 image
+# Write `inject(forget_x, retain_x, mask_id, generator)`. `forget_x` and `retain_x` are uint8 image
 # batches of the same shape `(N, C, H, W)`, pair `i` being a forget image and a remaining image of one of
 # its relevant classes; `mask_id[i]` (0 to 3) is the rank of that class, which NatMU uses to pick one of
 # its four masks (use it or ignore it); `generator` is a seeded `torch.Generator` for any randomness.
@@ -59,7 +59,7 @@ print(exp.split)
 # different family of smooth masks, random MixUp weights per image.
 
 # %%
-def inject(forget_x: torch.Tensor, remain_x: torch.Tensor, mask_id: torch.Tensor,
+def inject(forget_x: torch.Tensor, retain_x: torch.Tensor, mask_id: torch.Tensor,
            generator: torch.Generator) -> torch.Tensor:
     """Hybrids of forget and remaining images (uint8, same shape): the injection
     T(x_f, x_r)."""
@@ -72,7 +72,7 @@ def inject(forget_x: torch.Tensor, remain_x: torch.Tensor, mask_id: torch.Tensor
     left = torch.randint(0, w - bw + 1, (n, 1, 1), generator=generator)
     rows, cols = torch.arange(h)[:, None], torch.arange(w)[None, :]
     box = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)
-    return torch.where(box[:, None], forget_x, remain_x)
+    return torch.where(box[:, None], forget_x, retain_x)
     ### END SOLUTION
 
 
@@ -83,8 +83,8 @@ def inject(forget_x: torch.Tensor, remain_x: torch.Tensor, mask_id: torch.Tensor
 uset = nl.build_unlearning_set(exp.original, exp.data, exp.split, seed=SEEDS[0])
 pairs = slice(0, 8)
 forget_x = exp.data.train_x[exp.split.forget[uset.forget_pos[pairs]]]
-remain_x = exp.data.train_x[uset.remain_index[pairs]]
-yours = inject(forget_x, remain_x, uset.mask_id[pairs],
+retain_x = exp.data.train_x[uset.retain_index[pairs]]
+yours = inject(forget_x, retain_x, uset.mask_id[pairs],
                torch.Generator().manual_seed(0))
 classes = exp.data.classes
 titles = [f"NatMU → {classes[int(c)]}" for c in uset.labels[pairs]] + [
@@ -106,7 +106,7 @@ def natmu_with_injection(model, data, split, recipe, *, inject, delta=0.0, n=4,
     uset = nl.build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap,
                                    seed=seed)
     images = inject(data.train_x[split.forget[uset.forget_pos]],
-                    data.train_x[uset.remain_index], uset.mask_id,
+                    data.train_x[uset.retain_index], uset.mask_id,
                     torch.Generator().manual_seed(seed))
     unlearned = working_copy(model)
     if reinit_head:
@@ -129,7 +129,7 @@ print("methods:", ", ".join(sorted(nl.METHODS)))
 
 # %%
 s = exp.setting
-setting = replace(s, recipes={**s.recipes, "natmu-inject": s.recipes.get("natmu", {})},
+setting = replace(s, recipe_changes={**s.recipe_changes, "natmu-inject": s.recipe_changes.get("natmu", {})},
                   knobs={**s.knobs, "natmu-inject": {**s.knobs.get("natmu", {}),
                                                      "inject": inject}})
 results = run_grid(setting, [SCENARIO], ["natmu", "natmu-inject"], seeds=SEEDS,

@@ -112,7 +112,7 @@ def reassign_labels(probs: Tensor, true_labels: Tensor, n: int = 4, caps: Tensor
     return torch.tensor(out, dtype=torch.long)
 
 
-def draw_remaining(requested: Tensor, retain_labels: Tensor, generator: torch.Generator) -> Tensor:
+def draw_retain(requested: Tensor, retain_labels: Tensor, generator: torch.Generator) -> Tensor:
     """For each requested class, a distinct position in D_r holding that class (no image used twice).
 
     Each class's remaining images are shuffled and dealt out in request order, the distribution of the
@@ -127,24 +127,24 @@ def draw_remaining(requested: Tensor, retain_labels: Tensor, generator: torch.Ge
     return out
 
 
-def blend(forget_x: Tensor, remain_x: Tensor, masks: Tensor) -> Tensor:
+def blend(forget_x: Tensor, retain_x: Tensor, masks: Tensor) -> Tensor:
     """``x_f * m + x_r * (1 - m)`` on raw uint8 pixels, truncated back to uint8 as the official code does.
 
     ``masks`` broadcast over channels: shape ``(N, H, W)`` or ``(N, 1, H, W)``."""
     m = masks if masks.dim() == 4 else masks[:, None]
-    mixed = forget_x.float() * m + remain_x.float() * (1 - m)
+    mixed = forget_x.float() * m + retain_x.float() * (1 - m)
     return mixed.clamp(0, 255).to(torch.uint8)
 
 
 @dataclass
 class UnlearningSet:
     """NatMU's unlearning instances: ``images[i]`` blends forget sample ``split.forget[forget_pos[i]]``
-    with training image ``remain_index[i]`` under mask ``mask_id[i]``, labelled ``labels[i]``."""
+    with training image ``retain_index[i]`` under mask ``mask_id[i]``, labelled ``labels[i]``."""
 
     images: Tensor
     labels: Tensor
     forget_pos: Tensor
-    remain_index: Tensor
+    retain_index: Tensor
     mask_id: Tensor
     masks: Tensor  # (n_masks, H, W), the scaled masks used
 
@@ -176,14 +176,14 @@ def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, de
     caps = supply.clamp(max=label_cap(len(split.retain), data.num_classes)) if cap else supply
     labels = reassign_labels(probs, data.train_y[split.forget], n, caps).flatten()
     g = torch.Generator().manual_seed(seed)
-    remain_pos = draw_remaining(labels, retain_y, g)
+    retain_pos = draw_retain(labels, retain_y, g)
     forget_pos = torch.arange(len(split.forget)).repeat_interleave(n)
     n_masks = 4
     mask_id = torch.arange(n).repeat(len(split.forget)) % n_masks
     masks = natmu_masks(data.shape[1], data.shape[2], delta)
-    remain_index = split.retain[remain_pos]
-    images = blend(data.train_x[split.forget[forget_pos]], data.train_x[remain_index], masks[mask_id])
-    return UnlearningSet(images, data.train_y[remain_index], forget_pos, remain_index, mask_id, masks)
+    retain_index = split.retain[retain_pos]
+    images = blend(data.train_x[split.forget[forget_pos]], data.train_x[retain_index], masks[mask_id])
+    return UnlearningSet(images, data.train_y[retain_index], forget_pos, retain_index, mask_id, masks)
 
 
 @register("natmu", check=check_knobs)
