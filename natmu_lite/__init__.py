@@ -3,10 +3,9 @@
 from .data import SCENARIOS, Dataset, Split, load_dataset, make_split
 from .methods import METHODS
 from .methods.natmu import blend, build_unlearning_set, natmu_masks, reassign_labels
-from .methods.retrain import train_original
 from .metrics import avg_gap, evaluate, kl_to_model, mia_entropy, pfa
 from .models import MODELS, build_model, model_for
-from .train import Recipe, fit, predict
+from .train import Recipe, fit, predict, train_original
 
 __version__ = "0.1.0"
 __all__ = [

@@ -20,10 +20,9 @@ from torch import nn
 
 from .data import Dataset, Split
 from .methods.base import get_method
-from .methods.retrain import train_original
 from .models import model_for
 from .settings import Setting
-from .train import Recipe, default_device
+from .train import Recipe, default_device, train_original
 
 CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
 
@@ -101,17 +100,21 @@ def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: S
     folder = cache_dir()
     weights, meta = folder / f"{kind}-{digest}.pt", folder / f"{kind}-{digest}.json"
     init_seed = seed if kind == "original" else setting.original_seed  # Retrain starts from the original's init
-    model = model_for(setting.model, data, init_seed).to(device or default_device())
+
+    def initial() -> nn.Module:  # built only when needed: training the original builds its own
+        return model_for(setting.model, data, init_seed).to(device or default_device())
+
     with locked(weights):  # a second worker asking for the same model waits, then loads it
         cached = _load_checked(weights, meta, key)
         if cached is not None:
+            model = initial()
             model.load_state_dict(cached[0])
             return model, cached[1]["seconds"]
         start = time.perf_counter()
         if kind == "original":
             model = train_original(data, setting.model, setting.train, seed=seed, device=device, progress=progress)
         else:
-            model = get_method("retrain")(model, data, split, setting.train, seed=seed, progress=progress)
+            model = get_method("retrain")(initial(), data, split, setting.train, seed=seed, progress=progress)
         seconds = time.perf_counter() - start
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         atomic_write(weights, lambda p: torch.save(state, p))

@@ -19,12 +19,13 @@ from .data import LOADERS, load_dataset
 from .grid import check_output, load_results, run_grid
 from .methods import METHODS
 from .methods.base import knob_names
-from .methods.retrain import train_original
-from .metrics import avg_gap, evaluate
+from .metrics import evaluate
 from .runs import run_method as run_one
 from .settings import SETTINGS, Setting, check_grid, get_setting, load_setting_data, make_scenario_split, resized
-from .tables import paper_table, to_latex, to_markdown, to_text
+from .tables import format_table, paper_table, to_latex, to_markdown, to_text
+from .train import train_original
 from .tune import (
+    DEFAULT_STORAGE,
     RECIPE_FIELDS,
     SEARCH_SPACES,
     check_storage,
@@ -35,18 +36,6 @@ from .tune import (
     transfer,
     tune,
 )
-
-
-def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
-    """One line per model: the paper's metrics, RetainAcc (train accuracy on D_r), AvgGap to Retrain."""
-    keys = list(next(iter(rows.values())))
-    head = f"{'model':<11}" + "".join(f"{k:>10}" for k in [*keys, "AvgGap"]) + f"{'time':>9}"
-    lines = [head, "-" * len(head)]
-    for name, m in rows.items():
-        gap = avg_gap(m, rows["retrain"])
-        lines.append(f"{name:<11}" + "".join(f"{v:>10.2f}" for v in [*(m[k] for k in keys), gap])
-                     + f"{seconds[name]:>8.1f}s")
-    return "\n".join(lines)
 
 
 def reduced(setting: Setting, args: argparse.Namespace) -> Setting:
@@ -222,12 +211,12 @@ def protocol_cmd(args: argparse.Namespace) -> int:
     """The fair benchmark: tune every method on held-out requests with one budget, evaluate over
     seeds, export with provenance. Resumable; ``--workers`` processes here, more machines through a
     shared ``--storage``."""
-    from .protocol import Protocol  # imported here: optuna is slow to import
+    from .protocol import Protocol, default_storage  # imported here: optuna is slow to import
 
     for flag in ("trials", "seeds", "workers"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
-    storage = args.storage or f"sqlite:///results/{args.name}.db"
+    storage = args.storage or default_storage(args.name)
     out = args.out or f"results/{args.name}.json"
     sizes = dict(train_size=args.train_size, test_size=args.test_size, epochs=args.epochs,
                  unlearn_epochs=args.unlearn_epochs)
@@ -279,11 +268,11 @@ def audit_cmd(args: argparse.Namespace) -> int:
         check_output(args.out, "--out")
     params = {}
     if args.tuned_by:
-        from .protocol import PROTOCOLS, tuned_params  # imported here: optuna is slow to import
+        from .protocol import PROTOCOLS, default_storage, tuned_params  # imported here: optuna is slow to import
 
         if args.tuned_by not in PROTOCOLS:
             raise ValueError(f"--tuned-by {args.tuned_by!r}: unknown protocol; valid: {', '.join(PROTOCOLS)}")
-        storage = args.storage or f"sqlite:///results/{args.tuned_by}.db"
+        storage = args.storage or default_storage(args.tuned_by)
         check_storage(storage, must_exist=True, what="--storage")
         params = tuned_params(args.tuned_by, storage, setting.name, args.target_fraction,
                               [m for m in methods if m in METHODS and m != "retrain"])
@@ -392,7 +381,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
     p.add_argument("--scenario", default=None, help="default: the preset's first")
     p.add_argument("--trials", type=POSITIVE, default=20)
-    p.add_argument("--storage", default="sqlite:///natmu-tune.db", help="any Optuna storage URL (e.g. PostgreSQL)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="any Optuna storage URL (e.g. PostgreSQL)")
     p.add_argument("--study", default=None, help="default: <preset>/<scenario>/<method>")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="the seed of Retrain and of each trial's run")
     p.add_argument("--no-prune", action="store_true", help="no per-epoch pruning")
@@ -404,7 +393,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
     p.add_argument("--from-scenario", required=True)
     p.add_argument("--to-scenario", required=True)
-    p.add_argument("--storage", default="sqlite:///natmu-tune.db")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--study", default=None, help="default: <preset>/<from-scenario>/<method>")
     p.add_argument("--seeds", type=POSITIVE, default=1)
     p.add_argument("--out", default="results.json")

@@ -18,6 +18,7 @@ import pickle
 import re
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +113,22 @@ def _missing(what: str, tried: list[Path], how: str, err: Exception | None) -> F
     return FileNotFoundError(msg)
 
 
+def _locate(find: Callable[[], Path | None], fetch: Callable[[], object] | None, what: str, tried: list[Path],
+            how: str) -> Path:
+    """Find a dataset's folder; if it is not there, download it (``fetch``) and look again; if it is
+    still not there, explain where we looked, why the download failed and what to do."""
+    folder, err = find(), None
+    if folder is None and fetch is not None:
+        try:
+            fetch()
+        except Exception as e:  # offline, proxy, ...: reported with what to do
+            err = e
+        folder = find()
+    if folder is None:
+        raise _missing(what, tried, how, err)
+    return folder
+
+
 def _first_existing(paths: list[Path]) -> Path | None:
     return next((p for p in paths if p.exists()), None)
 
@@ -142,20 +159,15 @@ def _fashion_folder(root: str | Path | None) -> Path | None:
 
 
 def load_fashion_mnist(root: str | Path | None = None, download: bool = True) -> Dataset:
-    folder = _fashion_folder(root)
-    err = None
-    if folder is None and download:
-        try:
-            from torchvision.datasets import FashionMNIST
-            FashionMNIST(str(_download_root(root)), train=True, download=True)
-            FashionMNIST(str(_download_root(root)), train=False, download=True)
-        except Exception as e:  # offline, proxy, ...: reported below with what to do
-            err = e
-        folder = _fashion_folder(root)
-    if folder is None:
-        raise _missing("Fashion-MNIST", [*_roots(root), Path(DEBIAN_FASHION)],
-                       "Install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or "
-                       "put the four *-ubyte.gz files in ./data or in $NATMU_DATA.", err)
+    def fetch() -> None:
+        from torchvision.datasets import FashionMNIST
+        FashionMNIST(str(_download_root(root)), train=True, download=True)
+        FashionMNIST(str(_download_root(root)), train=False, download=True)
+
+    folder = _locate(lambda: _fashion_folder(root), fetch if download else None, "Fashion-MNIST",
+                     [*_roots(root), Path(DEBIAN_FASHION)],
+                     "Install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or "
+                     "put the four *-ubyte.gz files in ./data or in $NATMU_DATA.")
     arr = {s: torch.from_numpy(read_idx(_find_idx(folder, s)).copy()) for s in
            ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -184,20 +196,13 @@ def _unpickle(path: Path) -> dict:
 
 
 def _cifar_folder(root, sub: str, tv_name: str) -> Path:
-    folder = _first_existing([r / sub for r in _roots(root)])
-    err = None
-    if folder is None:
-        try:
-            import torchvision.datasets as tvd
-            getattr(tvd, tv_name)(str(_download_root(root)), train=True, download=True)
-            folder = _first_existing([r / sub for r in _roots(root)])
-        except Exception as e:
-            err = e
-    if folder is None:
-        raise _missing(tv_name, _roots(root), f"Download it with torchvision "
-                       f"(torchvision.datasets.{tv_name}('data', download=True)) or set $NATMU_DATA to the "
-                       f"folder that holds `{sub}/`.", err)
-    return folder
+    def fetch() -> None:
+        import torchvision.datasets as tvd
+        getattr(tvd, tv_name)(str(_download_root(root)), train=True, download=True)
+
+    return _locate(lambda: _first_existing([r / sub for r in _roots(root)]), fetch, tv_name, _roots(root),
+                   f"Download it with torchvision (torchvision.datasets.{tv_name}('data', download=True)) or "
+                   f"set $NATMU_DATA to the folder that holds `{sub}/`.")
 
 
 def _cifar_images(d: dict) -> Tensor:
@@ -259,18 +264,13 @@ def _tiny_arrays(folder: Path) -> dict[str, np.ndarray]:
 
 def load_tinyimagenet(root: str | Path | None = None) -> Dataset:
     """TinyImageNet-200; the official validation set serves as the test set (as in the paper)."""
-    folder = _first_existing([r / "tiny-imagenet-200" for r in _roots(root)])
-    err = None
-    if folder is None:
-        try:
-            from torchvision.datasets.utils import download_and_extract_archive
-            download_and_extract_archive(TINY_URL, str(_download_root(root)))
-            folder = _first_existing([r / "tiny-imagenet-200" for r in _roots(root)])
-        except Exception as e:
-            err = e
-    if folder is None:
-        raise _missing("TinyImageNet-200", _roots(root), f"Download and unzip {TINY_URL} into ./data "
-                       "or into $NATMU_DATA.", err)
+    def fetch() -> None:
+        from torchvision.datasets.utils import download_and_extract_archive
+        download_and_extract_archive(TINY_URL, str(_download_root(root)))
+
+    folder = _locate(lambda: _first_existing([r / "tiny-imagenet-200" for r in _roots(root)]), fetch,
+                     "TinyImageNet-200", _roots(root),
+                     f"Download and unzip {TINY_URL} into ./data or into $NATMU_DATA.")
     cache = folder / "natmu_arrays.npz"
     if cache.exists():
         arrays = dict(np.load(cache))
@@ -302,6 +302,16 @@ LOADERS = {
 }
 
 
+def per_class_draw(labels: Tensor, count: Callable[[int], int], g: torch.Generator) -> Tensor:
+    """A random draw within each class, classes in ascending order: ``count(n)`` of a class's ``n``
+    indices, shuffled (so grouped by class, in random order within each)."""
+    parts = []
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        parts.append(idx[torch.randperm(len(idx), generator=g)[:count(len(idx))]])
+    return torch.cat(parts)
+
+
 def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
     """Indices of a class-balanced random subset (sorted), deterministic for ``seed``."""
     g = torch.Generator().manual_seed(seed)
@@ -309,11 +319,7 @@ def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
     per_class = size // len(classes)
     if per_class < 1:
         raise ValueError(f"subset size {size} is smaller than the number of classes ({len(classes)})")
-    picks = []
-    for c in classes:
-        idx = (labels == c).nonzero().flatten()
-        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
-    return torch.cat(picks).sort().values
+    return per_class_draw(labels, lambda n: per_class, g).sort().values
 
 
 def load_dataset(name: str, root: str | Path | None = None, train_size: int | None = None,
@@ -366,11 +372,7 @@ def class_index(names: list[str], name: str) -> int:
 def _random_forget(labels: Tensor, ratio: float, g: torch.Generator) -> Tensor:
     """Class-balanced random subset, grouped by class in ascending order and shuffled within each
     class: the layout of the official index files (NatMU's label cap depends on this order)."""
-    parts = []
-    for c in labels.unique():
-        idx = (labels == c).nonzero().flatten()
-        parts.append(idx[torch.randperm(len(idx), generator=g)[:round(ratio * len(idx))]])
-    return torch.cat(parts)
+    return per_class_draw(labels, lambda n: round(ratio * n), g)
 
 
 def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: float | None = None,

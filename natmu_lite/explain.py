@@ -26,6 +26,7 @@ from captum.attr._utils.custom_modules import Addition_Module
 from captum.attr._utils.lrp_rules import EpsilonRule, GammaRule, PropagationRule
 from torch import Tensor, nn
 
+from .methods.natmu import per_channel
 from .models import Normalize
 
 
@@ -113,7 +114,7 @@ def retain_share(relevance: Tensor, forget_x: Tensor, retain_x: Tensor, masks: T
 
     Each pixel's relevance is split between the two images in proportion to what each put into the
     pixel, ``m * x_f`` against ``(1 - m) * x_r``; black pixels carry no relevance on raw-pixel input."""
-    m = masks if masks.dim() == 4 else masks[:, None]
+    m = per_channel(masks)
     from_forget, from_retain = forget_x.float() * m, retain_x.float() * (1 - m)
     weight = (from_retain / (from_forget + from_retain).clamp_min(1e-6)).mean(1)
     positive = relevance.sum(1).clamp_min(0)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .cache import CACHE_VERSION, atomic_write, cached_model, locked, recipe_key
 from .data import Split
 from .methods import METHODS
-from .metrics import COLLAPSE_FACTOR, collapsed, evaluate
+from .metrics import COLLAPSE_FACTOR, as_row, collapsed, evaluate
 from .runs import Run, run_method
 from .settings import Setting, check_grid, load_setting_data, make_scenario_split
 
@@ -46,9 +46,8 @@ def result_row(setting: Setting, scenario: str, split: Split, run: Run, seed: in
     metrics are those of a destroyed model, not an unlearning result."""
     m = run.metrics
     row = {"setting": setting.name, "scenario": scenario, "target": split.target, "method": run.method,
-           "seed": seed, "config": run_config(setting, scenario, run.method), "RA": m["RA"],
-           "FATrain": m.get("FATrain", m.get("FA")), "FATest": m.get("FATest"), "MIA": m["MIA"],
-           "RetainAcc": m["RetainAcc"], "collapsed": collapsed(m["RetainAcc"], num_classes), "seconds": run.seconds}
+           "seed": seed, "config": run_config(setting, scenario, run.method), **as_row(m),
+           "collapsed": collapsed(m["RetainAcc"], num_classes), "seconds": run.seconds}
     if row["collapsed"]:
         floor = COLLAPSE_FACTOR * 100 / num_classes
         warnings.warn(f"{setting.name} {scenario} {run.method} seed {seed}: the model collapsed (retain accuracy "

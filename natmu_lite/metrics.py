@@ -78,6 +78,13 @@ def evaluate(model: nn.Module, data: Dataset, split: Split) -> dict[str, float]:
     return out
 
 
+def as_row(metrics: dict[str, float]) -> dict[str, float | None]:
+    """The metrics as a results row stores them: the forget accuracy is always ``FATrain`` (random
+    forgetting's FA), ``FATest`` is None in random forgetting, and ``RetainAcc`` is kept."""
+    return {"RA": metrics["RA"], "FATrain": metrics.get("FATrain", metrics.get("FA")), "FATest": metrics.get("FATest"),
+            "MIA": metrics["MIA"], "RetainAcc": metrics["RetainAcc"]}
+
+
 def avg_gap(result: dict[str, float], retrain: dict[str, float], keys: tuple[str, ...] | None = None) -> float:
     """Mean absolute gap to Retrain over the table's metrics (3 for random, 4 for class scenarios)."""
     keys = keys or (CLASS_METRICS if "FATrain" in result else RANDOM_METRICS)

@@ -44,7 +44,7 @@ from torch import nn
 from . import __version__
 from .cache import atomic_write, cached_model
 from .data import Dataset
-from .metrics import collapsed, evaluate
+from .metrics import as_row, collapsed, evaluate
 from .runs import run_method
 from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized
 from .tables import REFERENCE_METHODS
@@ -79,6 +79,11 @@ class Plan:
     setting: Setting
     tests: dict[str, tuple[str, ...]]
     validation: dict[str, str]
+
+
+def default_storage(name: str) -> str:
+    """Where a protocol keeps its state unless told otherwise: ``results/<name>.db`` (SQLite)."""
+    return f"sqlite:///results/{name}.db"
 
 
 def plan(setting: Setting) -> Plan:
@@ -301,9 +306,7 @@ class Protocol:
             metrics, seconds = result.metrics, result.seconds
         return {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
                 "method": q["method"], "seed": q["seed"], "variant": q["variant"], "params": params,
-                "RA": metrics["RA"], "FATrain": metrics.get("FATrain", metrics.get("FA")),
-                "FATest": metrics.get("FATest"), "MIA": metrics["MIA"], "RetainAcc": metrics["RetainAcc"],
-                "seconds": seconds}
+                **as_row(metrics), "seconds": seconds}
 
     def evaluate_all(self) -> None:
         """Run queued evaluation runs until the queue is empty."""

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .metrics import memorisation
+from .metrics import CLASS_METRICS, avg_gap, memorisation
 from .metrics import tow as tow_of
 
 # Rows that are not unlearning methods: Retrain (the target of every gap) and the original model
@@ -31,8 +31,8 @@ def _metrics_of(group: pd.DataFrame) -> list[str]:
     for column in ("RA", "FATrain", "MIA"):
         if column not in group:
             raise ValueError(f"the results have no {column} column")
-    metrics = ["RA", "FATrain", "FATest", "MIA"] if "FATest" in group and group["FATest"].notna().any() \
-        else ["RA", "FATrain", "MIA"]
+    classes = "FATest" in group and group["FATest"].notna().any()
+    metrics = [m for m in CLASS_METRICS if classes or m != "FATest"]
     holes = group[group[metrics].isna().any(axis=1)]
     if len(holes):
         r = holes.iloc[0]
@@ -140,6 +140,18 @@ def to_text(table: pd.DataFrame) -> str:
     plain = table.map(lambda s: s.replace("**", "*") if isinstance(s, str) else s)
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
         return plain.to_string()
+
+
+def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
+    """One line per model: the paper's metrics, RetainAcc (train accuracy on D_r), AvgGap to Retrain."""
+    keys = list(next(iter(rows.values())))
+    head = f"{'model':<11}" + "".join(f"{k:>10}" for k in [*keys, "AvgGap"]) + f"{'time':>9}"
+    lines = [head, "-" * len(head)]
+    for name, m in rows.items():
+        gap = avg_gap(m, rows["retrain"])
+        lines.append(f"{name:<11}" + "".join(f"{v:>10.2f}" for v in [*(m[k] for k in keys), gap])
+                     + f"{seconds[name]:>8.1f}s")
+    return "\n".join(lines)
 
 
 def avg_gaps(results: pd.DataFrame) -> pd.DataFrame:

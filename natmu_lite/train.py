@@ -21,6 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .data import Dataset
+from .models import model_for
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -62,6 +65,11 @@ class Recipe:
         if unknown:
             raise ValueError(f"a recipe has no field {unknown[0]!r}; valid: {', '.join(self.__dataclass_fields__)}")
         return replace(self, **changes)
+
+    def unaugmented(self) -> Recipe:
+        """The recipe without random crops and flips: for methods whose targets are tied to the exact
+        forget images (ascent on them, a teacher's outputs on them)."""
+        return self.with_(crop_padding=0, flip=False)
 
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -219,3 +227,17 @@ def _predict(model: nn.Module, images: Tensor, batch_size: int | None) -> Tensor
             out.append(model(to_input(x.to(device, non_blocking=True))).float())
     model.train(was_training)
     return torch.cat(out).cpu() if out else torch.empty(0)
+
+
+def train_on(model: nn.Module, data: Dataset, indices: Tensor | None, recipe: Recipe, *, seed: int = 0,
+             callback: Callable | None = None, progress: bool = True, desc: str = "train") -> nn.Module:
+    """Train ``model`` in place on the training images at ``indices`` (all when None)."""
+    x, y = (data.train_x, data.train_y) if indices is None else (data.train_x[indices], data.train_y[indices])
+    return fit(model, x, y, recipe, seed=seed, callback=callback, progress=progress, desc=desc)
+
+
+def train_original(data: Dataset, model_name: str, recipe: Recipe, *, seed: int = 0, device=None,
+                   callback: Callable | None = None, progress: bool = True) -> nn.Module:
+    """The original model: initialised with ``seed`` and trained on the whole training set."""
+    model = model_for(model_name, data, seed).to(device or default_device())
+    return train_on(model, data, None, recipe, seed=seed, callback=callback, progress=progress, desc="original")

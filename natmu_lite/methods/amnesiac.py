@@ -16,7 +16,7 @@ from torch import nn
 
 from ..data import Dataset, Split
 from ..train import Recipe
-from .base import fit_with_retain, random_wrong_labels, register, reinit_last_linear, working_copy
+from .base import fit_with_retain, random_wrong_labels, register, working_copy
 
 
 def amnesiac_labels(data: Dataset, split: Split, rule: str, seed: int) -> torch.Tensor:
@@ -33,9 +33,7 @@ def amnesiac(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, l
              callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Random-relabel fine-tuning; ``reinit_head`` is the official ``-i`` (used for CIFAR-20 sub-class)."""
     y_rand = amnesiac_labels(data, split, labels, seed)
-    student = working_copy(model)
-    if reinit_head:
-        reinit_last_linear(student, seed)
+    student = working_copy(model, reinit_head, seed)
     return fit_with_retain(student, data, split, recipe, data.train_x[split.forget], y_rand,
                            augment_retain=augment_retain, seed=seed, desc="amnesiac", callback=callback,
                            progress=progress)

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..data import Dataset, Split
 from ..models import build_model
 from ..train import Recipe, fit, predict
-from .base import register, reinit_last_linear, working_copy
+from .base import register, working_copy
 
 
 def incompetent_teacher(model: nn.Module, seed: int) -> nn.Module:
@@ -53,9 +53,7 @@ def badteacher(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *,
     retain_x, forget_x = data.train_x[retain], data.train_x[split.forget]
     targets = torch.cat([(predict(model, retain_x) / temperature).softmax(1),
                          (predict(incompetent_teacher(model, seed), forget_x) / temperature).softmax(1)])
-    student = working_copy(model)
-    if reinit_head:
-        reinit_last_linear(student, seed)
-    return fit(student, torch.cat([retain_x, forget_x]), targets, recipe.with_(crop_padding=0, flip=False),
+    student = working_copy(model, reinit_head, seed)
+    return fit(student, torch.cat([retain_x, forget_x]), targets, recipe.unaugmented(),
                seed=seed, loss_fn=distillation_loss(temperature, reduction), callback=callback, progress=progress,
                desc="badteacher")

@@ -75,9 +75,13 @@ def check_number(method: str, name: str, value, rule: str, ok: Callable[[float],
         raise ValueError(f"{method} {name} must be {'an integer' if integer else 'a number'} {rule}, got {value!r}")
 
 
-def working_copy(model: nn.Module) -> nn.Module:
-    """A trainable copy of the original (methods never modify the model they are given)."""
-    return copy.deepcopy(model).train()
+def working_copy(model: nn.Module, reinit_head: bool = False, seed: int = 0) -> nn.Module:
+    """A trainable copy of the original (methods never modify the model they are given); with
+    ``reinit_head``, its classifier re-initialised from ``seed`` (:func:`reinit_last_linear`)."""
+    student = copy.deepcopy(model).train()
+    if reinit_head:
+        reinit_last_linear(student, seed)
+    return student
 
 
 def reinit_last_linear(model: nn.Module, seed: int) -> None:

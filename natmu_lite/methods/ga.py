@@ -27,7 +27,7 @@ def ga(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: i
        callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Gradient ascent on D_f with the recipe's optimiser and schedule (no augmentation)."""
     student = fit(working_copy(model), data.train_x[split.forget], data.train_y[split.forget],
-                  recipe.with_(crop_padding=0, flip=False), seed=seed, loss_fn=negative_ce, callback=callback,
+                  recipe.unaugmented(), seed=seed, loss_fn=negative_ce, callback=callback,
                   progress=progress, desc="ga")
     if not all(torch.isfinite(p).all() for p in student.parameters()):
         raise FloatingPointError("gradient ascent produced non-finite weights; lower the learning rate")

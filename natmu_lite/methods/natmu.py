@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..data import Dataset, Split
 from ..train import Recipe, predict
-from .base import fit_with_retain, register, reinit_last_linear, working_copy
+from .base import fit_with_retain, register, working_copy
 
 
 def natmu_masks(height: int, width: int, delta: float = 0.0) -> Tensor:
@@ -127,11 +127,16 @@ def draw_retain(requested: Tensor, retain_labels: Tensor, generator: torch.Gener
     return out
 
 
+def per_channel(masks: Tensor) -> Tensor:
+    """Masks ``(N, H, W)`` as ``(N, 1, H, W)``, to broadcast over an image's channels (4-d pass through)."""
+    return masks if masks.dim() == 4 else masks[:, None]
+
+
 def blend(forget_x: Tensor, retain_x: Tensor, masks: Tensor) -> Tensor:
     """``x_f * m + x_r * (1 - m)`` on raw uint8 pixels, truncated back to uint8 as the official code does.
 
     ``masks`` broadcast over channels: shape ``(N, H, W)`` or ``(N, 1, H, W)``."""
-    m = masks if masks.dim() == 4 else masks[:, None]
+    m = per_channel(masks)
     mixed = forget_x.float() * m + retain_x.float() * (1 - m)
     return mixed.clamp(0, 255).to(torch.uint8)
 
@@ -200,9 +205,7 @@ def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delt
     ``inject=False`` is the paper's "W/O CI" ablation (Fig. 3/5): fine-tune on the forget parts
     ``x_f * m`` alone, without the injected remaining image, under the same labels."""
     uset = build_unlearning_set(model, data, split, delta=delta, n=n, cap=cap, seed=seed)
-    student = working_copy(model)
-    if reinit_head:
-        reinit_last_linear(student, seed)
+    student = working_copy(model, reinit_head, seed)
     images = uset.images if inject else uset.forget_parts(data, split)
     return fit_with_retain(student, data, split, recipe, images, uset.labels, augment_retain=True,
                            seed=seed, desc="natmu", callback=callback, progress=progress)

@@ -72,6 +72,6 @@ def neggradplus(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *
     forget_x, forget_y = data.train_x[split.forget].to(device), data.train_y[split.forget].to(device)
     ascent = None if beta == 1 else forget_ascent(forget_x, forget_y, 1 - beta, recipe.batch_size, seed)
     retain_x, retain_y = data.train_x[split.retain], data.train_y[split.retain]
-    return fit(student, retain_x, retain_y, recipe.with_(crop_padding=0, flip=False), seed=seed,
+    return fit(student, retain_x, retain_y, recipe.unaugmented(), seed=seed,
                loss_fn=None if beta == 1 else lambda logits, y: beta * F.cross_entropy(logits, y),
                extra_loss=ascent, callback=callback, progress=progress, desc="neggrad+")

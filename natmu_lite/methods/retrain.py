@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import Tensor, nn
+from torch import nn
 
 from ..data import Dataset, Split
-from ..models import build_model, model_for
-from ..train import Recipe, default_device, fit
+from ..models import build_model
+from ..train import Recipe, train_on
 from .base import register, working_copy
-
-
-def train_on(model: nn.Module, data: Dataset, indices: Tensor | None, recipe: Recipe, *, seed: int = 0,
-             callback: Callable | None = None, progress: bool = True, desc: str = "train") -> nn.Module:
-    """Train ``model`` in place on the training images at ``indices`` (all when None)."""
-    x, y = (data.train_x, data.train_y) if indices is None else (data.train_x[indices], data.train_y[indices])
-    return fit(model, x, y, recipe, seed=seed, callback=callback, progress=progress, desc=desc)
-
-
-def train_original(data: Dataset, model_name: str, recipe: Recipe, *, seed: int = 0, device=None,
-                   callback: Callable | None = None, progress: bool = True) -> nn.Module:
-    """The original model: initialised with ``seed`` and trained on the whole training set."""
-    model = model_for(model_name, data, seed).to(device or default_device())
-    return train_on(model, data, None, recipe, seed=seed, callback=callback, progress=progress, desc="original")
 
 
 @register("retrain")
