@@ -1,4 +1,4 @@
-"""GPU speed of the paper presets, measured side by side in one run.
+"""GPU speed of the paper settings, measured side by side in one run.
 
 1. Train-step throughput (images/s) of ResNet18 and VGG16-BN at 32x32 and ResNet34 at 64x64 on random
    uint8 data: a DataLoader + per-sample PIL transforms pipeline with workers against natmu_lite's

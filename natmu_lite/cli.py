@@ -1,4 +1,4 @@
-"""The ``natmu-lite`` command: demo, bench, table, audit, presets, fetch."""
+"""The ``natmu-lite`` command: demo, bench, table, audit, settings, fetch."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from .tune import (
     RECIPE_FIELDS,
     SEARCH_SPACES,
     check_storage,
-    load_preset,
+    load_setting_file,
     open_storage,
-    save_preset,
+    save_setting_file,
     study_name,
     transfer,
     tune,
@@ -46,7 +46,7 @@ def reduced(setting: Setting, args: argparse.Namespace) -> Setting:
 
 def demo(args: argparse.Namespace) -> int:
     """Original, Retrain and NatMU (plus any --methods) on one scenario: the package in one minute."""
-    setting = reduced(get_setting(args.preset), args)
+    setting = reduced(get_setting(args.setting), args)
     check_grid(setting, [args.scenario], ["retrain", "natmu", *args.methods])
     data = load_setting_data(setting)
     split = make_scenario_split(setting, data, args.scenario, seed=args.seed)
@@ -72,17 +72,17 @@ def _read_json(path: str, what: str):
         raise ValueError(f"{what} {path} is not JSON ({e})") from None
 
 
-def preset_doc(path: str, what: str = "--preset-file") -> dict:
-    """A preset file's content, checked: ``{"base": <preset>, "methods": {<method>: {<parameter>: value}}}``
-    as ``tune --save-preset`` writes it, with a known base and methods (parameters: see :func:`read_preset`)."""
+def setting_file_doc(path: str, what: str = "--setting-file") -> dict:
+    """A setting file's content, checked: ``{"base": <setting>, "methods": {<method>: {<parameter>: value}}}``
+    as ``tune --save-setting`` writes it, with a known base and methods (parameters: see :func:`read_setting_file`)."""
     doc = _read_json(path, what)
     if not (isinstance(doc, dict) and isinstance(doc.get("base"), str) and isinstance(doc.get("methods"), dict)
             and all(isinstance(p, dict) for p in doc["methods"].values())):
-        shape = '{"base": <preset>, "methods": {<method>: {<parameter>: <value>}}}'
-        raise ValueError(f"{what} {path}: expected a JSON object {shape}, as `natmu-lite tune --save-preset` "
+        shape = '{"base": <setting>, "methods": {<method>: {<parameter>: <value>}}}'
+        raise ValueError(f"{what} {path}: expected a JSON object {shape}, as `natmu-lite tune --save-setting` "
                          f"writes; got {json.dumps(doc)[:60]}")
     if doc["base"] not in SETTINGS:
-        raise ValueError(f"{what} {path}: unknown base preset {doc['base']!r}; valid: {', '.join(SETTINGS)}")
+        raise ValueError(f"{what} {path}: unknown base setting {doc['base']!r}; valid: {', '.join(SETTINGS)}")
     unknown = sorted(set(doc["methods"]) - set(METHODS))
     if unknown:
         raise ValueError(f"{what} {path}: unknown method {unknown[0]!r}; valid: {', '.join(sorted(METHODS))}")
@@ -96,26 +96,26 @@ def preset_doc(path: str, what: str = "--preset-file") -> dict:
     return doc
 
 
-def read_preset(path: str) -> Setting:
-    """A --preset-file's setting, refused before anything trains if a parameter is unknown (neither a
+def read_setting_file(path: str) -> Setting:
+    """A --setting-file's setting, refused before anything trains if a parameter is unknown (neither a
     recipe field nor a knob of its method) or out of range."""
-    doc = preset_doc(path)
-    setting = load_preset(path)
+    doc = setting_file_doc(path)
+    setting = load_setting_file(path)
     try:
         check_grid(setting, [], list(doc["methods"]))
     except ValueError as e:
-        raise ValueError(f"--preset-file {path}: {e}") from None
+        raise ValueError(f"--setting-file {path}: {e}") from None
     return setting
 
 
 def chosen_setting(args: argparse.Namespace) -> Setting:
-    """--preset-file (tuned parameters) or --preset, with the size overrides."""
-    base = read_preset(args.preset_file) if getattr(args, "preset_file", None) else get_setting(args.preset)
+    """--setting-file (tuned parameters) or --setting, with the size overrides."""
+    base = read_setting_file(args.setting_file) if getattr(args, "setting_file", None) else get_setting(args.setting)
     return reduced(base, args)
 
 
 def bench(args: argparse.Namespace) -> int:
-    """Run a preset's grid (resumable through --out) and print the paper's table."""
+    """Run a setting's grid (resumable through --out) and print the paper's table."""
     setting = chosen_setting(args)
     check_output(args.out, "--out")  # run_grid checks it too, but here the message names the option
     start = time.perf_counter()
@@ -127,13 +127,13 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def table(args: argparse.Namespace) -> int:
-    """Print a results file as the paper's table; --preset and --config choose rows, and a run that is
+    """Print a results file as the paper's table; --setting and --config choose rows, and a run that is
     there more than once (from several configurations) is an error, never a mean over both."""
     rows = load_results(args.results)
     if not rows:
         raise ValueError(f"{args.results}: no results (missing or empty file)")
     frame = pd.DataFrame(rows)
-    for column, value, flag in (("setting", args.preset, "--preset"), ("config", args.config, "--config")):
+    for column, value, flag in (("setting", args.setting, "--setting"), ("config", args.config, "--config")):
         if value is not None:
             held = sorted(set(frame[column].dropna())) if column in frame else []
             if value not in held:
@@ -152,32 +152,32 @@ def table(args: argparse.Namespace) -> int:
 
 
 def tune_cmd(args: argparse.Namespace) -> int:
-    """Add trials to the study of (preset, scenario, method); report and optionally save the best."""
+    """Add trials to the study of (setting, scenario, method); report and optionally save the best."""
     setting = chosen_setting(args)
     scenario = args.scenario or next(iter(setting.scenarios))
     check_grid(setting, [scenario], [args.method])
     check_storage(args.storage, what="--storage")
-    if args.save_preset:
-        check_save_preset(args.save_preset, setting)
+    if args.save_setting:
+        check_save_setting(args.save_setting, setting)
     study = tune(setting, scenario, args.method, args.trials, args.storage, args.study, seed=args.seed,
                  prune=not args.no_prune)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     print(f"study {study.study_name}: {len(study.trials)} trials ({len(done)} complete)")
     print(f"best AvgGap {study.best_value:.2f} with {json.dumps(study.best_params)}")
-    if args.save_preset:
-        save_preset(args.save_preset, setting, args.method, study.best_params)
-        print(f"saved to {args.save_preset}")
+    if args.save_setting:
+        save_setting_file(args.save_setting, setting, args.method, study.best_params)
+        print(f"saved to {args.save_setting}")
     return 0
 
 
-def check_save_preset(path: str, setting: Setting) -> None:
-    """Refuse a --save-preset that would fail after the study: an unwritable path, an existing file
-    that is not a preset of the same base, or a base that is itself a preset file."""
-    check_output(path, "--save-preset")
+def check_save_setting(path: str, setting: Setting) -> None:
+    """Refuse a --save-setting that would fail after the study: an unwritable path, an existing file
+    that is not a setting of the same base, or a base that is itself a setting file."""
+    check_output(path, "--save-setting")
     if setting.name not in SETTINGS:
-        raise ValueError(f"--save-preset needs a --preset as the base, not a preset file ({setting.name})")
-    if Path(path).exists() and (base := preset_doc(path, "--save-preset")["base"]) != setting.name:
-        raise ValueError(f"--save-preset {path} is based on preset {base!r}, not {setting.name!r}")
+        raise ValueError(f"--save-setting needs a --setting as the base, not a setting file ({setting.name})")
+    if Path(path).exists() and (base := setting_file_doc(path, "--save-setting")["base"]) != setting.name:
+        raise ValueError(f"--save-setting {path} is based on setting {base!r}, not {setting.name!r}")
 
 
 def check_study(storage: str, study: str) -> None:
@@ -288,7 +288,7 @@ def audit_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def presets(args: argparse.Namespace) -> int:
+def settings(args: argparse.Namespace) -> int:
     for s in SETTINGS.values():
         size = f", {s.train_size} train images" if s.train_size else ""
         print(f"{s.name:<22} {s.dataset} + {s.model}{size}; scenarios: {', '.join(s.scenarios)}")
@@ -345,9 +345,10 @@ def _size_options(p: argparse.ArgumentParser) -> None:
                    help="torch.compile mode of every training run (GPU; reduce-overhead measured 2x on an H200)")
 
 
-def _preset_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="default", choices=sorted(SETTINGS))
-    p.add_argument("--preset-file", default=None, help="a preset file saved by `tune --save-preset`")
+def _setting_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--setting-file", "--preset-file", default=None,
+                   help="a setting file saved by `tune --save-setting`")
     p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
     p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
     _size_options(p)
@@ -360,7 +361,7 @@ def parser() -> argparse.ArgumentParser:
     others = sorted(set(METHODS) - {"retrain", "natmu"})
 
     p = sub.add_parser("demo", help="train original and retrained models, run NatMU, print RA/FA/MIA")
-    p.add_argument("--preset", "--setting", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
     p.add_argument("--scenario", default="random-1%")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--methods", nargs="*", default=[], choices=others, help="more methods beside Retrain and NatMU")
@@ -368,33 +369,33 @@ def parser() -> argparse.ArgumentParser:
     _size_options(p)
     p.set_defaults(func=demo)
 
-    p = sub.add_parser("bench", help="run a preset's scenario x method x seed grid and print the paper's table")
-    _preset_options(p)
-    p.add_argument("--scenarios", nargs="+", default=None, help="default: all of the preset's")
+    p = sub.add_parser("bench", help="run a setting's scenario x method x seed grid and print the paper's table")
+    _setting_options(p)
+    p.add_argument("--scenarios", nargs="+", default=None, help="default: all of the setting's")
     p.add_argument("--methods", nargs="+", default=None, choices=sorted(METHODS), help="default: all")
     p.add_argument("--seeds", type=POSITIVE, default=1, help="seeds 0..N-1")
     p.add_argument("--out", default="results.json", help="results file; finished runs in it are skipped")
     p.set_defaults(func=bench)
 
     p = sub.add_parser("tune", help="hyperparameter search with Optuna (shared storage: many workers)")
-    _preset_options(p)
+    _setting_options(p)
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
-    p.add_argument("--scenario", default=None, help="default: the preset's first")
+    p.add_argument("--scenario", default=None, help="default: the setting's first")
     p.add_argument("--trials", type=POSITIVE, default=20)
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="any Optuna storage URL (e.g. PostgreSQL)")
-    p.add_argument("--study", default=None, help="default: <preset>/<scenario>/<method>")
+    p.add_argument("--study", default=None, help="default: <setting>/<scenario>/<method>")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="the seed of Retrain and of each trial's run")
     p.add_argument("--no-prune", action="store_true", help="no per-epoch pruning")
-    p.add_argument("--save-preset", default=None, help="add the best parameters to this preset file")
+    p.add_argument("--save-setting", "--save-preset", default=None, help="add the best parameters to this setting file")
     p.set_defaults(func=tune_cmd)
 
     p = sub.add_parser("transfer", help="evaluate one scenario's best parameters on another (Fig. 4)")
-    _preset_options(p)
+    _setting_options(p)
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
     p.add_argument("--from-scenario", required=True)
     p.add_argument("--to-scenario", required=True)
     p.add_argument("--storage", default=DEFAULT_STORAGE)
-    p.add_argument("--study", default=None, help="default: <preset>/<from-scenario>/<method>")
+    p.add_argument("--study", default=None, help="default: <setting>/<from-scenario>/<method>")
     p.add_argument("--seeds", type=POSITIVE, default=1)
     p.add_argument("--out", default="results.json")
     p.set_defaults(func=transfer_cmd)
@@ -418,7 +419,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table", help="print the paper's table of a results file")
     p.add_argument("results")
     p.add_argument("--format", default="text", choices=["text", "markdown", "latex"])
-    p.add_argument("--preset", default=None, help="only this preset's rows")
+    p.add_argument("--setting", "--preset", default=None, help="only this setting's rows")
     p.add_argument("--config", default=None, help="only the runs of this configuration (a row's config hash)")
     p.set_defaults(func=table)
 
@@ -427,8 +428,9 @@ def parser() -> argparse.ArgumentParser:
                    help="one or more methods, or 'all'; 'original': the trained models, no unlearning")
     p.add_argument("--models", type=model_count, default=DEFAULT_MODELS,
                    help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each a target in turn")
-    p.add_argument("--preset", "--setting", default="default", choices=sorted(SETTINGS))
-    p.add_argument("--preset-file", default=None, help="a preset file saved by `tune --save-preset`")
+    p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
+    p.add_argument("--setting-file", "--preset-file", default=None,
+                   help="a setting file saved by `tune --save-setting`")
     p.add_argument("--tuned-by", default=None, metavar="PROTOCOL",
                    help="audit each method with the parameters this protocol's study chose (e.g. default)")
     p.add_argument("--storage", default=None, help="the protocol's storage (default sqlite:///results/PROTOCOL.db)")
@@ -441,8 +443,8 @@ def parser() -> argparse.ArgumentParser:
     _size_options(p)
     p.set_defaults(func=audit_cmd)
 
-    p = sub.add_parser("presets", help="list the presets")
-    p.set_defaults(func=presets)
+    p = sub.add_parser("settings", aliases=["presets"], help="list the settings (the presets)")
+    p.set_defaults(func=settings)
 
     p = sub.add_parser("fetch", help="find or download a dataset (Fashion-MNIST by default)")
     p.add_argument("dataset", nargs="?", default="fashion-mnist", choices=sorted(LOADERS))

@@ -26,7 +26,7 @@ def run_config(setting: Setting, scenario: str, method: str) -> str:
     """A short hash of everything besides the setting's name and the seed that determines one run of
     ``method`` on ``scenario``: the data and its sizes, the network, the original's recipe, the
     method's recipe and knobs, the request. A results file skips a run only when this matches, so runs
-    of other sizes, epochs or preset files are never taken for this configuration's."""
+    of other sizes, epochs or setting files are never taken for this configuration's."""
     key = {"version": CACHE_VERSION, "dataset": setting.dataset, "train_size": setting.train_size,
            "test_size": setting.test_size, "model": setting.model, "train": recipe_key(setting.train),
            "original_seed": setting.original_seed, "split_seed": setting.split_seed,

@@ -7,11 +7,11 @@ and one seed cannot tell a ranking from noise. So, for each scenario of a protoc
 1. **Tune** each method (Retrain excepted) in an Optuna study of exactly :data:`TRIALS` completed
    trials on the scenario's *validation request*: a random forget set drawn with another split seed,
    or a class that is not in the table (``Setting.validation``). Every study uses the same TPE seed
-   and starts from the preset's values (trial 0), with the search spaces of ``tune.SEARCH_SPACES``.
+   and starts from the setting's values (trial 0), with the search spaces of ``tune.SEARCH_SPACES``.
    A trial's score is its AvgGap to Retrain (seed 0) on the validation request.
-2. **Evaluate** on the test requests (``Setting.targets`` for class scenarios, the preset's forget
+2. **Evaluate** on the test requests (``Setting.targets`` for class scenarios, the setting's forget
    set for random ones) with seeds 0-4, each against the same seed's Retrain, three ways: ``tuned``
-   (the study's best), ``untuned`` (the preset's values), and for random 1% ``transfer`` (the best
+   (the study's best), ``untuned`` (the setting's values), and for random 1% ``transfer`` (the best
    of the random-10% study: the paper's Fig. 4 question, can parameters found at 10% serve 1%?).
 
 All state lives in one Optuna storage (SQLite here, PostgreSQL to share): the tuning studies, and a
@@ -62,7 +62,7 @@ from .tune import (
 TRIALS = 24  # completed trials per (scenario, method) study, the same for every method
 SEEDS = (0, 1, 2, 3, 4)  # run seeds of the tables; seed s of a method is compared with seed s of Retrain
 SAMPLER_SEED = 0  # one TPE seed for every study
-PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the presets whose scenarios it runs
+PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
 # protocol -> the methods it tunes and evaluates (Retrain is the reference, never tuned). A method joins
 # a protocol when its runs are computed: resuming the protocol then tunes and evaluates just that method.
 PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "l1sparse", "natmu", "neggradplus",
@@ -73,7 +73,7 @@ VARIANTS = ("tuned", "untuned", "transfer")
 
 @dataclass(frozen=True)
 class Plan:
-    """One preset with a named scenario per request of the protocol: ``tests[scenario]`` are the
+    """One setting with a named scenario per request of the protocol: ``tests[scenario]`` are the
     requests of the scenario's table, ``validation[scenario]`` the one its methods are tuned on."""
 
     setting: Setting
@@ -87,11 +87,11 @@ def default_storage(name: str) -> str:
 
 
 def plan(setting: Setting) -> Plan:
-    """Expand a preset's scenarios into its protocol requests (see ``Setting.validation/targets``)."""
+    """Expand a setting's scenarios into its protocol requests (see ``Setting.validation/targets``)."""
     scenarios, tests, validation = {}, {}, {}
     for name, request in setting.scenarios.items():
         if name not in setting.validation:
-            raise ValueError(f"preset {setting.name}: scenario {name!r} names no validation request")
+            raise ValueError(f"setting {setting.name}: scenario {name!r} names no validation request")
         targets = setting.targets.get(name)
         tests[name] = tuple(f"{name}: {t}" for t in targets) if targets else (name,)
         for test, target in zip(tests[name], targets or (None,)):
@@ -102,7 +102,7 @@ def plan(setting: Setting) -> Plan:
 
 
 def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
-    """The protocol's presets, expanded; ``sizes`` are :func:`~natmu_lite.settings.resized`'s overrides."""
+    """The protocol's settings, expanded; ``sizes`` are :func:`~natmu_lite.settings.resized`'s overrides."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     return [plan(resized(get_setting(name), **(sizes or {}))) for name in PROTOCOLS[protocol]]
@@ -168,12 +168,12 @@ def best_within_budget(study: optuna.Study, trials: int = TRIALS) -> optuna.tria
 
 
 def tuned_params(name: str, storage: str, setting: str, ratio: float, methods: list[str]) -> dict[str, dict]:
-    """The parameters that a protocol's studies chose (within the budget) for each method on a preset's
+    """The parameters that a protocol's studies chose (within the budget) for each method on a setting's
     random-forgetting scenario of ``ratio``: the fair table's tuned variant, which the U-LiRA audit of
     :mod:`natmu_lite.audit` then attacks. Refuses a study that is missing or short of its budget."""
     proto = Protocol(name, storage)
     if setting not in proto.plans:
-        raise ValueError(f"protocol {name!r} has no preset {setting!r}; it has {', '.join(proto.plans)}")
+        raise ValueError(f"protocol {name!r} has no setting {setting!r}; it has {', '.join(proto.plans)}")
     p = proto.plans[setting]
     scenario = next((sc for sc in p.tests if p.setting.scenarios[p.validation[sc]].get("scenario") == "random"
                      and p.setting.scenarios[p.validation[sc]].get("ratio") == ratio), None)
@@ -372,7 +372,7 @@ class Protocol:
         return done, total + len(self.points())
 
     def tuning_summary(self) -> list[dict]:
-        """Per study: the validation request, the budget's best trial and the preset values' score."""
+        """Per study: the validation request, the budget's best trial and the setting values' score."""
         rows = []
         for p, scenario, method in self.studies():
             study = self.study(p, scenario, method)
@@ -409,7 +409,7 @@ class Protocol:
                               "python": platform.python_version(),
                               "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                               "tuning": _phase_summary(tuning), "evaluation": _phase_summary(queue.trials)},
-               "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = preset",
+               "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
                           "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
                                             for m in self.methods}, "seeds": list(self.seeds)},
                "studies": summaries,
@@ -516,9 +516,9 @@ def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
 
 def committed_runs(setting: str, scenario: str, variant: str = "untuned",
                    protocol: str = "default") -> pd.DataFrame | None:
-    """The committed runs (and Retrain's) of one preset's scenario, test request only, or None when
+    """The committed runs (and Retrain's) of one setting's scenario, test request only, or None when
     the committed protocol does not cover it: chapters read these instead of training them again,
-    and fall back to running them for presets the protocol does not have."""
+    and fall back to running them for settings the protocol does not have."""
     if not (RESULTS / f"{protocol}.json").exists():
         return None
     frame = runs(load(protocol), variant)

@@ -1,4 +1,4 @@
-"""Experiment settings: what a run needs besides its seed, and the named settings (presets) of the
+"""Experiment settings: what a run needs besides its seed, and the named settings (settings) of the
 package: the offline default and the paper's GPU settings.
 
 A :class:`Setting` fixes the data (and its subset size), the network, the recipe of the original and
@@ -103,7 +103,7 @@ def paper_setting(name: str, dataset: str, model: str, scenarios: dict, changes:
                   batch_size: int = 128, padding: int = 4) -> Setting:
     """A GPU setting of the paper with the official recipes: ``changes`` and ``knobs`` are each method's
     tuned values from the official scripts (the book's page "How natmu-lite differs from the official
-    code" lists where the presets depart from them). Every value below says where it comes from:
+    code" lists where the settings depart from them). Every value below says where it comes from:
     "official" (the authors' scripts) or "ours, untuned" (methods without an official script)."""
     train = Recipe("sgd",  # Original and Retrain, all official
                    lr=0.1,
@@ -133,7 +133,7 @@ def paper_setting(name: str, dataset: str, model: str, scenarios: dict, changes:
 
 
 RANDOM = {"random-1%": dict(scenario="random", ratio=0.01), "random-10%": dict(scenario="random", ratio=0.10)}
-# Each method's values in the five presets below are the official scripts' tuned values, one per line.
+# Each method's values in the five settings below are the official scripts' tuned values, one per line.
 PAPER = [
     # Table 1: full-class, CIFAR-100, ResNet18. The paper's rows are Rocket and Sea (a third is lost
     # from the text); mushroom (ours) is the third of SSD's benchmark classes.

@@ -1,4 +1,4 @@
-"""Fair hyperparameter search with Optuna: one study per (preset, scenario, method).
+"""Fair hyperparameter search with Optuna: one study per (setting, scenario, method).
 
 The objective is the paper's criterion, the AvgGap to the (cached) retrained model. Each method
 searches the shared recipe knobs (lr, weight decay, epochs) and its own (NatMU's delta, SalUn's
@@ -42,7 +42,7 @@ RECIPE_FIELDS = {"lr", "weight_decay", "epochs", "batch_size", "optimizer", "sch
 def _training(trial: optuna.Trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> dict:
     return {"lr": trial.suggest_float("lr", *lr, log=True),
             "weight_decay": trial.suggest_float("weight_decay", 0.0, 1e-3),
-            "epochs": trial.suggest_int("epochs", 2, 6)}  # the presets use 5-6
+            "epochs": trial.suggest_int("epochs", 2, 6)}  # the settings use 5-6
 
 
 NEGGRAD_BETAS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
@@ -238,28 +238,28 @@ def transfer(setting: Setting, from_scenario: str, to_scenario: str, method: str
              seeds: list[int], out: str | Path | None = None, study: str | None = None, progress: bool = True):
     """Evaluate the best parameters found on ``from_scenario`` on ``to_scenario`` (paper Fig. 4).
 
-    The rows carry the setting name ``<preset>@<from_scenario>`` so that they sit beside the
-    preset's own runs in one results file."""
+    The rows carry the setting name ``<setting>@<from_scenario>`` so that they sit beside the
+    setting's own runs in one results file."""
     params = best_params(storage, study or study_name(setting, from_scenario, method))
     tuned = with_params(setting, method, params, name=f"{setting.name}@{from_scenario}")
     return run_grid(tuned, [to_scenario], [method], seeds, out, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------
-# preset files: the best parameters, readable by `natmu-lite bench --preset-file`
+# setting files: the best parameters, readable by `natmu-lite bench --setting-file`
 
-def save_preset(path: str | Path, setting: Setting, method: str, params: dict) -> None:
-    """Add (or replace) ``method``'s parameters in a preset file based on ``setting``."""
+def save_setting_file(path: str | Path, setting: Setting, method: str, params: dict) -> None:
+    """Add (or replace) ``method``'s parameters in a setting file based on ``setting``."""
     path = Path(path)
     doc = json.loads(path.read_text()) if path.exists() else {"base": setting.name, "methods": {}}
     if doc["base"] != setting.name:
-        raise ValueError(f"{path} is based on preset {doc['base']!r}, not {setting.name!r}")
+        raise ValueError(f"{path} is based on setting {doc['base']!r}, not {setting.name!r}")
     doc["methods"][method] = params
     atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
 
 
-def load_preset(path: str | Path) -> Setting:
-    """A setting from a preset file: its base preset with the saved parameters of each method."""
+def load_setting_file(path: str | Path) -> Setting:
+    """A setting from a setting file: its base setting with the saved parameters of each method."""
     doc = json.loads(Path(path).read_text())
     setting = get_setting(doc["base"])
     for method, params in doc["methods"].items():

@@ -203,7 +203,7 @@ def test_bad_knobs_raise():
 
 @pytest.mark.parametrize("method", sorted(nl.METHODS))
 def test_every_method_runs_on_the_default_setting(method, fmnist, fmnist_original, monkeypatch):
-    """Through ``run_method``: the method gets the preset's recipe and knobs, returns a model of its own
+    """Through ``run_method``: the method gets the setting's recipe and knobs, returns a model of its own
     (the original untouched), whose reported RA and FA are its own (against a plain forward pass), and
     it never teaches the forget set: FA does not rise above the original's (which memorised it)."""
     setting = replace(DEFAULT, train=DEFAULT.train.with_(epochs=1), unlearn=DEFAULT.unlearn.with_(epochs=1))

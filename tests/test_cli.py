@@ -35,27 +35,27 @@ def test_bench_table_and_presets_on_a_reduced_default(tmp_path, monkeypatch, cap
     assert "NatMU" in text and "AvgGap" in text and "6 runs" in text
     assert cli.main(["table", str(out), "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("| target | metric | Retrain |")
-    assert cli.main(["presets"]) == 0
+    assert cli.main(["settings"]) == 0
     assert "cifar20-subclass" in capsys.readouterr().out
 
 
 def test_bad_arguments_exit_non_zero(tmp_path, capsys):
     assert cli.main(["table", str(tmp_path / "missing.json")]) == 2
     import pytest
-    for bad in (["bench", "--preset", "nope"], ["bench", "--seeds", "0"]):  # refused by argparse
+    for bad in (["bench", "--setting", "nope"], ["bench", "--seeds", "0"]):  # refused by argparse
         with pytest.raises(SystemExit) as e:
             cli.main(bad)
         assert e.value.code == 2
 
 
-def test_tune_saves_a_preset_file_that_bench_reads(tmp_path, monkeypatch, capsys):
+def test_tune_saves_a_setting_file_that_bench_reads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
     size = ["--train-size", "600", "--test-size", "500", "--epochs", "1"]
-    preset = tmp_path / "tuned.json"
+    setting = tmp_path / "tuned.json"
     assert cli.main(["tune", *size, "--method", "ssd", "--scenario", "random-10%", "--trials", "2", "--storage",
-                     f"sqlite:///{tmp_path / 's.db'}", "--save-preset", str(preset)]) == 0
-    assert "best AvgGap" in capsys.readouterr().out and preset.exists()
-    assert cli.main(["bench", "--preset-file", str(preset), *size, "--scenarios", "random-10%", "--methods", "ssd",
+                     f"sqlite:///{tmp_path / 's.db'}", "--save-setting", str(setting)]) == 0
+    assert "best AvgGap" in capsys.readouterr().out and setting.exists()
+    assert cli.main(["bench", "--setting-file", str(setting), *size, "--scenarios", "random-10%", "--methods", "ssd",
                      "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
     assert "default+tuned" in (tmp_path / "r.json").read_text()
     storage = f"sqlite:///{tmp_path / 's.db'}"
@@ -69,3 +69,12 @@ def test_compile_flag_reaches_every_training_recipe():
     setting = cli.chosen_setting(args)
     assert setting.train.compile == setting.unlearn.compile == "reduce-overhead"
     assert setting.train.epochs == 3 and setting.recipe_for("salun").compile == "reduce-overhead"
+
+
+def test_the_old_preset_spellings_still_work():
+    """One word, "setting", everywhere; what users typed before stays an alias."""
+    p = cli.parser()
+    assert p.parse_args(["bench", "--preset", "default-subclass"]).setting == "default-subclass"
+    assert p.parse_args(["bench", "--preset-file", "t.json"]).setting_file == "t.json"
+    assert p.parse_args(["tune", "--method", "ssd", "--save-preset", "t.json"]).save_setting == "t.json"
+    assert p.parse_args(["presets"]).func is p.parse_args(["settings"]).func

@@ -254,7 +254,7 @@ def test_blends_are_never_augmented_but_retain_images_are(monkeypatch):
 
 
 def test_reinit_head_redraws_the_classifier_after_the_labels_are_chosen(fmnist, fmnist_original, monkeypatch):
-    """``reinit_head`` (the paper's full-class preset): only the last Linear's weight is redrawn,
+    """``reinit_head`` (the paper's full-class setting): only the last Linear's weight is redrawn,
     Xavier-normal with ReLU gain, and the labels still come from the original head."""
     split = nl.make_split(fmnist, "random", ratio=0.01, seed=0)
     seen = {}

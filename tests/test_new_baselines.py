@@ -223,10 +223,10 @@ def test_boundary_knobs_are_accepted():
 def test_the_cli_runs_the_new_methods_and_refuses_their_bad_knobs(tmp_path, capsys):
     args = cli.parser().parse_args(["bench", "--methods", *NEW])
     assert args.methods == list(NEW)
-    preset = tmp_path / "bad.json"
-    preset.write_text(json.dumps({"base": "default", "methods": {"scrub": {"temperature": -1}}}))
+    setting = tmp_path / "bad.json"
+    setting.write_text(json.dumps({"base": "default", "methods": {"scrub": {"temperature": -1}}}))
     out = tmp_path / "r.json"
-    assert cli.main(["bench", "--preset-file", str(preset), "--methods", "scrub", "--out", str(out), "--quiet"]) == 2
+    assert cli.main(["bench", "--setting-file", str(setting), "--methods", "scrub", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "method scrub" in err and "SCRUB temperature must be a number > 0, got -1" in err
     assert not out.exists()
@@ -234,7 +234,7 @@ def test_the_cli_runs_the_new_methods_and_refuses_their_bad_knobs(tmp_path, caps
 
 @pytest.mark.parametrize("method", NEW)
 def test_search_space_starts_at_the_defaults_and_proposes_valid_knobs(method):
-    """The warm-start trial holds every searched parameter (so trial 0 is the preset itself), each
+    """The warm-start trial holds every searched parameter (so trial 0 is the setting itself), each
     inside its distribution, and every value the space can propose passes the method's checks."""
     distributions = search_distributions(method)
     assert set(distributions) <= RECIPE_FIELDS | knob_names(method)

@@ -216,7 +216,7 @@ def test_committed_rows_reproduce(committed, tmp_path):
             assert again[metric] == pytest.approx(row[metric], abs=1.0), (row["method"], metric)
 
 
-def test_chapters_read_the_committed_runs_of_a_covered_preset_only(committed):
+def test_chapters_read_the_committed_runs_of_a_covered_setting_only(committed):
     runs = protocol.committed_runs("default", "random-1%")
     seeds = committed["complete_seeds"]["random-1%"]
     assert set(runs.variant) == {"untuned", "reference"} and set(runs.seed) == set(seeds)

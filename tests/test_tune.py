@@ -1,5 +1,5 @@
 """Hyperparameter search: it finds something no worse than the defaults, workers share one study
-(SQLite here, PostgreSQL in CI), transfer and preset files work."""
+(SQLite here, PostgreSQL in CI), transfer and setting files work."""
 
 import os
 import subprocess
@@ -15,8 +15,8 @@ from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT, load_setting_data, make_scenario_split
 from natmu_lite.tune import (
     default_params,
-    load_preset,
-    save_preset,
+    load_setting_file,
+    save_setting_file,
     transfer,
     tune,
     with_params,
@@ -41,7 +41,7 @@ def test_a_small_study_is_no_worse_than_the_defaults(cache, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = tune(TINY, "random-10%", "ssd", trials=6, storage=storage, sampler_seed=0)
     assert len(study.trials) == 6 and study.best_trial.user_attrs["worker"] == os.getpid()
-    # trial 0 is the preset's own parameters, and the objective reproduces their gap exactly ...
+    # trial 0 is the setting's own parameters, and the objective reproduces their gap exactly ...
     assert study.trials[0].params == default_params(TINY, "ssd")
     assert study.trials[0].value == pytest.approx(default_gap(TINY, "random-10%", "ssd"), abs=1e-9)
     # the study minimises the gap, and its best trial is real: its recorded parameters, run again
@@ -98,18 +98,18 @@ def test_two_workers_split_one_postgresql_study(cache):
     optuna.delete_study(study_name=study, storage=url)
 
 
-def test_transfer_and_preset_files(cache, tmp_path):
+def test_transfer_and_setting_files(cache, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = tune(TINY, "random-10%", "ssd", trials=3, storage=storage, sampler_seed=1)
     frame = transfer(TINY, "random-10%", "random-1%", "ssd", storage, [0], tmp_path / "r.json", progress=False)
     assert set(frame.method) == {"retrain", "ssd"} and set(frame.setting) == {"default@random-10%"}
     assert set(frame.scenario) == {"random-1%"}
     path = tmp_path / "tuned.json"
-    save_preset(path, TINY, "ssd", study.best_params)
-    save_preset(path, TINY, "natmu", {"lr": 1e-3, "delta": -0.1})
-    loaded = load_preset(path)
+    save_setting_file(path, TINY, "ssd", study.best_params)
+    save_setting_file(path, TINY, "natmu", {"lr": 1e-3, "delta": -0.1})
+    loaded = load_setting_file(path)
     assert loaded.knobs["ssd"] == {**DEFAULT.knobs["ssd"], **study.best_params}
     assert loaded.knobs["natmu"]["delta"] == -0.1 and loaded.recipe_for("natmu").lr == 1e-3
     assert with_params(DEFAULT, "ga", {"epochs": 2}).recipe_for("ga").epochs == 2
-    with pytest.raises(ValueError, match="based on preset"):
-        save_preset(path, replace(DEFAULT, name="other"), "ssd", {})
+    with pytest.raises(ValueError, match="based on setting"):
+        save_setting_file(path, replace(DEFAULT, name="other"), "ssd", {})

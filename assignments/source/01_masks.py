@@ -20,7 +20,7 @@
 
 # %%
 # Parameters
-PRESET = "default"
+SETTING = "default"
 SCENARIO = "random-1%"
 SEED = 0
 DELTAS = [-0.2, 0.0, 0.2]
@@ -33,7 +33,7 @@ import natmu_lite as nl
 from natmu_lite import plots
 from natmu_lite.runs import experiment
 
-exp = experiment(PRESET, SCENARIO, seed=SEED)
+exp = experiment(SETTING, SCENARIO, seed=SEED)
 h, w = exp.data.shape[1:]
 print(exp.data, exp.split, sep="\n")
 

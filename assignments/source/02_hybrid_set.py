@@ -19,7 +19,7 @@
 
 # %%
 # Parameters
-PRESET = "default"
+SETTING = "default"
 SCENARIO = "random-1%"
 SEED = 0
 N_LABELS = 4  # relevant labels per forget sample (the paper's n)
@@ -34,7 +34,7 @@ from natmu_lite.methods.natmu import UnlearningSet, label_cap
 from natmu_lite.runs import experiment
 from natmu_lite.settings import make_scenario_split
 
-exp = experiment(PRESET, SCENARIO, seed=SEED)
+exp = experiment(SETTING, SCENARIO, seed=SEED)
 classes = exp.data.classes
 x_f, y_f = exp.data.train_x[exp.split.forget], exp.data.train_y[exp.split.forget]
 probs = nl.predict(exp.original, x_f).softmax(1)
@@ -208,7 +208,7 @@ pd.DataFrame.from_dict(rows, orient="index")
 # 1. Why must the new labels exclude the true class, and why take the *most probable* other classes
 #    rather than random ones?
 # 2. Why should no remaining image be used in two blends?
-# 3. Does the official cap change any label on this preset? When would it?
+# 3. Does the official cap change any label on this setting? When would it?
 #
 # ### BEGIN SOLUTION
 # 1. A blend labelled with the forget sample's true class would teach the model to keep recognising
@@ -220,7 +220,7 @@ pd.DataFrame.from_dict(rows, orient="index")
 # 2. Each blend's label is true because of the remaining image in it; reusing one image would give it
 #    extra weight in fine-tuning (and, in the official sampler, exhausting a class is what makes it loop
 #    forever). Distinct images spread the correct information over as much of $\mathcal{D}^r$ as possible.
-# 3. On the default preset no class is asked for more often than its cap, at 1% or at 10% forgetting
+# 3. On the default setting no class is asked for more often than its cap, at 1% or at 10% forgetting
 #    (last table), so the cap changes nothing there. It binds when many forget samples share the same
 #    runners-up and the forget set is large next to the classes' supply: a large random forget set on a
 #    dataset with few images per class, or a model whose rankings concentrate on a few classes (the

@@ -20,7 +20,7 @@
 
 # %%
 # Parameters
-PRESET = "default"
+SETTING = "default"
 SCENARIO = "random-1%"
 SEED = 0
 BASELINE = "amnesiac"  # or "badteacher", "salun"
@@ -35,7 +35,7 @@ import natmu_lite as nl
 from natmu_lite import plots
 from natmu_lite.runs import experiment
 
-exp = experiment(PRESET, SCENARIO, seed=SEED)
+exp = experiment(SETTING, SCENARIO, seed=SEED)
 x_f, y_f = exp.data.train_x[exp.split.forget], exp.data.train_y[exp.split.forget]
 retrain_fa = nl.metrics.accuracy(nl.predict(exp.retrained, x_f), y_f)
 print(f"{exp.split}; Retrain's forget accuracy: {retrain_fa:.1f}%")
@@ -106,7 +106,7 @@ for method in (BASELINE, "natmu"):
             callback=make_fa_callback(fa[method], x_f, y_f))
 ### END SOLUTION
 ax = plots.curves(fa, retrain_fa,
-                  title=f"{SCENARIO} forgetting on {PRESET}: forget accuracy per epoch")
+                  title=f"{SCENARIO} on {SETTING}: forget accuracy per epoch")
 
 # %%
 summary = {m: {"reaches Retrain at epoch": first_crossing(c, retrain_fa),

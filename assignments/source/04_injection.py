@@ -21,7 +21,7 @@
 
 # %%
 # Parameters
-PRESET = "default"
+SETTING = "default"
 SCENARIO = "random-1%"
 SEEDS = [0]  # more seeds give error bars: [0, 1, 2]
 # the solution's knob: the side of the pasted box, as a fraction of the image side
@@ -44,7 +44,7 @@ from natmu_lite.methods.base import (
 from natmu_lite.runs import experiment
 from natmu_lite.tables import avg_gaps, paper_table, to_styler
 
-exp = experiment(PRESET, SCENARIO, seed=SEEDS[0])
+exp = experiment(SETTING, SCENARIO, seed=SEEDS[0])
 print(exp.split)
 
 # %% [markdown]
@@ -129,7 +129,8 @@ print("methods:", ", ".join(sorted(nl.METHODS)))
 
 # %%
 s = exp.setting
-setting = replace(s, recipe_changes={**s.recipe_changes, "natmu-inject": s.recipe_changes.get("natmu", {})},
+changes = s.recipe_changes.get("natmu", {})
+setting = replace(s, recipe_changes={**s.recipe_changes, "natmu-inject": changes},
                   knobs={**s.knobs, "natmu-inject": {**s.knobs.get("natmu", {}),
                                                      "inject": inject}})
 results = run_grid(setting, [SCENARIO], ["natmu", "natmu-inject"], seeds=SEEDS,

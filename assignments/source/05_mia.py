@@ -20,7 +20,7 @@
 
 # %%
 # Parameters
-PRESET = "default"
+SETTING = "default"
 SCENARIO = "random-1%"
 SEED = 0
 
@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 import natmu_lite as nl
 from natmu_lite.runs import experiment
 
-exp = experiment(PRESET, SCENARIO, seed=SEED)
+exp = experiment(SETTING, SCENARIO, seed=SEED)
 print(exp.split)
 
 # %% [markdown]

@@ -4,7 +4,7 @@ Every method is a function ``fn(model, data, split, recipe, *, seed=0, callback=
 progress=True, **knobs) -> nn.Module``: it takes the original model (left untouched), the dataset,
 the split and a :class:`~natmu_lite.train.Recipe`, and returns the unlearned model. ``knobs`` are the
 method's own hyperparameters (NatMU's ``delta``, SalUn's saliency fraction, ...), so a benchmark
-preset is just ``(recipe, knobs)`` per method.
+setting is just ``(recipe, knobs)`` per method.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Where this version differs:
   other notebooks' ``train_negrad`` has none either).
 
 No augmentation, as in the official notebooks (``augment=False``); ``beta = 1`` skips the forget
-batches, so it is exactly Finetune without augmentation (Finetune on the default preset).
+batches, so it is exactly Finetune without augmentation (Finetune on the default setting).
 
 A diverging run raises ``FloatingPointError`` (from the trainer), as GA does.
 """
