@@ -142,18 +142,38 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
         after_step: Callable[[nn.Module], None] | None = None,
         callback: Callable[[int, nn.Module], None] | None = None,
         progress: bool = True, desc: str = "train") -> nn.Module:
-    """Train ``model`` in place on ``images`` (uint8 NCHW) and ``targets`` following ``recipe``.
+    """Train ``model`` in place on ``images`` (uint8 NCHW) and ``targets`` following ``recipe``: the one
+    training loop of the package (every method, the original and Retrain go through it).
 
-    ``targets`` are class indices or per-class probabilities (soft labels).
-    ``loss_fn(logits, batch_targets)`` replaces the cross-entropy (GA negates it, BadTeacher distils).
-    ``extra_loss(model, step, total)`` is added to every step's loss, in the same autocast region, for
-    terms that are not a function of the batch's logits: NegGrad+ adds the ascent on a forget batch of
-    its own, ℓ1-sparse its decaying weight penalty (``step`` counts from 0 to ``total - 1``; the hook gets
-    the model itself, never its compiled forward).
-    ``augment_mask`` marks the samples that get the recipe's augmentation (default: all); NatMU uses
-    it to leave its blends unaugmented, as the official code does. ``after_step(model)`` runs after
-    each optimiser step (SalUn restores its frozen weights there), ``callback(epoch, model)`` after
-    each epoch (for curves). Returns the model; raises ``FloatingPointError`` if the loss diverges."""
+    Args:
+        model: the network; trained in place on its own device, and returned.
+        images: uint8 images ``(N, C, H, W)``, normalised by the model itself.
+        targets: class indices ``(N,)`` or per-class probabilities ``(N, K)`` (soft labels).
+        recipe: optimiser, learning rate, schedule, epochs, batch size and augmentation.
+        seed: the batch order and augmentation draws (the initialisation is the model's).
+        augment_mask: the samples that get the recipe's augmentation (default: all); NatMU leaves its
+            blends unaugmented with it, as the official code does.
+        loss_fn: ``loss_fn(logits, batch_targets)`` replaces the cross-entropy (GA negates it,
+            BadTeacher distils).
+        extra_loss: ``extra_loss(model, step, total)`` is added to every step's loss, in the same
+            autocast region, for terms that are not a function of the batch's logits: NegGrad+ adds the
+            ascent on a forget batch of its own, ℓ1-sparse its decaying weight penalty (``step`` counts
+            from 0 to ``total - 1``; the hook gets the model itself, never its compiled forward).
+        after_step: runs after each optimiser step (SalUn restores its frozen weights there).
+        callback: ``callback(epoch, model)`` after each epoch (for curves).
+        progress, desc: the progress bar and its label.
+
+    Raises ``FloatingPointError`` if the loss diverges.
+
+    Example:
+        >>> import torch, natmu_lite as nl
+        >>> x = torch.randint(0, 256, (64, 1, 12, 12), dtype=torch.uint8)
+        >>> y = torch.randint(0, 2, (64,))
+        >>> model = nl.build_model("small_cnn", num_classes=2, in_channels=1, image_size=12, seed=0)
+        >>> model = fit(model, x, y, Recipe("sgd", lr=0.05, epochs=2, batch_size=32), progress=False)
+        >>> predict(model, x).shape
+        torch.Size([64, 2])
+    """
     if len(images) != len(targets):
         raise ValueError(f"{len(images)} images but {len(targets)} targets")
     if len(images) == 0:
