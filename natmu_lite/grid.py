@@ -125,7 +125,23 @@ def run_grid(setting: Setting, scenarios: list[str] | None = None, methods: list
     that processes sharing the file never lose each other's rows), and runs already in it, with the
     same :func:`run_config`, are skipped: an interrupted grid resumes without redoing or losing work.
     Rows of other configurations stay in the file untouched. Every argument is checked before any
-    training. Retrain always runs (it is the reference of every gap) and comes from the checkpoint cache."""
+    training. Retrain always runs (it is the reference of every gap) and comes from the checkpoint cache.
+
+    Args:
+        setting: the data, network, recipes and knobs (:mod:`natmu_lite.settings`).
+        scenarios: names of the setting's forget requests (default: all of them).
+        methods: names in :data:`~natmu_lite.methods.METHODS` (default: all); Retrain is added.
+        seeds: run seeds; seed s of a method is compared with seed s of Retrain.
+        out: a JSON results file to resume from and add to (default: keep the rows in memory).
+        progress: a progress bar over the runs.
+
+    Example (a small Fashion-MNIST grid):
+        >>> from natmu_lite.settings import get_setting, resized
+        >>> tiny = resized(get_setting("default"), train_size=500, test_size=200, epochs=2, unlearn_epochs=1)
+        >>> rows = run_grid(tiny, ["random-10%"], ["finetune"], seeds=[0], progress=False)
+        >>> sorted(rows.method), sorted(rows.columns[:5])
+        (['finetune', 'retrain'], ['method', 'scenario', 'seed', 'setting', 'target'])
+    """
     scenarios = scenarios or list(setting.scenarios)
     methods = ["retrain", *[m for m in (methods or sorted(METHODS)) if m != "retrain"]]
     check_grid(setting, scenarios, methods)

@@ -219,8 +219,29 @@ def open_study(setting: Setting, scenario: str, method: str, storage: str | None
 def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str | None = None,
          study: str | None = None, seed: int = 0, prune: bool = True, start_from_defaults: bool = True,
          sampler_seed: int | None = None) -> optuna.Study:
-    """Add ``trials`` trials to the study of (setting, scenario, method) (see :func:`open_study`).
-    Several processes calling this with the same storage and study share the work."""
+    """Add ``trials`` trials to the study of (setting, scenario, method) (see :func:`open_study`): each
+    trial runs the method with parameters from its search space (:data:`SEARCH_SPACES`) and scores the
+    AvgGap to Retrain (seed ``seed``) on the scenario's request. Several processes calling this with
+    the same storage and study share the work.
+
+    Args:
+        setting, scenario: the setting and the name of its forget request to tune on.
+        method: a method with a search space.
+        trials: how many trials to add.
+        storage: an Optuna storage URL (default ``sqlite:///natmu-tune.db``; PostgreSQL to share).
+        study: the study's name (default ``<setting>/<scenario>/<method>``).
+        seed: the run seed of every trial and of its Retrain.
+        prune: stop unpromising trials after an epoch (median pruner).
+        start_from_defaults: trial 0 is the setting's own values, so the best is never worse.
+        sampler_seed: TPE's seed (None: random).
+
+    Example (two trials on a small Fashion-MNIST setting, in memory):
+        >>> from natmu_lite.settings import get_setting, resized
+        >>> tiny = resized(get_setting("default"), train_size=500, test_size=200, epochs=2, unlearn_epochs=1)
+        >>> study = tune(tiny, "random-10%", "ssd", trials=2, storage="sqlite:///:memory:", prune=False)
+        >>> len(study.trials), study.trials[0].params == default_params(tiny, "ssd")
+        (2, True)
+    """
     if trials < 1:
         raise ValueError("trials must be at least 1")
     s = open_study(setting, scenario, method, storage, study, prune, start_from_defaults, sampler_seed)

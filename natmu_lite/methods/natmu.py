@@ -219,8 +219,9 @@ def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delt
         >>> x = (y[:, None, None, None] * 25 + torch.randint(0, 20, (200, 1, 12, 12), generator=g)).to(torch.uint8)
         >>> data = nl.Dataset("toy", x, y, x, y, [str(c) for c in range(10)], (0.5,), (0.3,))
         >>> split = nl.make_split(data, "random", ratio=0.1, seed=0)
-        >>> original = nl.train_original(data, "small_cnn", nl.Recipe("sgd", lr=0.05, epochs=5), progress=False)
-        >>> model = natmu(original, data, split, nl.Recipe("adamw", lr=3e-3, epochs=3), progress=False)
+        >>> original = nl.train_original(data, "small_cnn", nl.Recipe("sgd", lr=0.05, epochs=20, batch_size=32),
+        ...                              progress=False)
+        >>> model = natmu(original, data, split, nl.Recipe("adamw", lr=1e-3, epochs=3, batch_size=32), progress=False)
         >>> model is not original and nl.evaluate(model, data, split)["RA"] > 90
         True
     """
