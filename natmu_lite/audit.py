@@ -150,8 +150,8 @@ class Audit:
         return {"setting": self.setting, "method": self.method, "models": len(self.members),
                 "accuracy": a.accuracy, "stderr": a.stderr, "auc": a.auc, "per_target": a.per_target.tolist(),
                 "per_example": a.per_example.tolist(), "targets": self.targets.tolist(),
-                "members": self.members.int().tolist(), "scores": self.scores.tolist(), "runs": self.runs,
-                "config": self.config}
+                "members": self.members.int().tolist(), "scores": self.scores.double().round(decimals=4).tolist(),
+                "runs": self.runs, "config": self.config}
 
 
 def audited_model(method: str, setting: Setting, data: Dataset, half: Tensor, split: Split, seed: int
@@ -283,12 +283,20 @@ def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: d
     return ulira_many(setting, {method: params}, models, target_fraction, seed, workers, progress)[0]
 
 
-def provenance(command: str, seconds: float) -> dict:
-    """Who produced a committed audit, how and where (as the protocol's exports record it)."""
+def provenance(command: str, seconds: float, audits: list[Audit]) -> dict:
+    """Who produced a committed audit, how and where (as the protocol's exports record it), with the
+    computing its models took when they were first run (a rerun reads them from the cache, so its own
+    wall time can be far shorter): the half models once, Retrain's models, every unlearning run."""
     from .protocol import git_commit, machine  # imported here: optuna is slow to import
 
+    runs = {a.method: a.runs for a in audits}
+    halves = next((rs for m, rs in runs.items() if m != "retrain"), [])  # model s of each: the same half model
+    compute = {"half models": sum(r["train_seconds"] for r in halves),
+               "retrain models": sum(r["train_seconds"] for r in runs.get("retrain", [])),
+               "unlearning runs": sum(r.get("unlearn_seconds", 0.0) for rs in runs.values() for r in rs)}
     return {"command": command, "git_commit": git_commit(), "natmu_lite": __version__, "torch": torch.__version__,
             "python": platform.python_version(), "machine": machine(), "wall_seconds": round(seconds, 1),
+            "compute_seconds": {k: round(v, 1) for k, v in compute.items()},
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 

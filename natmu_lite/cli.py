@@ -283,7 +283,7 @@ def audit_cmd(args: argparse.Namespace) -> int:
         print(result.summary())
     if args.out:
         command = "natmu-lite " + " ".join(a for a in args.argv if a != "--quiet")
-        save(audits, args.out, params, provenance(command, time.perf_counter() - start))
+        save(audits, args.out, params, provenance(command, time.perf_counter() - start, audits))
         print(f"written to {args.out}")
     return 0
 
