@@ -233,7 +233,7 @@ def ulira_many(setting: Setting, methods: dict[str, dict | None], models: int = 
                progress: bool = True) -> list[Audit]:
     """Audit several methods (method -> its ``params``, or None for the setting's) on one game; see
     :func:`ulira`. The models are run by ``workers`` processes of one torch thread each; the half-pool
-    models come first (the ``original`` jobs, whether audited or not), so that workers train different
+    models come first (the ``original`` jobs, audited or not, unless only Retrain is), so that workers train different
     ones side by side instead of waiting for each other's."""
     settings = {m: audit_setting(setting, m, models, params, target_fraction) for m, params in methods.items()}
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -242,7 +242,8 @@ def ulira_many(setting: Setting, methods: dict[str, dict | None], models: int = 
     for m, s in settings.items():
         if m != "original":
             check_grid(s, [], [m], data.num_classes)
-    order = ["original", *[m for m in settings if m != "original"]]
+    halves_first = ["original"] if set(settings) - {"retrain"} else []  # Retrain's models need no half model
+    order = [*halves_first, *[m for m in settings if m not in halves_first]]
     jobs = [(settings.get(m, setting), m, s, target_fraction, seed) for m in order for s in range(models)]
     bar = dict(total=len(jobs), desc=f"U-LiRA ({len(settings)} methods)", disable=not progress)
     if workers == 1:
