@@ -186,8 +186,9 @@ def attacks(summary: pd.DataFrame, per_target: pd.DataFrame, ax=None):
     sns.scatterplot(frame, x="MIA_gap", y="ULiRA", hue="name", hue_order=[n for n in order if n in set(frame.name)],
                     palette=PALETTE, s=60, legend=False, ax=axes[1])
     axes[1].errorbar(frame.MIA_gap, frame.ULiRA, yerr=2 * frame.ULiRA_se, fmt="none", ecolor="gray", lw=0.8)
-    for _, r in frame.iterrows():
-        axes[1].annotate(r["name"], (r.MIA_gap, r.ULiRA), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for i, (_, r) in enumerate(frame.sort_values("ULiRA").iterrows()):  # alternate sides: close points stay legible
+        axes[1].annotate(r["name"], (r.MIA_gap, r.ULiRA), textcoords="offset points", fontsize=8,
+                         xytext=(5, 4) if i % 2 else (5, -10))
     axes[1].axhline(50, ls="--", color="black", lw=1)
     axes[1].set(xlabel="entropy MIA: |MIA - Retrain's MIA| (points)", ylabel="U-LiRA accuracy (%, ± 2 SE)")
     plt.gcf().tight_layout()
