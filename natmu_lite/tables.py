@@ -293,30 +293,30 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
 EXPOSED = 75  # % of the target models that classify a candidate right: the attack "sees" it
 
 
-def privacy_summary(audits: list[dict], runs: pd.DataFrame | None = None) -> pd.DataFrame:
+def privacy_summary(audits: list[dict]) -> pd.DataFrame:
     """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
     standard error and AUC, the share of candidates exposed (classified right by at least
     :data:`EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
     (mean over the models) with its distance to the Retrain audit's mean: the population attack's
-    verdict beside the per-example one. Needs the ``retrain`` audit; methods in the book's order.
-    ``runs`` (one scenario of the fair protocol, with Retrain's runs) add each method's mean per-seed
-    ``AvgGap`` and ``ToW`` there (NaN for a method it does not have)."""
+    verdict beside the per-example one. ``AvgGap`` and ``ToW`` are those of the same models too: model
+    s of a method against model s of Retrain, which was trained on exactly model s's retain set (the
+    mean over the models). Needs the ``retrain`` audit; methods in the book's order."""
     by = {a["method"]: a for a in audits}
     if "retrain" not in by:
         raise ValueError("the audits have no retrain audit: the entropy MIA's gaps need Retrain's value")
-    mia_retrain = float(np.mean([r["MIA"] for r in by["retrain"]["runs"]]))
+    references = by["retrain"]["runs"]
+    mia_retrain = float(np.mean([r["MIA"] for r in references]))
     rows = []
     for method in [m for m in METHOD_ORDER if m in by] + sorted(set(by) - set(METHOD_ORDER)):
         a = by[method]
         mia = float(np.mean([r["MIA"] for r in a["runs"]]))
         exposed = float(np.mean([v >= EXPOSED for v in a["per_example"] if v == v]) * 100)  # v != v: NaN
-        rows.append(dict(method=method, ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"], exposed=exposed,
-                         MIA=mia, MIA_gap=abs(mia - mia_retrain), models=a["models"]))
-    out = pd.DataFrame(rows)
-    if runs is not None:
-        fair = fair_summary(runs, tow=True)[["method", "AvgGap", "ToW"]]
-        out = out.merge(fair, on="method", how="left")
-    return out
+        pairs = list(zip(a["runs"], references))
+        rows.append(dict(method=method, AvgGap=float(np.mean([avg_gap(r, ref) for r, ref in pairs])),
+                         ToW=float(np.mean([tow_of(r, ref) for r, ref in pairs])), MIA=mia,
+                         MIA_gap=abs(mia - mia_retrain), ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"],
+                         exposed=exposed, models=a["models"]))
+    return pd.DataFrame(rows)
 
 
 def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -324,9 +324,8 @@ def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"entropy MIA": summary.MIA.round(1), "|MIA - Retrain|": summary.MIA_gap.round(1),
                         "U-LiRA (%)": [f"{a:.1f} ± {e:.1f}" for a, e in zip(summary.ULiRA, summary.ULiRA_se)],
                         "AUC": summary.AUC.round(3), "exposed (%)": summary.exposed.round(0).astype(int)})
-    if "AvgGap" in summary:
-        out.insert(0, "ToW", summary.ToW.round(3))
-        out.insert(0, "AvgGap", summary.AvgGap.round(2))
+    out.insert(0, "ToW", summary.ToW.round(3))
+    out.insert(0, "AvgGap", summary.AvgGap.round(2))
     out.index = summary.method.map(lambda m: METHOD_NAMES.get(m, m)).values
     return out
 

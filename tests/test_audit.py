@@ -214,14 +214,15 @@ def test_memorisation_is_the_mean_score_in_minus_out():
     assert memorisation(scores, members).tolist() == [-2.0, 2.0]
 
 
-def fake_audit(method: str, accuracy: float, mias: list[float], per_example: list[float], scores=None, members=None):
-    return {"method": method, "accuracy": accuracy, "stderr": 1.0, "auc": 0.5, "models": len(mias),
-            "runs": [{"MIA": m} for m in mias], "per_target": [accuracy] * len(mias), "per_example": per_example,
-            "scores": scores, "members": members}
+def fake_audit(method: str, accuracy: float, mias: list[float], per_example: list[float], scores=None, members=None,
+               ra: float = 90.0, fa: float = 88.0, retain: float = 100.0):
+    runs = [{"RA": ra, "FA": fa, "RetainAcc": retain, "MIA": m} for m in mias]
+    return {"method": method, "accuracy": accuracy, "stderr": 1.0, "auc": 0.5, "models": len(mias), "runs": runs,
+            "per_target": [accuracy] * len(mias), "per_example": per_example, "scores": scores, "members": members}
 
 
 def test_privacy_summary_puts_both_attacks_side_by_side():
-    audits = [fake_audit("natmu", 61.0, [30.0, 34.0], [80.0, 50.0, 75.0, float("nan")]),
+    audits = [fake_audit("natmu", 61.0, [30.0, 34.0], [80.0, 50.0, 75.0, float("nan")], ra=88.0, fa=90.0, retain=98.0),
               fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
               fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0])]
     s = tables.privacy_summary(audits).set_index("method")
@@ -229,6 +230,9 @@ def test_privacy_summary_puts_both_attacks_side_by_side():
     assert s.loc["natmu", "MIA"] == 32.0 and s.loc["natmu", "MIA_gap"] == 11.0 and s.loc["retrain", "MIA_gap"] == 0
     assert s.loc["natmu", "exposed"] == pytest.approx(200 / 3)  # 2 of the 3 decided candidates >= 75%
     assert s.loc["original", "exposed"] == 50.0 and s.loc["natmu", "ULiRA"] == 61.0
+    # model s against Retrain's model s: (|88 - 90| + |90 - 88| + |30 - 20|) / 3 and (2 + 2 + 12) / 3
+    assert s.loc["natmu", "AvgGap"] == pytest.approx(5.0) and s.loc["retrain", "AvgGap"] == 0
+    assert s.loc["natmu", "ToW"] == pytest.approx(0.98 ** 3)  # forget, retain and test accuracies 2 points off
     with pytest.raises(ValueError, match="no retrain audit"):
         tables.privacy_summary(audits[::2])
     assert tables.per_target(audits).groupby("method").size().to_dict() == {"natmu": 2, "original": 2, "retrain": 2}
