@@ -6,6 +6,7 @@ import torch
 
 import natmu_lite as nl
 import natmu_lite.methods.retrain as retrain_module
+import natmu_lite.train as train_module
 from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT
 
@@ -47,7 +48,8 @@ def record_inits(monkeypatch) -> list[dict]:
         inits.append(state(model))
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(retrain_module, "train_on", spy)
+    monkeypatch.setattr(retrain_module, "train_on", spy)  # Retrain
+    monkeypatch.setattr(train_module, "train_on", spy)  # the original (train.train_original)
     return inits
 
 

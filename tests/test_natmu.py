@@ -234,8 +234,8 @@ def test_blends_are_never_augmented_but_retain_images_are(monkeypatch):
     u = nl.build_unlearning_set(model, data, split, seed=0)
     seen = []
 
-    def spy(original):
-        student = real(original)
+    def spy(original, *args):
+        student = real(original, *args)
         student.register_forward_pre_hook(
             lambda m, args: seen.append((args[0].detach() * 255).round().to(torch.uint8)) if m.training else None)
         return student
