@@ -347,3 +347,11 @@ def exposure(audits: list[dict], bins: int = 5) -> pd.DataFrame:
     binned = pd.qcut(mem.numpy(), bins, labels=range(1, bins + 1)).astype(int)
     return pd.DataFrame([dict(method=a["method"], example=i, memorisation=float(mem[i]), bin=int(binned[i]),
                               accuracy=v) for a in audits for i, v in enumerate(a["per_example"])])
+
+
+def example_difference(audits: list[dict], method: str, other: str, level: float = 0.95) -> tuple[float, float, float]:
+    """``method``'s U-LiRA per-example accuracy minus ``other``'s, candidate by candidate (both audits
+    face the same decisions): mean and Student-t interval over the candidates, as :func:`t_interval`."""
+    by = {a["method"]: np.asarray(a["per_example"], dtype=float) for a in audits}
+    diff = by[method] - by[other]
+    return t_interval(diff[~np.isnan(diff)], level)

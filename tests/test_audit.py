@@ -321,3 +321,10 @@ def test_committed_audit_reproduces(committed, tmp_path):
     assert np.abs(np.array(row["scores"]) - np.array(found["scores"][0])).max() < 0.05
     for metric in ("RA", "FA", "MIA", "RetainAcc"):
         assert row["run"][metric] == pytest.approx(found["runs"][0][metric], abs=1.0), metric
+
+
+def test_example_difference_pairs_candidates_and_skips_undecided_ones():
+    audits = [fake_audit("natmu", 60.0, [30.0], [80.0, 60.0, float("nan"), 70.0]),
+              fake_audit("finetune", 55.0, [30.0], [70.0, 60.0, 50.0, 40.0])]
+    mean, low, high = tables.example_difference(audits, "natmu", "finetune")
+    assert mean == pytest.approx((10 + 0 + 30) / 3) and low < mean < high
