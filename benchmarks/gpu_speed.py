@@ -10,8 +10,12 @@
    in both precisions with three seeds; RA/FA must agree within the seed spread.
 6. (``--steps ... 6``) the top kernels of 30 ResNet18 training steps.
 7. Steps 2 and 3 with ``torch.compile`` (``Recipe(compile=mode)``) for each ``--compile-modes``.
-8. (``--steps ... 8``) every registered method, eager and compiled, on the Fashion-MNIST default with
-   ResNet18: the compiled path runs each method and changes nothing but the time.
+8. (``--steps ... 8``) every registered method (or ``--methods``), eager and compiled, on the
+   Fashion-MNIST default with ResNet18: the compiled path runs each method and changes nothing but the time.
+9. (``--steps ... 9``) the U-LiRA audit of the default setting on this device, with ``--audit-workers``
+   processes: NatMU and Finetune with the package's recipe (the original and Retrain models as
+   references), or with ``--audit-tuned-by default`` every method as the protocol tuned it. Its wall
+   time, and each method's verdict next to the committed CPU audit's.
 
     python benchmarks/gpu_speed.py --smoke      # on the CPU, tiny sizes: checks that it runs
     python benchmarks/gpu_speed.py              # on a GPU (prepare it here, run it there once)
@@ -26,13 +30,16 @@ from dataclasses import replace
 import torch
 from trainer_speed import measure, sync
 
+from natmu_lite import audit
 from natmu_lite.data import Dataset, make_split
 from natmu_lite.explain import lrp
 from natmu_lite.methods import METHODS
 from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
+from natmu_lite.protocol import default_storage, tuned_params
 from natmu_lite.runs import experiment
 from natmu_lite.settings import Setting, get_setting
+from natmu_lite.tables import privacy_summary
 from natmu_lite.train import Recipe, default_device, fit
 
 LABELS = {"resnet18": "ResNet18 32x32", "vgg16_bn": "VGG16-BN 32x32", "resnet34": "ResNet34 64x64"}
@@ -113,16 +120,55 @@ def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
         print(f"   {'NatMU ' + ('bf16' if bf16 else 'fp32'):<11}" + "  ".join(cells))
 
 
-def methods_under_compile(mode: str, smoke: bool) -> None:
-    """Every registered method, eager and compiled, on the Fashion-MNIST default with ResNet18 (1%)."""
+def methods_under_compile(mode: str, smoke: bool, methods: list[str]) -> None:
+    """Each method, eager and compiled, on the Fashion-MNIST default with ResNet18 (1%)."""
     exp = experiment(fashion_setting("resnet18", smoke), "random-1%", progress=False)
-    for method in sorted(set(METHODS) - {"retrain"}):  # Retrain is the trainer itself, timed in steps 3 and 7
+    for method in methods:
         cells = []
         for compile in ("", mode):
             start = time.perf_counter()
             m = exp.run(method, recipe_changes={"compile": compile}, progress=False).metrics
             cells.append(f"RA {m['RA']:5.2f} FA {m['FA']:5.1f} MIA {m['MIA']:5.1f} {time.perf_counter() - start:5.1f}s")
         print(f"   {method:<11} eager: {cells[0]}   {mode}: {cells[1]}", flush=True)
+
+
+def audit_on_device(models: int, workers: int, smoke: bool, out: str | None, tuned_by: str | None) -> None:
+    """The U-LiRA audit of the default setting (tiny for ``--smoke``) on this device: its wall time, then
+    AvgGap, entropy MIA and U-LiRA of each method beside the committed CPU audit's. With ``tuned_by``,
+    every method tuned by that protocol (as ``results/ulira-default.json``); without, NatMU and Finetune
+    with the package's recipe (as ``results/ulira-default-untuned.json``), with the original and Retrain
+    models of the first. Writes the audits to ``out`` (JSON) when given."""
+    setting = get_setting("default")
+    if smoke:
+        setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
+                          unlearn=setting.unlearn.with_(epochs=1))
+    committed = audit.load("ulira-default")["audits"]
+    if tuned_by:
+        methods = [a["method"] for a in committed]
+        params = tuned_params(tuned_by, default_storage(tuned_by), "default", audit.TARGET_FRACTION,
+                              [m for m in methods if m not in ("original", "retrain")])
+    else:
+        committed = [a for a in committed if a["method"] in ("original", "retrain")]
+        committed += audit.load("ulira-default-untuned")["audits"]
+        methods, params = [a["method"] for a in committed], {}
+    start = time.perf_counter()
+    audits = audit.ulira_many(setting, {m: params.get(m) for m in methods}, models, workers=workers,
+                              progress=False)
+    seconds = time.perf_counter() - start
+    print(f"   {len(methods)} audits of {models} models, {workers} workers: {seconds / 60:.1f} min wall", flush=True)
+    if out:
+        audit.save(audits, out, params, audit.provenance("python benchmarks/gpu_speed.py --steps 9", seconds, audits))
+    here = privacy_summary([a.to_dict() for a in audits]).set_index("method")
+    cpu = privacy_summary(committed).set_index("method")
+    print(f"   {'method':<12}{'AvgGap':>12}{'entropy MIA':>16}{'U-LiRA (%)':>20}   (this device | committed CPU)")
+    for m in here.index:
+        h, c = here.loc[m], cpu.loc[m]
+        print(f"   {m:<12}{h.AvgGap:6.2f} |{c.AvgGap:5.2f}{h.MIA:9.1f} |{c.MIA:5.1f}"
+              f"{h.ULiRA:9.1f}±{h.ULiRA_se:3.1f} |{c.ULiRA:5.1f}", flush=True)
+    rho = here.ULiRA.drop("retrain").rank().corr(cpu.ULiRA.drop("retrain").rank())
+    worst = (here.ULiRA - cpu.ULiRA).abs()
+    print(f"   largest U-LiRA difference {worst.max():.2f} points ({worst.idxmax()}); Spearman of the methods' "
+          f"U-LiRA ranks, this device against the CPU: {rho:+.2f}")
 
 
 def profile_steps(device, steps: int) -> None:
@@ -149,6 +195,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 4, 5, 7], help="which measurements (6: profile)")
     p.add_argument("--models", nargs="+", default=list(LABELS), choices=list(LABELS), help="models of step 1")
     p.add_argument("--compile-modes", nargs="+", default=["reduce-overhead", "default"])
+    p.add_argument("--methods", nargs="+", default=sorted(set(METHODS) - {"retrain"}),  # Retrain is the
+                   choices=sorted(METHODS), help="methods of step 8")  # trainer itself, timed in steps 3, 7
+    p.add_argument("--audit-models", type=int, default=16, help="models of the U-LiRA audit (step 9)")
+    p.add_argument("--audit-workers", type=int, default=8, help="processes running the audit's models (step 9)")
+    p.add_argument("--audit-out", default=None, help="write step 9's audits here (JSON)")
+    p.add_argument("--audit-tuned-by", default=None, metavar="PROTOCOL",
+                   help="step 9 audits every method as that protocol tuned it (default: NatMU and Finetune untuned)")
     args = p.parse_args()
     device = default_device()
     n, epochs, train_n, train_epochs = (64, 1, 128, 1) if args.smoke else (20_000, 2, 50_000, 3)
@@ -184,7 +237,11 @@ def main() -> None:
         profile_steps(device, 3 if args.smoke else 30)
     if 8 in args.steps:
         print(f"\n8. every method eager and with compile={args.compile_modes[0]!r} (ResNet18, Fashion-MNIST, 1%):")
-        methods_under_compile(args.compile_modes[0], args.smoke)
+        methods_under_compile(args.compile_modes[0], args.smoke, args.methods)
+    if 9 in args.steps:
+        print(f"\n9. U-LiRA audit, default setting, {args.audit_models} models:")
+        audit_on_device(args.audit_models, args.audit_workers, args.smoke, args.audit_out,
+                        args.audit_tuned_by)
     if 7 in args.steps:  # last: compilation time is the least predictable part
         print("\n7. steps 2 and 3 with torch.compile (the first epoch, which compiles, is not timed):")
         for mode in args.compile_modes:

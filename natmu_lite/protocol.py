@@ -65,9 +65,8 @@ SAMPLER_SEED = 0  # one TPE seed for every study
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
 # protocol -> the methods it tunes and evaluates (Retrain is the reference, never tuned). A method joins
 # a protocol when its runs are computed: resuming the protocol then tunes and evaluates just that method.
-# NegGrad+, SCRUB and l1-sparse are being added: results/default.db holds all their studies (24 trials each)
-# and most of their evaluation runs; they join this list, and the export, when their runs are complete.
-PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "natmu", "salun", "ssd")}
+PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "l1sparse", "natmu", "neggradplus",
+                                "salun", "scrub", "ssd")}
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
 VARIANTS = ("tuned", "untuned", "transfer")
 

@@ -210,8 +210,8 @@ def test_committed_rows_reproduce(committed, tmp_path):
     one torch thread as the protocol's workers had) with the parameters they record: each metric
     within 1 point, or the code no longer gives the committed table."""
     rows = [next(r for r in committed["runs"] if r["scenario"] == "random-1%" and r["method"] == method
-                 and r["seed"] == 0 and r["variant"] == variant) for method, variant in (("ssd", "untuned"),
-                                                                                     ("ga", "tuned"))]
+                 and r["seed"] == 0 and r["variant"] == variant)
+            for method, variant in (("ssd", "untuned"), ("ga", "tuned"), ("neggradplus", "tuned"))]
     env = {**os.environ, "NATMU_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", RERUN, json.dumps(rows)], env=env, capture_output=True, text=True,
                          check=True).stdout
