@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
@@ -38,8 +39,8 @@ from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
 from natmu_lite.protocol import default_storage, tuned_params
 from natmu_lite.runs import experiment
-from natmu_lite.settings import Setting, get_setting
-from natmu_lite.tables import privacy_summary
+from natmu_lite.settings import Setting, get_setting, resized
+from natmu_lite.tables import REFERENCE_METHODS, privacy_summary
 from natmu_lite.train import Recipe, default_device, fit
 
 LABELS = {"resnet18": "ResNet18 32x32", "vgg16_bn": "VGG16-BN 32x32", "resnet34": "ResNet34 64x64"}
@@ -96,13 +97,15 @@ def lrp_maps_per_second(n: int, device) -> float:
     return n / (time.perf_counter() - start)
 
 
+def smoke_sized(setting: Setting) -> Setting:
+    """``setting`` tiny and one epoch long, for ``--smoke``."""
+    return resized(setting, train_size=600, test_size=200, epochs=1, unlearn_epochs=1)
+
+
 def fashion_setting(model: str, smoke: bool) -> Setting:
     """The Fashion-MNIST default with another network (tiny and one epoch for ``--smoke``)."""
     setting = replace(get_setting("default"), name=f"default-{model}", model=model)
-    if smoke:
-        setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
-                          unlearn=setting.unlearn.with_(epochs=1))
-    return setting
+    return smoke_sized(setting) if smoke else setting
 
 
 def precision_agreement(model: str, seeds: int, smoke: bool) -> None:
@@ -138,17 +141,13 @@ def audit_on_device(models: int, workers: int, smoke: bool, out: str | None, tun
     every method tuned by that protocol (as ``results/ulira-default.json``); without, NatMU and Finetune
     with the package's recipe (as ``results/ulira-default-untuned.json``), with the original and Retrain
     models of the first. Writes the audits to ``out`` (JSON) when given."""
-    setting = get_setting("default")
-    if smoke:
-        setting = replace(setting, train_size=600, test_size=200, train=setting.train.with_(epochs=1),
-                          unlearn=setting.unlearn.with_(epochs=1))
+    setting = smoke_sized(get_setting("default")) if smoke else get_setting("default")
     committed = audit.load("ulira-default")["audits"]
     if tuned_by:
         methods = [a["method"] for a in committed]
-        params = tuned_params(tuned_by, default_storage(tuned_by), "default", audit.TARGET_FRACTION,
-                              [m for m in methods if m not in ("original", "retrain")])
+        params = tuned_params(tuned_by, default_storage(tuned_by), "default", audit.TARGET_FRACTION, methods)
     else:
-        committed = [a for a in committed if a["method"] in ("original", "retrain")]
+        committed = [a for a in committed if a["method"] in REFERENCE_METHODS]
         committed += audit.load("ulira-default-untuned")["audits"]
         methods, params = [a["method"] for a in committed], {}
     start = time.perf_counter()
@@ -157,7 +156,7 @@ def audit_on_device(models: int, workers: int, smoke: bool, out: str | None, tun
     seconds = time.perf_counter() - start
     print(f"   {len(methods)} audits of {models} models, {workers} workers: {seconds / 60:.1f} min wall", flush=True)
     if out:
-        audit.save(audits, out, params, audit.provenance("python benchmarks/gpu_speed.py --steps 9", seconds, audits))
+        audit.save(audits, out, params, audit.provenance("python " + " ".join(sys.argv), seconds, audits))
     here = privacy_summary([a.to_dict() for a in audits]).set_index("method")
     cpu = privacy_summary(committed).set_index("method")
     print(f"   {'method':<12}{'AvgGap':>12}{'entropy MIA':>16}{'U-LiRA (%)':>20}   (this device | committed CPU)")

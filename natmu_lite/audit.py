@@ -51,7 +51,7 @@ from . import __version__
 from .cache import CACHE_VERSION, atomic_write, cache_dir, cached_model, locked, recipe_key
 from .data import Dataset, Split, make_split
 from .methods import METHODS
-from .metrics import Attack, evaluate, logit_confidence, ulira_attack
+from .metrics import EXPOSED, Attack, evaluate, exposed_share, logit_confidence, ulira_attack
 from .runs import run_method
 from .settings import Setting, check_grid, load_setting_data
 from .train import predict
@@ -100,11 +100,6 @@ def training_half(n: int, s: int) -> Tensor:
     return (perm[: n // 2] if s % 2 == 0 else perm[n // 2:]).sort().values
 
 
-def halves(n: int, models: int) -> list[Tensor]:
-    """The training halves of models ``0..models-1`` (see :func:`training_half`)."""
-    return [training_half(n, s) for s in range(models)]
-
-
 def trained_on(indices: Tensor, n: int) -> Split:
     """A split whose retain set is a model's training set: what :func:`~natmu_lite.cache.cached_model`
     trains Retrain on. Its forget set, the rest of the pool, is what the cache key hashes."""
@@ -138,11 +133,10 @@ class Audit:
         """One line: accuracy with its standard error and its range over the targets, the AUC, and the
         share of candidates the attack gets right for at least 3 targets in 4 (those that stay exposed)."""
         a, k = self.attack, len(self.members)
-        vulnerable = (a.per_example >= 75).float().mean().item() * 100
         return (f"U-LiRA, {self.method} on {self.setting}: attack accuracy {a.accuracy:.1f}% ± {a.stderr:.1f} "
                 f"(standard error; 50% = Retrain's ideal; {a.per_target.min():.1f}-{a.per_target.max():.1f}% over "
-                f"the {k} target models), AUC {a.auc:.3f}; {vulnerable:.0f}% of the {len(self.targets)} candidates "
-                "are classified right by >= 75% of the targets")
+                f"the {k} target models), AUC {a.auc:.3f}; {exposed_share(a.per_example):.0f}% of the "
+                f"{len(self.targets)} candidates are classified right by >= {EXPOSED}% of the targets")
 
     def to_dict(self) -> dict:
         """Everything as JSON-ready values (the matrices as nested lists), for files and chapters."""

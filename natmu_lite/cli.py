@@ -274,8 +274,7 @@ def audit_cmd(args: argparse.Namespace) -> int:
             raise ValueError(f"--tuned-by {args.tuned_by!r}: unknown protocol; valid: {', '.join(PROTOCOLS)}")
         storage = args.storage or default_storage(args.tuned_by)
         check_storage(storage, must_exist=True, what="--storage")
-        params = tuned_params(args.tuned_by, storage, setting.name, args.target_fraction,
-                              [m for m in methods if m in METHODS and m != "retrain"])
+        params = tuned_params(args.tuned_by, storage, setting.name, args.target_fraction, methods)
     start = time.perf_counter()
     audits = ulira_many(setting, {m: params.get(m) for m in methods}, args.models, args.target_fraction,
                         workers=args.workers, progress=not args.quiet)  # checks every argument before training

@@ -226,6 +226,17 @@ class Attack:
     llr: Tensor  # (K, N) the log likelihood ratios
 
 
+EXPOSED = 75  # % of the target models that classify a candidate right: the attack "sees" it
+
+
+def exposed_share(per_example) -> float:
+    """The % of candidates classified right by at least :data:`EXPOSED` % of the targets (those that stay
+    exposed), over the candidates the attack decided (an undecided one, NaN, counts on neither side)."""
+    per_example = torch.as_tensor(per_example, dtype=torch.float64)
+    decided = per_example[~per_example.isnan()]
+    return float((decided >= EXPOSED).double().mean() * 100)
+
+
 def ulira_attack(scores: Tensor, members: Tensor, groups: Tensor | None = None) -> Attack:
     """Each model in turn is the target: an example is called an unlearned member ("in") where its
     likelihood ratio exceeds 1, and the call is right where ``members`` says so. Decisions without a fit

@@ -170,7 +170,8 @@ def best_within_budget(study: optuna.Study, trials: int = TRIALS) -> optuna.tria
 def tuned_params(name: str, storage: str, setting: str, ratio: float, methods: list[str]) -> dict[str, dict]:
     """The parameters that a protocol's studies chose (within the budget) for each method on a setting's
     random-forgetting scenario of ``ratio``: the fair table's tuned variant, which the U-LiRA audit of
-    :mod:`natmu_lite.audit` then attacks. Refuses a study that is missing or short of its budget."""
+    :mod:`natmu_lite.audit` then attacks. The references (Retrain, the original models) are never tuned,
+    so they get no entry. Refuses a study that is missing or short of its budget."""
     proto = Protocol(name, storage)
     if setting not in proto.plans:
         raise ValueError(f"protocol {name!r} has no setting {setting!r}; it has {', '.join(proto.plans)}")
@@ -181,7 +182,7 @@ def tuned_params(name: str, storage: str, setting: str, ratio: float, methods: l
         raise ValueError(f"protocol {name!r} tunes no random-forgetting scenario of ratio {ratio} on {setting}")
     names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))}
     out = {}
-    for method in methods:
+    for method in (m for m in methods if m not in REFERENCE_METHODS):
         study = study_name(p.setting, p.validation[scenario], method)
         if study not in names:
             raise ValueError(f"{storage} holds no study {study!r}: run `natmu-lite protocol {name}` first")

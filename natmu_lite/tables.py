@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .metrics import CLASS_METRICS, avg_gap, memorisation
+from .metrics import CLASS_METRICS, avg_gap, exposed_share, memorisation
 from .metrics import tow as tow_of
 
 # Rows that are not unlearning methods: Retrain (the target of every gap) and the original model
@@ -290,13 +290,12 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # privacy: the entropy MIA and U-LiRA on the same models
 
-EXPOSED = 75  # % of the target models that classify a candidate right: the attack "sees" it
 
 
 def privacy_summary(audits: list[dict]) -> pd.DataFrame:
     """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
     standard error and AUC, the share of candidates exposed (classified right by at least
-    :data:`EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
+    :data:`~natmu_lite.metrics.EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
     (mean over the models) with its distance to the Retrain audit's mean: the population attack's
     verdict beside the per-example one. ``AvgGap`` and ``ToW`` are those of the same models too: model
     s of a method against model s of Retrain, which was trained on exactly model s's retain set (the
@@ -310,12 +309,11 @@ def privacy_summary(audits: list[dict]) -> pd.DataFrame:
     for method in [m for m in METHOD_ORDER if m in by] + sorted(set(by) - set(METHOD_ORDER)):
         a = by[method]
         mia = float(np.mean([r["MIA"] for r in a["runs"]]))
-        exposed = float(np.mean([v >= EXPOSED for v in a["per_example"] if v == v]) * 100)  # v != v: NaN
         pairs = list(zip(a["runs"], references))
         rows.append(dict(method=method, AvgGap=float(np.mean([avg_gap(r, ref) for r, ref in pairs])),
                          ToW=float(np.mean([tow_of(r, ref) for r, ref in pairs])), MIA=mia,
                          MIA_gap=abs(mia - mia_retrain), ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"],
-                         exposed=exposed, models=a["models"]))
+                         exposed=exposed_share(a["per_example"]), models=a["models"]))
     return pd.DataFrame(rows)
 
 

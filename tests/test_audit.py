@@ -117,7 +117,7 @@ def test_auc_counts_pairs_with_ties_as_halves():
 
 def test_halves_pair_up_and_requests_forget_the_candidates_of_each_half():
     n, data = 101, type("D", (), {"test_y": torch.zeros(7)})()
-    halves = audit.halves(n, 6)
+    halves = [audit.training_half(n, s) for s in range(6)]
     for a, b in zip(halves[::2], halves[1::2]):
         assert sorted(torch.cat([a, b]).tolist()) == list(range(n)) and abs(len(a) - len(b)) <= 1
     targets = torch.tensor([90, 3, 50, 7])  # in T's order, not sorted

@@ -189,6 +189,8 @@ def test_tuned_params_are_the_committed_studies_choices(committed, tmp_path):
     got = protocol.tuned_params("default", f"sqlite:///{storage}", "default", 0.1, committed["methods"])
     chosen = {s["method"]: s["best_params"] for s in committed["studies"] if s["scenario"] == "random-10%"}
     assert got == chosen and set(got) == set(committed["methods"])
+    both = protocol.tuned_params("default", f"sqlite:///{storage}", "default", 0.1, ["retrain", "original", "natmu"])
+    assert both == {"natmu": chosen["natmu"]}  # the references are never tuned: no entry, no error
     with pytest.raises(ValueError, match="random-forgetting scenario of ratio 0.3"):
         protocol.tuned_params("default", f"sqlite:///{storage}", "default", 0.3, ["natmu"])
     with pytest.raises(ValueError, match="holds no study .* run `natmu-lite protocol default` first"):
