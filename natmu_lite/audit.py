@@ -19,14 +19,33 @@ LiRA (Carlini et al. 2022) does for membership. The game, on the setting's train
   confidence, and the attack says "unlearned" where the likelihood ratio exceeds 1
   (:func:`~natmu_lite.metrics.ulira_attack`).
 
-What differs from the attack of Hayes et al., made for many shadow models (LiRA's experiments use up to
-256) on a GPU: the variance of each Gaussian is pooled over examples (LiRA's fixed-variance variant:
-from a handful of models a per-example variance is noise); every model is also a target, its fit made
-from the others (no separate shadow and target models); and a target's fit leaves out its pair partner
-too: trained on the complement of the target's half, the partner is on the other side for every
-candidate, so it would give the positives one "unlearned" model fewer than the negatives, a bias
-towards "never seen" that shows as a Retrain below 50% (tests/test_audit.py measures it). No query
-augmentations are averaged (the default setting trains without augmentation).
+What differs from the attack of Hayes et al. and the official LiRA code (tensorflow/privacy,
+``research/mi_lira_2021``), both made for many shadow models (LiRA's experiments use up to 256) on a GPU:
+
+- the variance of each Gaussian is pooled over examples (LiRA's fixed-variance variant: from a handful
+  of models a per-example variance is noise): the squared deviations of the scores from their own
+  example's mean, over their degrees of freedom (n - 1 for n scores): unbiased even from 2 scores per
+  side, where dividing by n would halve it. The official fixed variance is the standard deviation (over
+  n) of all "in" scores of all examples together, the spread between examples included, used for both
+  sides;
+- each Gaussian is centred on the mean of its scores, where the official code takes the median: for
+  Gaussian scores the mean is the maximum-likelihood centre, and from 3 to 7 scores per side (8 to 16
+  models) the median's variance is 1.2-1.5 times the mean's (equal at 2); the median's robustness to
+  outliers pays with many models;
+- the attack decides at a fixed threshold, likelihood ratio 1, where the official plots sweep the
+  threshold and report the best balanced accuracy. The best swept threshold can never read below 50%
+  (the extreme thresholds give 50%), so it reads above 50% where there is no signal at all (null
+  scores, 8 models, 400 candidates: 51.0% against the fixed threshold's 50.1%), and Retrain's ideal
+  would no longer be 50%. The AUC, reported beside the accuracy, is the threshold-free view;
+- every model is also a target, its fit made from the others (no separate shadow and target models),
+  and a target's fit leaves out its pair partner too. Trained on the complement of the target's half,
+  the partner is on the opposite side from the target for every candidate, so plain leave-one-out
+  would fit the target's own side from one model fewer than the other side, whichever it is. The
+  noisier mean of its own side lies further, on average, from the target's score, and the attack errs
+  against the truth on both sides alike: on null scores from 8 models its true-positive and true-negative
+  rates both fall to 48.4%, and Retrain would read below 50%. With the partner left out too, both
+  sides have K/2 - 1 models and both rates are 50% (tests/test_audit.py measures all of this);
+- no query augmentations are averaged (the default setting trains without augmentation).
 
 The original and Retrain models of the audit go through the checkpoint cache
 (:func:`~natmu_lite.cache.cached_model`), so the audits of several methods on one setting train the

@@ -172,8 +172,10 @@ def heldout_gaussians(scores: Tensor, members: Tensor, groups: Tensor | None = N
     (True, "in": unlearned; False, "out": never seen). Returns ``(mean_in, mean_out, var_in, var_out)``:
     per-example means, shape ``(K, N)`` (NaN where no held-out model is on that side), and one variance
     per side and target, shape ``(K,)``, pooled over examples (squared deviations from each example's
-    mean over their degrees of freedom): LiRA's fixed-variance variant, which is what works with few
-    models. ``groups[s]`` (default: each model its own, leave-one-out) leaves t's whole group out.
+    mean over their degrees of freedom, n - 1 for n scores): LiRA's fixed-variance variant, which is
+    what works with few models. The centre is the mean where the official LiRA code takes the median
+    (:mod:`natmu_lite.audit` says why). ``groups[s]`` (default: each model its own, leave-one-out)
+    leaves t's whole group out.
     Vectorised: per-group sums, totals minus the target's group."""
     k, n = scores.shape
     groups = torch.arange(k) if groups is None else groups.long()
@@ -240,7 +242,8 @@ def exposed_share(per_example) -> float:
 def ulira_attack(scores: Tensor, members: Tensor, groups: Tensor | None = None) -> Attack:
     """Each model in turn is the target: an example is called an unlearned member ("in") where its
     likelihood ratio exceeds 1, and the call is right where ``members`` says so. Decisions without a fit
-    (a side with no held-out model) are left out.
+    (a side with no held-out model) are left out. The threshold is fixed, not swept over the decisions
+    as in the official LiRA plots, so that no signal reads 50% (:mod:`natmu_lite.audit` says why).
 
     The standard error takes the examples as the independent units: the targets share most of their
     fits, so their accuracies move together and their spread (``per_target.std()``) understates the

@@ -13,11 +13,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_curve
 
 import natmu_lite.cli as cli
 from natmu_lite import audit, plots, protocol, tables
 from natmu_lite.cache import cache_dir
-from natmu_lite.metrics import auc, heldout_gaussians, logit_confidence, memorisation, ulira_attack
+from natmu_lite.metrics import (
+    auc,
+    heldout_gaussians,
+    log_likelihood_ratio,
+    logit_confidence,
+    memorisation,
+    ulira_attack,
+)
 from natmu_lite.settings import DEFAULT, resized
 
 
@@ -96,14 +104,45 @@ def test_per_example_accuracy_shows_which_examples_leak():
     assert result.llr.shape == scores.shape and len(result.per_target) == 16
 
 
-def test_leaving_the_pair_partner_out_removes_a_bias_towards_never_seen():
-    """With plain leave-one-out a positive's "in" mean comes from one model fewer than its "out" mean
-    (the partner is always on the other side), so the noisier "in" fit loses more often: on null
-    scores the accuracy falls below 50%; leaving the pair out gives both sides the same count."""
-    runs = [synthetic(models=8, n=400, seed=s) for s in range(20)]
-    plain = np.mean([ulira_attack(scores, members).accuracy for scores, members, _ in runs])
-    pairs = np.mean([ulira_attack(*run).accuracy for run in runs])
-    assert plain < 49.3 and abs(pairs - 50) < 0.6  # 20 draws of 3200 decisions: standard error ~0.3
+def rates(llr: torch.Tensor, members: torch.Tensor) -> tuple[float, float]:
+    """The attack's true-positive and true-negative rates, in %, over all its decisions."""
+    right, members = (llr > 0) == members, members.bool()
+    return 100 * right[members].double().mean().item(), 100 * right[~members].double().mean().item()
+
+
+def test_leaving_the_pair_partner_out_removes_a_bias_against_the_truth_on_both_sides():
+    """Null scores, 8 models. Plain leave-one-out keeps the target's pair partner, always on the other
+    side, in the fit: the side the target is on is fit from 3 models, the other from 4. The noisier mean
+    of its own side lies further from the target's score, so the attack errs against the truth on both
+    sides alike: the true-positive and the true-negative rates both fall below 50% (a bias towards one
+    answer would lower only one of them). Leaving the pair out fits both sides from 3 models: both 50%."""
+    runs = [synthetic(models=8, n=4000, seed=s) for s in range(200)]
+    plain = np.mean([rates(log_likelihood_ratio(scores, members), members) for scores, members, _ in runs], 0)
+    pairs = np.mean([rates(log_likelihood_ratio(*run), run[1]) for run in runs], 0)
+    # Either rate, with equal fitted variances: the call is right where |x - own mean| < |x - other mean|,
+    # for the target's score x; the two differences are correlated Gaussians of variances (1 + 1/3) and
+    # (1 + 1/4) times the scores', and the call is right with probability 1/2 - arcsin(1/sqrt(385))/pi =
+    # 48.4% (measured over 1000 draws: 48.35% and 48.40%). A rate moves ~1.7 points from draw to draw (the
+    # pooled variances' noise shifts the boundary), so over 200 draws its standard error is ~0.12 and 0.5
+    # points is 4 of them.
+    assert all(abs(r - 48.4) < 0.5 for r in plain), plain
+    assert all(abs(r - 50) < 0.5 for r in pairs), pairs
+
+
+def test_a_fixed_threshold_reads_50_percent_at_no_signal_where_the_best_swept_one_reads_above():
+    """The attack decides at likelihood ratio 1. The official LiRA plots sweep the threshold and report
+    the best balanced accuracy over the same decisions: it can never fall below 50% (the extreme
+    thresholds give 50%), so at no signal it reads above, and Retrain's ideal would not be 50%."""
+    fixed, swept = [], []
+    for seed in range(50):
+        scores, members, groups = synthetic(models=8, n=400, seed=seed)
+        attack = ulira_attack(scores, members, groups)
+        fixed.append(attack.accuracy)
+        fpr, tpr, _ = roc_curve(members.flatten().numpy(), attack.llr.flatten().numpy())
+        swept.append(100 * np.max(1 - (fpr + 1 - tpr) / 2))
+    # measured: 50.1% fixed, 51.0% swept, with standard errors over the 50 draws of ~0.11 and ~0.08: the
+    # bounds are 4 and 5 of them away
+    assert abs(np.mean(fixed) - 50) < 0.5 and np.mean(swept) > 50.6, (np.mean(fixed), np.mean(swept))
 
 
 def test_auc_counts_pairs_with_ties_as_halves():

@@ -13,7 +13,10 @@ ${alpha}``); runs built on that code use 1e-4 to 5e-4, with SGD at lr 0.01. Wher
   parameter, so gamma's useful range need not be SGD's;
 - the coefficient decays per step, ``1 - step / total``, where the official one decays per epoch,
   ``1 - epoch / epochs``; its ``--no-l1-epochs`` (plain epochs at the end, 0 by default) is not
-  implemented;
+  implemented. Over a run the per-step coefficient averages ``(1 + 1/total) / 2`` times gamma, the
+  per-epoch one ``(1 + 1/epochs) / 2`` times gamma: on 10 epochs (the official number) of 40 steps,
+  0.501 against 0.550, about 9% less weight on the penalty over the run; on the default setting's 6
+  epochs, 0.501 against 0.583, about 14% less;
 - no pruning: the paper's other scheme, "prune first, then unlearn", is not implemented.
 
 ``gamma = 0`` adds nothing, so it is exactly Finetune (same seed, same weights).

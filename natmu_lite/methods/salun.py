@@ -1,15 +1,26 @@
 """SalUn (Fan et al. 2024): Amnesiac fine-tuning restricted to the most forget-salient weights.
 
-1. Saliency: with the model in eval mode, sum the gradients of -CE (batch mean, batches of 500)
-   over D_f and take the absolute value. Rank every trainable element globally (conv, BN, linear, biases in one
-   pool); the top ``fraction`` stays trainable (official ``threshold``: 0.05 -> 5% updated).
+1. Saliency: with the model in eval mode, sum the gradients of -CE (batch mean) over the batches of
+   D_f and take the absolute value. Rank every trainable element globally (conv, BN, linear, biases in
+   one pool); the top ``fraction`` stays trainable (official ``threshold``: 0.05 -> 5% updated).
 2. Fine-tune on the Amnesiac set. Frozen weights are restored after every step, so they stay
    bit-identical (SalUn's fix of 2026, PR #33: AdamW's decoupled weight decay otherwise moves them,
    as it did in the NatMU baseline; ``restore_frozen=False`` gives that gradient-masking-only
    behaviour). BN running statistics are buffers and update everywhere, as in both codes.
 
-Label rule: ``allow_true_label=False`` (NatMU's baseline) draws a random wrong label;
-``True`` draws uniformly from all classes as SalUn's own RL code does.
+Where NatMU's baseline code and SalUn's own code differ, this version follows NatMU's, the SalUn of
+the paper's tables, unless a knob says otherwise:
+
+- labels: NatMU's draws a random *wrong* label (``allow_true_label=False``); SalUn's draws uniformly
+  from all classes, the true one included (``allow_true_label=True``);
+- saliency batches: NatMU's sums D_f in its stored order in batches of 500; SalUn's in shuffled batches
+  of its training batch size (256 by default). A sum of batch means differs only in the weight of a
+  last, smaller batch, so the two masks are identical where each code's batches are all of one size
+  (a D_f of at most 256 images, for instance);
+- when the labels are drawn: NatMU's once per run; SalUn's anew every epoch;
+- the training stream: NatMU's is one shuffled stream of D_r and the relabelled D_f, as is SalUn's for
+  CIFAR-100 and TinyImageNet; SalUn's CIFAR-10 (and SVHN) branch runs all the relabelled forget batches
+  first and then the retain batches, every epoch.
 """
 
 from __future__ import annotations
