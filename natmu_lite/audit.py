@@ -54,10 +54,8 @@ half-pool models once.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import platform
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -66,11 +64,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import __version__
 from .cache import CACHE_VERSION, atomic_write, cache_dir, cached_model, locked, recipe_key
 from .data import Dataset, Split, make_split
 from .methods import METHODS
 from .metrics import EXPOSED, Attack, evaluate, exposed_share, logit_confidence, ulira_attack
+from .provenance import record
 from .runs import run_method
 from .settings import Setting, check_grid, load_setting_data
 from .train import predict
@@ -301,17 +299,13 @@ def provenance(command: str, seconds: float, audits: list[Audit]) -> dict:
     """Who produced a committed audit, how and where (as the protocol's exports record it), with the
     computing its models took when they were first run (a rerun reads them from the cache, so its own
     wall time can be far shorter): the half models once, Retrain's models, every unlearning run."""
-    from .protocol import git_commit, machine  # imported here: optuna is slow to import
-
     runs = {a.method: a.runs for a in audits}
     halves = next((rs for m, rs in runs.items() if m != "retrain"), [])  # model s of each: the same half model
     compute = {"half models": sum(r["train_seconds"] for r in halves),
                "retrain models": sum(r["train_seconds"] for r in runs.get("retrain", [])),
                "unlearning runs": sum(r.get("unlearn_seconds", 0.0) for rs in runs.values() for r in rs)}
-    return {"command": command, "git_commit": git_commit(), "natmu_lite": __version__, "torch": torch.__version__,
-            "python": platform.python_version(), "machine": machine(), "wall_seconds": round(seconds, 1),
-            "compute_seconds": {k: round(v, 1) for k, v in compute.items()},
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return record(command, wall_seconds=round(seconds, 1),
+                  compute_seconds={k: round(v, 1) for k, v in compute.items()})
 
 
 def save(audits: list[Audit], path: str | Path, params: dict | None = None, provenance: dict | None = None) -> None:

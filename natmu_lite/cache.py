@@ -72,10 +72,11 @@ def locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _load_checked(weights: Path, meta: Path, key: dict) -> tuple[dict, dict] | None:
-    """The cached state dict and metadata, or None (with a warning) if missing, stale or corrupt."""
+def read_model(weights: Path, meta: Path, key: dict) -> tuple[dict, dict]:
+    """A saved model's state dict and metadata; ``ValueError`` (with the reason) when a file is missing,
+    its key is not ``key`` or its checksum does not match (a truncated or corrupted file)."""
     if not (weights.exists() and meta.exists()):
-        return None
+        raise ValueError(f"{weights.name} or its {meta.name} is missing")
     try:
         info = json.loads(meta.read_text())
         if info["key"] != json.loads(json.dumps(key)):
@@ -83,9 +84,19 @@ def _load_checked(weights: Path, meta: Path, key: dict) -> tuple[dict, dict] | N
         if _sha256(weights) != info["sha256"]:
             raise ValueError("its checksum does not match (truncated or corrupted)")
         return torch.load(weights, map_location="cpu", weights_only=True), info
-    except Exception as e:  # any unreadable file is rebuilt, never used
-        warnings.warn(f"cache entry {weights.name} is unusable ({e}); rebuilding it", stacklevel=3)
-        return None
+    except ValueError:
+        raise
+    except Exception as e:  # unreadable JSON or weights
+        raise ValueError(f"it cannot be read ({e})") from None
+
+
+def write_model(model: nn.Module, weights: Path, meta: Path, info: dict) -> None:
+    """Save the weights, then their metadata (``info`` with their checksum): both atomically, the
+    metadata last, so that a reader never takes a half-written model for a whole one."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_write(weights, lambda p: torch.save(state, p))
+    info = {**info, "sha256": _sha256(weights)}
+    atomic_write(meta, lambda p: p.write_text(json.dumps(info, indent=1)))  # written last: the commit mark
 
 
 def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: Split | None = None,
@@ -105,20 +116,20 @@ def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: S
         return model_for(setting.model, data, init_seed).to(device or default_device())
 
     with locked(weights):  # a second worker asking for the same model waits, then loads it
-        cached = _load_checked(weights, meta, key)
-        if cached is not None:
-            model = initial()
-            model.load_state_dict(cached[0])
-            return model, cached[1]["seconds"]
+        if weights.exists() or meta.exists():
+            try:
+                state, info = read_model(weights, meta, key)
+                model = initial()
+                model.load_state_dict(state)
+                return model, info["seconds"]
+            except ValueError as e:  # any unusable entry is rebuilt, never used
+                warnings.warn(f"cache entry {weights.name} is unusable ({e}); rebuilding it", stacklevel=2)
         start = time.perf_counter()
         if kind == "original":
             model = train_original(data, setting.model, setting.train, seed=seed, device=device, progress=progress)
         else:
             model = get_method("retrain")(initial(), data, split, setting.train, seed=seed, progress=progress)
         seconds = time.perf_counter() - start
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        atomic_write(weights, lambda p: torch.save(state, p))
-        info = {"key": key, "sha256": _sha256(weights), "seconds": seconds}
-        atomic_write(meta, lambda p: p.write_text(json.dumps(info, indent=1)))  # written last: the commit mark
+        write_model(model, weights, meta, {"key": key, "seconds": seconds})
     return model, seconds
 

@@ -22,13 +22,10 @@ like; :func:`export` writes the finished results, with their provenance, as JSON
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import json
 import os
-import platform
 import random
-import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -37,17 +34,18 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-import torch
 from optuna.trial import TrialState
 from torch import nn
 
-from . import __version__
-from .cache import atomic_write, cached_model
+from .cache import atomic_write, cached_model, locked, model_key, read_model, write_model
 from .data import Dataset
-from .metrics import as_row, collapsed, evaluate
+from .metrics import accuracy, as_row, collapsed, evaluate
+from .models import model_for
+from .provenance import machine, record
 from .runs import run_method
 from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized
 from .tables import REFERENCE_METHODS
+from .train import default_device, predict
 from .tune import (
     SEARCH_SPACES,
     default_params,
@@ -195,13 +193,17 @@ class Protocol:
     results are exported from (:meth:`export`). Keeps the data and original models it loaded.
 
     ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.settings.resized`) shrink it for
-    quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes."""
+    quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes.
+    ``originals`` is the folder where the protocol pins its original models (see :meth:`original`);
+    by default the one beside a SQLite storage file (``results/default.db``: ``results/default-originals``),
+    none for other storages."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
-                 sizes: dict | None = None):
+                 sizes: dict | None = None, originals: str | Path | None = None):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
         self.name, self.storage, self.trials, self.seeds = name, storage, trials, tuple(seeds)
+        self.originals = Path(originals) if originals else originals_beside(storage, name)
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
         self.methods = protocol_methods(name)
@@ -224,10 +226,27 @@ class Protocol:
         return self._data[p.setting.name]
 
     def original(self, p: Plan) -> nn.Module:
+        """The setting's original model, pinned: read from the protocol's ``originals`` folder (checksum
+        verified) when it is there, else taken from the checkpoint cache (trained if need be) and written
+        there. Training is not bit-reproducible across CPUs (see :mod:`natmu_lite.provenance`), so a
+        protocol resumed on another machine, or a test that re-runs a committed row, starts from exactly
+        the model the committed runs started from, not from one trained again."""
         if p.setting.name not in self._originals:
-            self._originals[p.setting.name] = cached_model("original", p.setting, self.data(p),
-                                                           p.setting.original_seed, progress=False)[0]
+            self._originals[p.setting.name] = self._pinned(p, p.setting.original_seed)
         return self._originals[p.setting.name]
+
+    def _pinned(self, p: Plan, seed: int) -> nn.Module:
+        data = self.data(p)
+        if self.originals is None:
+            return cached_model("original", p.setting, data, seed, progress=False)[0]
+        weights, meta = pinned_files(self.originals, p.setting.name, seed)
+        with locked(weights):
+            if not weights.exists():
+                model, seconds = cached_model("original", p.setting, data, seed, progress=False)
+                pin_original(model, weights, meta, data, key=model_key("original", p.setting, seed),
+                             seconds=seconds)
+            return load_pinned(weights, meta, model_for(p.setting.model, data, seed).to(default_device()),
+                               model_key("original", p.setting, seed))
 
     # -- tuning
     def study(self, p: Plan, scenario: str, method: str) -> optuna.Study:
@@ -404,12 +423,9 @@ class Protocol:
                              "run the protocol again to finish them")
         doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes,
                "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
-               "provenance": {"command": command, "exported_by": exported_by or command, "git_commit": git_commit(),
-                              "natmu_lite": __version__,
-                              "torch": torch.__version__, "optuna": optuna.__version__,
-                              "python": platform.python_version(),
-                              "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                              "tuning": _phase_summary(tuning), "evaluation": _phase_summary(queue.trials)},
+               "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
+                                    tuning=_phase_summary(tuning), evaluation=_phase_summary(queue.trials)),
+               "originals": self.pin_originals(),
                "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
                           "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
                                             for m in self.methods}, "seeds": list(self.seeds)},
@@ -420,6 +436,19 @@ class Protocol:
         atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
         return doc
 
+    def pin_originals(self) -> dict[str, dict]:
+        """Pin every original model the protocol's runs start from (training what is not pinned yet)
+        and describe each for the export: its file, checksum and accuracies, and where it was trained."""
+        out = {}
+        for p in self.plans.values():
+            self.original(p)
+            if self.originals is not None:
+                weights, meta = pinned_files(self.originals, p.setting.name, p.setting.original_seed)
+                info = json.loads(meta.read_text())
+                out[p.setting.name] = {"file": f"{self.originals.name}/{weights.name}",
+                                       **{k: info[k] for k in ("sha256", "metrics", "seconds", "provenance")}}
+        return out
+
     def work(self, phase: str = "all") -> None:
         """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``: a worker with no
         study left to take evaluates; a run that needs a study still being tuned waits for it)."""
@@ -427,6 +456,39 @@ class Protocol:
             self.tune_all(until_done=phase == "tune")
         if phase in ("all", "evaluate"):
             self.evaluate_all()
+
+
+def originals_beside(storage: str, name: str) -> Path | None:
+    """Where a protocol pins its original models by default: beside its SQLite file, else nowhere."""
+    if not storage.startswith("sqlite:///") or storage.endswith(":memory:"):
+        return None
+    return Path(storage.removeprefix("sqlite:///")).parent / f"{name}-originals"
+
+
+def pinned_files(folder: Path, setting: str, seed: int) -> tuple[Path, Path]:
+    return folder / f"{setting}-seed{seed}.pt", folder / f"{setting}-seed{seed}.json"
+
+
+def pin_original(model: nn.Module, weights: Path, meta: Path, data: Dataset, key: dict, seconds: float) -> None:
+    """Write a pinned original: its weights, and beside them its key, checksum, accuracies (on the
+    setting's test and training sets, which a test compares with a model trained again) and provenance."""
+    metrics = {"test_accuracy": accuracy(predict(model, data.test_x), data.test_y),
+               "train_accuracy": accuracy(predict(model, data.train_x), data.train_y)}
+    write_model(model, weights, meta, {"key": key, "seconds": seconds, "metrics": metrics,
+                                       "provenance": record("natmu-lite " + " ".join(sys.argv[1:]))})
+
+
+def load_pinned(weights: Path, meta: Path, model: nn.Module, key: dict) -> nn.Module:
+    """Load a pinned original into ``model``; a pinned file that does not match the setting (another
+    configuration) or its checksum is an error, never silently replaced: it is committed data."""
+    try:
+        state, _ = read_model(weights, meta, key)
+    except ValueError as e:
+        raise ValueError(f"the pinned original {weights} cannot be used: {e}; it belongs to another "
+                         "configuration of the protocol, or is damaged (restore it, or remove it to train "
+                         "and pin a new one)") from None
+    model.load_state_dict(state)
+    return model
 
 
 def _tagged(fn, phase: str):
@@ -453,36 +515,13 @@ def _rows(study: optuna.Study) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------
 # provenance and export
 
-def machine() -> dict:
-    """Where a trial ran: host, device, processor, threads and versions."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"host": platform.node(), "device": gpu or "cpu", "cpu": cpu, "cores": os.cpu_count(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "pid": os.getpid()}
-
-
-def git_commit() -> str:
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return commit + ("+uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-
-
 def _phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
     """Wall time (first start to last end), summed trial time, and the machines of one phase."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
     if not done:
         return {}
-    machines = sorted({json.dumps({k: t.user_attrs.get(k) for k in ("host", "device", "cpu", "cores", "threads",
-                                                                     "torch")}) for t in done})
+    keys = ("host", "device", "cpu", "isa", "cores", "threads", "torch")  # "isa": None where it was not recorded
+    machines = sorted({json.dumps({k: t.user_attrs.get(k) for k in keys}) for t in done})
     wall = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     return {"trials": len(done), "wall_seconds": wall.total_seconds(),
             "trial_seconds": sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done),

@@ -215,6 +215,21 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+NOISE_SDS = 3  # a re-run may fall this many seed-to-seed standard deviations outside the committed seeds' range
+NOISE_FLOOR = 1.0  # points, the least margin: one image of a 100-image forget set (deterministic methods' seeds agree)
+
+
+def noise_band(values, sds: float = NOISE_SDS, floor: float = NOISE_FLOOR) -> tuple[float, float]:
+    """Where a re-run of committed runs should land, for a check that holds on any CPU: the committed
+    seeds' range, widened on each side by ``sds`` times their seed-to-seed standard deviation (at least
+    ``floor``). Training is not bit-reproducible across instruction sets, so a re-run differs from the
+    committed run of its seed about as another seed would; a change to the code that moves a result
+    by more than the seeds' own noise falls outside."""
+    x = np.asarray(values, dtype=float)
+    margin = max(sds * (x.std(ddof=1) if len(x) > 1 else 0.0), floor)
+    return float(x.min() - margin), float(x.max() + margin)
+
+
 def scenario_gaps(results: pd.DataFrame, tow: bool = False) -> pd.DataFrame:
     """Per (scenario, method, seed) the per-seed AvgGap (and ToW with ``tow=True``) averaged over the
     scenario's targets (the classes of a class scenario), so that each seed counts once in a scenario's

@@ -347,19 +347,30 @@ RERUN_MODEL = textwrap.dedent("""
 """)
 
 
-def test_committed_audit_reproduces(committed, tmp_path):
-    """Model 0 of the Finetune audit from scratch (a fresh cache: its half model is trained again, with
-    one torch thread as the audit's workers had), with the parameters the file records: the same
-    candidates unlearned, the same scores, or the code no longer gives the committed table."""
+@pytest.mark.reproduction
+def test_committed_audit_reproduces_within_its_noise(committed, tmp_path):
+    """Model 0 of the Finetune audit trained again from scratch (a fresh cache: its half model too, with one
+    torch thread as the audit's workers had, on whatever CPU runs the test), with the parameters the file
+    records. Which candidates it unlearned is index arithmetic, the same on every CPU, so it must match
+    exactly. Its scores are not (another instruction set gives other last bits, then another model), so
+    the check is on what the audit reports, with model 0 put in place of the committed one: the attack's
+    accuracy within 3 standard errors of the committed one, model 0's accuracy as a target and its run's
+    metrics within :func:`~natmu_lite.tables.noise_band` of the 16 committed targets' and runs'."""
     found = next(a for a in committed["audits"] if a["method"] == "finetune")
     env = {**os.environ, "NATMU_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", RERUN_MODEL, "finetune", json.dumps(found["params"])], env=env,
                          capture_output=True, text=True, check=True).stdout
-    row = json.loads(out.splitlines()[-1])
-    assert [bool(m) for m in row["members"]] == [bool(m) for m in found["members"][0]]
-    assert np.abs(np.array(row["scores"]) - np.array(found["scores"][0])).max() < 0.05
+    again = json.loads(out.splitlines()[-1])
+    assert [bool(m) for m in again["members"]] == [bool(m) for m in found["members"][0]]
+    rows = [again] + [{"scores": s, "members": m, "run": r}
+                      for s, m, r in zip(found["scores"][1:], found["members"][1:], found["runs"][1:])]
+    result = audit.assemble(DEFAULT, "finetune", torch.tensor(found["targets"]), rows, {})
+    assert abs(result.attack.accuracy - found["accuracy"]) <= 3 * found["stderr"], result.attack.accuracy
+    low, high = tables.noise_band(found["per_target"])
+    assert low <= result.attack.per_target[0] <= high, (result.attack.per_target[0].item(), low, high)
     for metric in ("RA", "FA", "MIA", "RetainAcc"):
-        assert row["run"][metric] == pytest.approx(found["runs"][0][metric], abs=1.0), metric
+        low, high = tables.noise_band([r[metric] for r in found["runs"]])
+        assert low <= again["run"][metric] <= high, (metric, again["run"][metric], low, high)
 
 
 def test_example_difference_pairs_candidates_and_skips_undecided_ones():

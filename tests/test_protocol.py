@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from natmu_lite import protocol, tables
+from natmu_lite import protocol, settings, tables
 from natmu_lite.protocol import Protocol, plan
 from natmu_lite.settings import get_setting
 
@@ -131,6 +132,33 @@ def test_a_storage_refuses_another_size(cache, tmp_path):
         Protocol("default", storage, sizes={"train_size": 600}).run_queue()
 
 
+def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuration(cache, tmp_path, monkeypatch):
+    import torch
+
+    small = replace(settings.DEFAULT, name="small", train_size=200, test_size=100,
+                    train=settings.DEFAULT.train.with_(epochs=1), targets={},
+                    scenarios={"random-10%": settings.RANDOM["random-10%"]}, validation={"random-10%": dict(seed=1)})
+    monkeypatch.setitem(settings.SETTINGS, "small", small)
+    monkeypatch.setitem(protocol.PROTOCOLS, "small", ("small",))
+    storage = f"sqlite:///{tmp_path / 'small.db'}"
+    proto = Protocol("small", storage)
+    assert proto.originals == tmp_path / "small-originals"
+    first = proto.original(proto.plans["small"])
+    info = proto.pin_originals()["small"]
+    assert info["file"] == "small-originals/small-seed0.pt" and info["provenance"]["machine"]["isa"]
+    monkeypatch.setattr(protocol, "cached_model", lambda *a, **k: pytest.fail("the pinned original was trained again"))
+    again = Protocol("small", storage).original(proto.plans["small"])  # a new process: read from the pin
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    other = Protocol("small", storage, sizes={"train_size": 150})
+    with pytest.raises(ValueError, match="pinned original .* another configuration"):
+        other.original(other.plans["small"])
+
+
+def test_the_noise_band_widens_the_seeds_range_by_their_spread_and_never_less_than_the_floor():
+    assert tables.noise_band([1.0, 2.0, 3.0]) == pytest.approx((1 - 3, 3 + 3))  # sd 1, 3 sds
+    assert tables.noise_band([85.96] * 5) == pytest.approx((84.96, 86.96))  # a deterministic method: the floor
+
+
 # ---------------------------------------------------------------------------------------------
 # the committed results
 
@@ -150,8 +178,9 @@ def test_committed_protocol_is_consistent(committed):
     assert len(studies) == 4 * len(methods) and set(studies.trials) == {committed["budget"]["trials"]}
     assert committed["budget"]["trials"] >= 24
     prov = committed["provenance"]
-    for key in ("command", "git_commit", "natmu_lite", "torch", "exported"):
+    for key in ("command", "git_commit", "natmu_lite", "torch", "date"):
         assert prov[key], key
+    assert prov["machine"]["cpu"] and prov["machine"]["isa"]  # where it was exported
     for phase in ("tuning", "evaluation"):
         assert prov[phase]["wall_seconds"] > 0 and prov[phase]["machines"], phase
     runs = pd.DataFrame(committed["runs"])
@@ -200,26 +229,83 @@ RERUN = textwrap.dedent("""
     import json, sys
     import torch
     torch.set_num_threads(1)  # as the protocol's workers: the thread count changes float sums, hence weights
-    from natmu_lite.protocol import Protocol
+    from natmu_lite.protocol import RESULTS, Protocol
     rows = json.loads(sys.argv[1])
-    proto = Protocol("default", "sqlite:///:memory:")
+    proto = Protocol("default", "sqlite:///:memory:", originals=RESULTS / "default-originals")
     print(json.dumps([proto.run(proto.point_of(r), params=r["params"]) for r in rows]))
 """)
+# (scenario, method, variant): SSD's dampening and GA's ascent are deterministic given the original model,
+# NatMU's blends and NegGrad+'s two losses are trained; together they touch most of the package's code
+REPRODUCED = (("random-1%", "ssd", "untuned"), ("random-10%", "natmu", "untuned"), ("random-1%", "ga", "tuned"),
+              ("random-1%", "neggradplus", "tuned"))
+METRICS = ("RA", "FATrain", "MIA", "RetainAcc")
 
 
-def test_committed_rows_reproduce(committed, tmp_path):
-    """Re-run committed rows from scratch (a fresh cache: the original model is trained again, with
-    one torch thread as the protocol's workers had) with the parameters they record: each metric
-    within 1 point, or the code no longer gives the committed table."""
-    rows = [next(r for r in committed["runs"] if r["scenario"] == "random-1%" and r["method"] == method
-                 and r["seed"] == 0 and r["variant"] == variant)
-            for method, variant in (("ssd", "untuned"), ("ga", "tuned"), ("neggradplus", "tuned"))]
+def run_again(rows: list[dict], tmp_path) -> list[dict]:
     env = {**os.environ, "NATMU_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", RERUN, json.dumps(rows)], env=env, capture_output=True, text=True,
                          check=True).stdout
-    for row, again in zip(rows, json.loads(out.splitlines()[-1])):
-        for metric in ("RA", "FATrain", "MIA", "RetainAcc"):
-            assert again[metric] == pytest.approx(row[metric], abs=1.0), (row["method"], metric)
+    return json.loads(out.splitlines()[-1])
+
+
+@pytest.mark.reproduction
+def test_committed_rows_reproduce_within_their_noise(committed, tmp_path):
+    """Seed 0 of committed cells re-run from the pinned original model with the parameters they record,
+    on whatever CPU runs the test: each metric must land in :func:`~natmu_lite.tables.noise_band` of its
+    cell's committed seeds. Not bit for bit: another instruction set gives other last bits, and the
+    trained methods then differ as another seed would (measured: up to 2 points under AVX2 here)."""
+    runs = pd.DataFrame(committed["runs"])
+    cells = [runs[(runs.scenario == sc) & (runs.method == m) & (runs.variant == v)] for sc, m, v in REPRODUCED]
+    rows = [cell[cell.seed == 0].iloc[0].to_dict() for cell in cells]
+    for cell, row, again in zip(cells, rows, run_again(rows, tmp_path)):
+        for metric in METRICS:
+            low, high = tables.noise_band(cell[metric])
+            assert low <= again[metric] <= high, (row["method"], row["scenario"], metric, again[metric], low, high)
+
+
+RETRAIN = textwrap.dedent("""
+    import json
+    import torch
+    torch.set_num_threads(1)
+    from natmu_lite import protocol
+    from natmu_lite.metrics import accuracy
+    from natmu_lite.train import predict
+    proto = protocol.Protocol("default", "sqlite:///:memory:")  # no pinned originals: trained anew
+    p = proto.plans["default"]
+    model, data = proto.original(p), proto.data(p)
+    print(json.dumps({"test_accuracy": accuracy(predict(model, data.test_x), data.test_y),
+                      "train_accuracy": accuracy(predict(model, data.train_x), data.train_y)}))
+""")
+
+
+@pytest.mark.reproduction
+def test_the_trainer_still_gives_the_pinned_original(committed, tmp_path):
+    """The default setting's original trained again from scratch (a fresh cache, one thread, any CPU):
+    its test and training accuracies within the committed Retrain's own seed-to-seed noise (the nearest
+    committed re-training of the same recipe, from the same initialisation, on 99% of the data) of the
+    pinned original's. The pinned model is what the committed runs started from; this checks that the
+    trainer still produces such a model."""
+    pinned = committed["originals"]["default"]["metrics"]
+    runs = pd.DataFrame(committed["runs"])
+    retrain = runs[(runs.scenario == "random-1%") & (runs.method == "retrain")]
+    env = {**os.environ, "NATMU_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    again = json.loads(subprocess.run([sys.executable, "-c", RETRAIN], env=env, capture_output=True, text=True,
+                                      check=True).stdout.splitlines()[-1])
+    for metric, noise in (("test_accuracy", "RA"), ("train_accuracy", "RetainAcc")):
+        margin = max(tables.NOISE_SDS * retrain[noise].std(), 0.5)  # at least half a point
+        assert abs(again[metric] - pinned[metric]) <= margin, (metric, again[metric], pinned[metric], margin)
+
+
+def test_committed_originals_are_pinned_with_their_checksums(committed):
+    """Every setting's original model is committed beside the storage, whole (its checksum), and the
+    export says where it was trained (the CPU's instruction set included)."""
+    import hashlib
+
+    for setting, info in committed["originals"].items():
+        path = protocol.RESULTS / info["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"], setting
+        assert info["provenance"]["machine"]["isa"] and info["provenance"]["machine"]["cpu"], setting
+    assert set(committed["originals"]) == set(protocol.PROTOCOLS["default"])
 
 
 def test_chapters_read_the_committed_runs_of_a_covered_setting_only(committed):
