@@ -26,8 +26,12 @@ demo:
 	$(PY) -m natmu_lite.cli demo
 
 # The book, executed (models and results are cached under $$NATMU_CACHE), warnings as errors.
+# tools/book_stamp.py: the execution cache is dropped when the package or the committed results changed,
+# and a build that succeeds records what it executed, so that `make test` does not execute it again.
 book:
+	$(PY) tools/book_stamp.py prepare
 	jupyter-book build . --builder html -W --keep-going
+	$(PY) tools/book_stamp.py write
 	@if [ -n "$(CHROMIUM)" ]; then mkdir -p _build/html/_static && "$(CHROMIUM)" --headless --no-sandbox \
 		--disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update \
 		--disable-sync --user-data-dir=$$(mktemp -d) --window-size=1280,1400 --virtual-time-budget=5000 \

@@ -135,6 +135,10 @@ def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     kwargs = dict(heartbeat_interval=30, grace_period=120, heartbeat_stale_trial_callback=retry)
+    if url.rstrip("/").endswith(":memory:") or url in ("sqlite://", "sqlite:///"):
+        # one process's own database: no worker to outlive, and the heartbeat thread, on a connection of
+        # its own, would find another (empty) in-memory database and fail ("no such table")
+        kwargs = {}
     sqlite = url.startswith("sqlite")
     if sqlite:  # several processes on one file: wait for the lock (do not fail), see _serialize_sqlite
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120, "isolation_level": None}}

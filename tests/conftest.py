@@ -1,7 +1,8 @@
 """Shared fixtures: a tiny synthetic dataset for unit tests, and a small real Fashion-MNIST setting
 with a trained original model for behaviour tests (session-scoped: trained once, a few seconds)."""
 
-import os
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,12 +52,16 @@ def fmnist_original(fmnist):
 
 
 def pytest_collection_modifyitems(config, items):
-    """In CI the book build has just executed every chapter notebook (errors fatal), so running them
-    again through nbmake would only repeat the work: ``NATMU_BOOK_EXECUTED=1`` (set by ``.ci/run``
-    after ``make book``) deselects them. A developer's ``make test`` still runs them."""
-    if not os.environ.get("NATMU_BOOK_EXECUTED"):
-        return
-    notebooks = [i for i in items if str(i.fspath).endswith(".ipynb")]
-    if notebooks:
-        config.hook.pytest_deselected(items=notebooks)
-        items[:] = [i for i in items if i not in notebooks]
+    """The book build (`make book`) executes every chapter and assignment notebook, errors fatal, and
+    records which notebooks it executed from which sources (tools/book_stamp.py): running those again
+    through nbmake would only repeat the work, so they are left out. A notebook or a package file changed
+    since the build runs again."""
+    spec = importlib.util.spec_from_file_location("book_stamp", Path(__file__).parents[1] / "tools" / "book_stamp.py")
+    stamp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stamp)
+    executed = stamp.unchanged()
+    done = [i for i in items if str(i.fspath).endswith(".ipynb")
+            and Path(str(i.fspath)).resolve().relative_to(stamp.ROOT).as_posix() in executed]
+    if done:
+        config.hook.pytest_deselected(items=done)
+        items[:] = [i for i in items if i not in done]
