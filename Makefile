@@ -2,7 +2,7 @@
 PY ?= python3
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
 
-.PHONY: all setup data demo book test lint speed url
+.PHONY: all setup data demo book test check lint speed url
 
 all: setup book
 
@@ -41,6 +41,11 @@ book:
 
 test:
 	$(PY) -m pytest -q
+
+# The inner loop: lint, then the unit tests that need no notebook, no long training and no committed
+# result re-run (pytest -m "not slow"), without the project's pytest options (no nbmake, no doctests).
+check: lint
+	$(PY) -m pytest -q -o addopts=-ra -m "not slow" -p no:cacheprovider tests
 
 lint:
 	ruff check natmu_lite tests benchmarks assignments tools

@@ -31,16 +31,16 @@ from dataclasses import replace
 import torch
 from trainer_speed import measure, sync
 
-from natmu_lite import audit
+from natmu_lite import audit, results
 from natmu_lite.data import Dataset, make_split
 from natmu_lite.explain import lrp
-from natmu_lite.methods import METHODS
+from natmu_lite.methods import METHODS, REFERENCE_METHODS
 from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
 from natmu_lite.protocol import default_storage, tuned_params
 from natmu_lite.runs import experiment
 from natmu_lite.settings import Setting, get_setting, resized
-from natmu_lite.tables import REFERENCE_METHODS, privacy_summary
+from natmu_lite.stats import privacy_summary
 from natmu_lite.train import Recipe, default_device, fit
 
 LABELS = {"resnet18": "ResNet18 32x32", "vgg16_bn": "VGG16-BN 32x32", "resnet34": "ResNet34 64x64"}
@@ -142,13 +142,13 @@ def audit_on_device(models: int, workers: int, smoke: bool, out: str | None, tun
     with the package's recipe (as ``results/ulira-default-untuned.json``), with the original and Retrain
     models of the first. Writes the audits to ``out`` (JSON) when given."""
     setting = smoke_sized(get_setting("default")) if smoke else get_setting("default")
-    committed = audit.load("ulira-default")["audits"]
+    committed = results.load_audit("ulira-default")["audits"]
     if tuned_by:
         methods = [a["method"] for a in committed]
-        params = tuned_params(tuned_by, default_storage(tuned_by), "default", audit.TARGET_FRACTION, methods)
+        params = tuned_params(tuned_by, default_storage(tuned_by), "default", audit.CANDIDATE_FRACTION, methods)
     else:
         committed = [a for a in committed if a["method"] in REFERENCE_METHODS]
-        committed += audit.load("ulira-default-untuned")["audits"]
+        committed += results.load_audit("ulira-default-untuned")["audits"]
         methods, params = [a["method"] for a in committed], {}
     start = time.perf_counter()
     audits = audit.ulira_many(setting, {m: params.get(m) for m in methods}, models, workers=workers,

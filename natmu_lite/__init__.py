@@ -1,6 +1,6 @@
 """natmu-lite: Towards Natural Machine Unlearning (He et al. 2024), reproduced and taught."""
 
-from .data import SCENARIOS, Dataset, Split, load_dataset, make_split
+from .data import KINDS, Dataset, Split, load_dataset, make_split
 from .methods import METHODS
 from .methods.natmu import blend, build_unlearning_set, natmu_masks, reassign_labels
 from .metrics import avg_gap, evaluate, kl_to_model, mia_entropy, pfa
@@ -9,7 +9,7 @@ from .train import Recipe, fit, predict, train_original
 
 __version__ = "0.1.0"
 __all__ = [
-    "METHODS", "MODELS", "SCENARIOS", "Dataset", "Recipe", "Split", "avg_gap", "blend", "build_model",
+    "KINDS", "METHODS", "MODELS", "Dataset", "Recipe", "Split", "avg_gap", "blend", "build_model",
     "build_unlearning_set", "evaluate", "fit", "kl_to_model", "load_dataset", "make_split", "mia_entropy",
     "model_for", "natmu_masks", "pfa", "predict", "reassign_labels", "train_original",
 ]

@@ -4,17 +4,17 @@ Population attacks such as the entropy MIA of :mod:`natmu_lite.metrics` fit one 
 examples; U-LiRA fits one per example, from many models that did and did not unlearn that example, as
 LiRA (Carlini et al. 2022) does for membership. The game, on the setting's training set (the pool):
 
-- the candidates T are a fixed random ``target_fraction`` of the pool (the random-forgetting request's
+- the candidates T are a fixed random ``candidate_fraction`` of the pool (the random-forgetting request's
   forget set of that ratio, split seed ``seed``);
 - model s trains from scratch on a random half H_s of the pool; the models come in pairs, model 2j on a
   half drawn with seed j and model 2j+1 on the other half, so that every example is in exactly half
   of the models (LiRA's own design); each model has its own initialisation and batch order (seed s);
-- its forget set is F_s = T ∩ H_s (about ``target_fraction`` of its training set, as in random
+- its forget set is F_s = T ∩ H_s (about ``candidate_fraction`` of its training set, as in random
   forgetting of that ratio) and the method under audit unlearns it, retain = H_s ∖ F_s, with the
   setting's recipe and knobs (:func:`~natmu_lite.runs.run_method`). ``"original"`` audits the half
   models themselves (no unlearning: the attack must win), ``"retrain"`` models trained on H_s ∖ F_s
   alone (the attack's ideal, 50%);
-- each model in turn is the target: every x in T is either unlearned by it (x in F_t, a positive) or
+- each model in turn is attacked: every x in T is either unlearned by it (x in F_t, a positive) or
   never seen (x not in H_t, a negative). The other models give x's two Gaussians of the logit-scaled
   confidence, and the attack says "unlearned" where the likelihood ratio exceeds 1
   (:func:`~natmu_lite.metrics.ulira_attack`).
@@ -37,11 +37,11 @@ What differs from the attack of Hayes et al. and the official LiRA code (tensorf
   (the extreme thresholds give 50%), so it reads above 50% where there is no signal at all (null
   scores, 8 models, 400 candidates: 51.0% against the fixed threshold's 50.1%), and Retrain's ideal
   would no longer be 50%. The AUC, reported beside the accuracy, is the threshold-free view;
-- every model is also a target, its fit made from the others (no separate shadow and target models),
-  and a target's fit leaves out its pair partner too. Trained on the complement of the target's half,
-  the partner is on the opposite side from the target for every candidate, so plain leave-one-out
-  would fit the target's own side from one model fewer than the other side, whichever it is. The
-  noisier mean of its own side lies further, on average, from the target's score, and the attack errs
+- every model is also attacked, its fit made from the others (no separate shadow and target models),
+  and an attacked model's fit leaves out its pair partner too. Trained on the complement of its half,
+  the partner is on the opposite side from the attacked model for every candidate, so plain leave-one-out
+  would fit the attacked model's own side from one model fewer than the other side, whichever it is. The
+  noisier mean of its own side lies further, on average, from the attacked model's score, and the attack errs
   against the truth on both sides alike: on null scores from 8 models its true-positive and true-negative
   rates both fall to 48.4%, and Retrain would read below 50%. With the partner left out too, both
   sides have K/2 - 1 models and both rates are 50% (tests/test_audit.py measures all of this);
@@ -54,7 +54,6 @@ half-pool models once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -64,19 +63,19 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .cache import CACHE_VERSION, atomic_write, cache_dir, cached_model, locked, recipe_key
+from .cache import atomic_write, cache_dir, cached_model, digest, locked, run_key
 from .data import Dataset, Split, make_split
 from .methods import METHODS
 from .metrics import EXPOSED, Attack, evaluate, exposed_share, logit_confidence, ulira_attack
 from .provenance import record
 from .runs import run_method
-from .settings import Setting, check_grid, load_setting_data
+from .settings import Setting, check_grid, load_setting_data, with_params
 from .train import predict
 
 AUDITED = ("original", *sorted(METHODS))  # "original": the trained half models, no unlearning
-MIN_MODELS = 6  # 3 pairs: a target's fit keeps 2, so 2 models per side and example, the fewest with a variance
+MIN_MODELS = 6  # 3 pairs: an attacked model's fit keeps 2, so 2 models per side and example, the fewest with a variance
 DEFAULT_MODELS = 16  # 7 models per side and example in each fit; ~15 CPU minutes on the default setting
-TARGET_FRACTION = 0.1  # T: a tenth of the pool, so F_s is ~10% of each half (the random-10% request)
+CANDIDATE_FRACTION = 0.1  # T: a tenth of the pool, so F_s is ~10% of each half (the random-10% request)
 
 
 def check_models(models: int) -> int:
@@ -88,21 +87,19 @@ def check_models(models: int) -> int:
 
 
 def audit_setting(setting: Setting, method: str, models: int, params: dict | None = None,
-                  target_fraction: float = TARGET_FRACTION) -> Setting:
+                  candidate_fraction: float = CANDIDATE_FRACTION) -> Setting:
     """Refuse, before any data is loaded or model trained, an unknown method, a wrong number of models
     or fraction, parameters of a method that has none to tune here; return the setting with ``params``
-    (recipe changes and knobs, as :func:`natmu_lite.tune.with_params` takes them) applied."""
+    (recipe changes and knobs, as :func:`natmu_lite.settings.with_params` takes them) applied."""
     if method not in AUDITED:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(AUDITED)}")
     check_models(models)
-    if isinstance(target_fraction, bool) or not isinstance(target_fraction, (int, float)) \
-            or not 0 < target_fraction <= 0.5:
-        raise ValueError(f"target_fraction must be a number in (0, 0.5], got {target_fraction!r}")
+    if isinstance(candidate_fraction, bool) or not isinstance(candidate_fraction, (int, float)) \
+            or not 0 < candidate_fraction <= 0.5:
+        raise ValueError(f"candidate_fraction must be a number in (0, 0.5], got {candidate_fraction!r}")
     if params:
         if method in ("original", "retrain"):
             raise ValueError(f"{method} takes no parameters here (it uses the setting's training recipe)")
-        from .tune import with_params  # imported here: optuna is slow to import
-
         setting = with_params(setting, method, params)
     if method != "original":
         check_grid(setting, [], [method])
@@ -125,10 +122,10 @@ def trained_on(indices: Tensor, n: int) -> Split:
     return Split("random", "audit", 0, indices, rest.nonzero().flatten(), torch.arange(0), torch.arange(0))
 
 
-def request(data: Dataset, half: Tensor, targets: Tensor, seed: int) -> Split:
+def request(data: Dataset, half: Tensor, candidates: Tensor, seed: int) -> Split:
     """Model ``seed``'s unlearning request: forget F = T ∩ H (in T's order, grouped by class as the
     random scenario's forget sets are), retain H ∖ F; RA on the whole test set."""
-    forget = targets[torch.isin(targets, half)]
+    forget = candidates[torch.isin(candidates, half)]
     retain = half[~torch.isin(half, forget)]
     return Split("random", "audit", seed, retain, forget, torch.arange(len(data.test_y)), torch.arange(0))
 
@@ -139,7 +136,7 @@ class Audit:
 
     setting: str
     method: str
-    targets: Tensor  # (N,) pool indices of the candidates T
+    candidates: Tensor  # (N,) pool indices of the candidates T
     members: Tensor  # (K, N) True where model s unlearned the candidate (in F_s), False where it never saw it
     scores: Tensor  # (K, N) logit-scaled confidence of audited model s on the candidate's true label
     attack: Attack
@@ -147,20 +144,21 @@ class Audit:
     config: dict = field(default_factory=dict)  # what determines the numbers (data, network, recipes, knobs)
 
     def summary(self) -> str:
-        """One line: accuracy with its standard error and its range over the targets, the AUC, and the
-        share of candidates the attack gets right for at least 3 targets in 4 (those that stay exposed)."""
+        """One line: accuracy with its standard error and its range over the attacked models, the AUC, and
+        the share of candidates the attack gets right on at least 3 attacked models in 4 (those that stay
+        exposed)."""
         a, k = self.attack, len(self.members)
         return (f"U-LiRA, {self.method} on {self.setting}: attack accuracy {a.accuracy:.1f}% ± {a.stderr:.1f} "
-                f"(standard error; 50% = Retrain's ideal; {a.per_target.min():.1f}-{a.per_target.max():.1f}% over "
-                f"the {k} target models), AUC {a.auc:.3f}; {exposed_share(a.per_example):.0f}% of the "
-                f"{len(self.targets)} candidates are classified right by >= {EXPOSED}% of the targets")
+                f"(standard error; 50% = Retrain's ideal; {a.per_model.min():.1f}-{a.per_model.max():.1f}% over "
+                f"the {k} attacked models), AUC {a.auc:.3f}; {exposed_share(a.per_example):.0f}% of the "
+                f"{len(self.candidates)} candidates are classified right on >= {EXPOSED}% of the attacked models")
 
     def to_dict(self) -> dict:
         """Everything as JSON-ready values (the matrices as nested lists), for files and chapters."""
         a = self.attack
         return {"setting": self.setting, "method": self.method, "models": len(self.members),
-                "accuracy": a.accuracy, "stderr": a.stderr, "auc": a.auc, "per_target": a.per_target.tolist(),
-                "per_example": a.per_example.tolist(), "targets": self.targets.tolist(),
+                "accuracy": a.accuracy, "stderr": a.stderr, "auc": a.auc, "per_model": a.per_model.tolist(),
+                "per_example": a.per_example.tolist(), "candidates": self.candidates.tolist(),
                 "members": self.members.int().tolist(), "scores": self.scores.double().round(decimals=4).tolist(),
                 "runs": self.runs, "config": self.config}
 
@@ -181,13 +179,9 @@ def audited_model(method: str, setting: Setting, data: Dataset, half: Tensor, sp
     return run.model, {**run.metrics, "train_seconds": seconds, "unlearn_seconds": run.seconds}
 
 
-def config(setting: Setting, method: str, models: int, target_fraction: float, seed: int) -> dict:
+def config(setting: Setting, method: str, models: int, candidate_fraction: float, seed: int) -> dict:
     """What determines an audit's numbers, recorded with them (the setting's name alone does not)."""
-    recipe = setting.train if method == "original" else setting.recipe_for(method)
-    return {"dataset": setting.dataset, "train_size": setting.train_size, "test_size": setting.test_size,
-            "model": setting.model, "train": recipe_key(setting.train), "recipe": recipe_key(recipe),
-            "knobs": setting.knobs.get(method, {}) if method in METHODS else {}, "models": models,
-            "target_fraction": target_fraction, "seed": seed}
+    return {**run_key(setting, method), "models": models, "candidate_fraction": candidate_fraction, "seed": seed}
 
 
 _DATA: dict[tuple, Dataset] = {}  # per process: the pool of each (dataset, sizes), loaded once
@@ -200,32 +194,30 @@ def _data(setting: Setting) -> Dataset:
     return _DATA[key]
 
 
-def candidates(data: Dataset, target_fraction: float, seed: int) -> Tensor:
-    """T: the random-forgetting request's forget set of ratio ``target_fraction``, split seed ``seed``."""
-    return make_split(data, "random", ratio=target_fraction, seed=seed).forget
+def draw_candidates(data: Dataset, candidate_fraction: float, seed: int) -> Tensor:
+    """T: the random-forgetting request's forget set of ratio ``candidate_fraction``, split seed ``seed``."""
+    return make_split(data, "random", ratio=candidate_fraction, seed=seed).forget
 
 
-def model_row(setting: Setting, method: str, s: int, target_fraction: float, seed: int) -> dict:
+def model_row(setting: Setting, method: str, s: int, candidate_fraction: float, seed: int) -> dict:
     """Model ``s`` of an audit of ``method``: its scores on the candidates, which of them it unlearned,
     and its run. Saved in the checkpoint cache (atomically, under a lock), so an audit stopped half-way
     resumes where it was and concurrent workers never run a model twice. Model ``s`` is the same in an
     audit of any number of models (``halves`` draws pair j from seed j alone), so the key leaves the
     number of models out: a 16-model audit reuses an 8-model one's first 8 models."""
-    key = {**config(setting, method, 0, target_fraction, seed), "method": method, "model_index": s,
-           "version": CACHE_VERSION}
+    key = {**config(setting, method, 0, candidate_fraction, seed), "model_index": s}
     del key["models"]
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = cache_dir() / "audit" / f"{method}-{digest}-{s}.json"
+    path = cache_dir() / "audit" / f"{method}-{digest(key, 16)}-{s}.json"
     with locked(path):
         if path.exists():
             return json.loads(path.read_text())
         data = _data(setting)
-        targets = candidates(data, target_fraction, seed)
+        candidates = draw_candidates(data, candidate_fraction, seed)
         half = training_half(len(data.train_y), s)
-        split = request(data, half, targets, s)
+        split = request(data, half, candidates, s)
         model, metrics = audited_model(method, replace(setting, original_seed=s), data, half, split, s)
-        row = {"scores": logit_confidence(predict(model, data.train_x[targets]), data.train_y[targets]).tolist(),
-               "members": torch.isin(targets, split.forget).tolist(),
+        row = {"scores": logit_confidence(predict(model, data.train_x[candidates]), data.train_y[candidates]).tolist(),
+               "members": torch.isin(candidates, split.forget).tolist(),
                "run": {"model": s, "forget": len(split.forget), "retain": len(split.retain), **metrics}}
         atomic_write(path, lambda p: p.write_text(json.dumps(row)))
     return row
@@ -240,13 +232,13 @@ def _one_thread() -> None:
 
 
 def ulira_many(setting: Setting, methods: dict[str, dict | None], models: int = DEFAULT_MODELS,
-               target_fraction: float = TARGET_FRACTION, seed: int = 0, workers: int = 1,
+               candidate_fraction: float = CANDIDATE_FRACTION, seed: int = 0, workers: int = 1,
                progress: bool = True) -> list[Audit]:
     """Audit several methods (method -> its ``params``, or None for the setting's) on one game; see
     :func:`ulira`. The models are run by ``workers`` processes of one torch thread each; the half-pool
     models come first (the ``original`` jobs, audited or not, unless only Retrain is), so that workers train different
     ones side by side instead of waiting for each other's."""
-    settings = {m: audit_setting(setting, m, models, params, target_fraction) for m, params in methods.items()}
+    settings = {m: audit_setting(setting, m, models, params, candidate_fraction) for m, params in methods.items()}
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     data = _data(setting)
@@ -255,7 +247,7 @@ def ulira_many(setting: Setting, methods: dict[str, dict | None], models: int = 
             check_grid(s, [], [m], data.num_classes)
     halves_first = ["original"] if set(settings) - {"retrain"} else []  # Retrain's models need no half model
     order = [*halves_first, *[m for m in settings if m not in halves_first]]
-    jobs = [(settings.get(m, setting), m, s, target_fraction, seed) for m in order for s in range(models)]
+    jobs = [(settings.get(m, setting), m, s, candidate_fraction, seed) for m in order for s in range(models)]
     bar = dict(total=len(jobs), desc=f"U-LiRA ({len(settings)} methods)", disable=not progress)
     if workers == 1:
         rows = [model_row(*job) for job in tqdm(jobs, **bar)]
@@ -263,26 +255,26 @@ def ulira_many(setting: Setting, methods: dict[str, dict | None], models: int = 
         with get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
             rows = list(tqdm(pool.imap(_model_row, jobs), **bar))
     by_method = {m: rows[i * models:(i + 1) * models] for i, m in enumerate(order)}
-    targets = candidates(data, target_fraction, seed)
-    return [assemble(s, m, targets, by_method[m], config(s, m, models, target_fraction, seed))
+    candidates = draw_candidates(data, candidate_fraction, seed)
+    return [assemble(s, m, candidates, by_method[m], config(s, m, models, candidate_fraction, seed))
             for m, s in settings.items()]
 
 
-def assemble(setting: Setting, method: str, targets: Tensor, rows: list[dict], config: dict) -> Audit:
-    """The attack on the models' rows (a target's pair partner is left out of its fit too)."""
+def assemble(setting: Setting, method: str, candidates: Tensor, rows: list[dict], config: dict) -> Audit:
+    """The attack on the models' rows (an attacked model's pair partner is left out of its fit too)."""
     scores = torch.tensor([r["scores"] for r in rows])
     members = torch.tensor([r["members"] for r in rows])
     attack = ulira_attack(scores, members, groups=torch.arange(len(rows)) // 2)
-    return Audit(setting.name, method, targets, members, scores, attack, [r["run"] for r in rows], config)
+    return Audit(setting.name, method, candidates, members, scores, attack, [r["run"] for r in rows], config)
 
 
 def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: dict | None = None,
-          target_fraction: float = TARGET_FRACTION, seed: int = 0, progress: bool = True,
+          candidate_fraction: float = CANDIDATE_FRACTION, seed: int = 0, progress: bool = True,
           workers: int = 1) -> Audit:
     """Audit ``method`` with U-LiRA on ``setting`` (see the module's description of the game).
 
     ``models`` (even, >= 6) models each train on half the pool and unlearn their share of the candidates;
-    ``params`` are tuned recipe changes and knobs of the method (see :func:`natmu_lite.tune.with_params`);
+    ``params`` are tuned recipe changes and knobs of the method (see :func:`natmu_lite.settings.with_params`);
     ``seed`` draws the candidates. Every argument is checked before anything trains.
 
     Cost: ``models`` trainings on half the pool with the setting's training recipe, cached and shared by
@@ -292,7 +284,7 @@ def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: d
     run 16.5 s, a Finetune run 14 s, a Retrain model (4,496 images) 33 s. The default 16 models thus
     train for ~10 minutes the first time (cached after), and each method's audit adds ~4.5 minutes
     (Retrain's ~9)."""
-    return ulira_many(setting, {method: params}, models, target_fraction, seed, workers, progress)[0]
+    return ulira_many(setting, {method: params}, models, candidate_fraction, seed, workers, progress)[0]
 
 
 def provenance(command: str, seconds: float, audits: list[Audit]) -> dict:
@@ -314,16 +306,3 @@ def save(audits: list[Audit], path: str | Path, params: dict | None = None, prov
     doc = {"provenance": provenance or {},
            "audits": [{**a.to_dict(), "params": (params or {}).get(a.method) or {}} for a in audits]}
     atomic_write(Path(path), lambda p: p.write_text(json.dumps(doc)))
-
-
-def load(path: str | Path) -> dict:
-    """A saved audit file, or the name of a committed one (``"ulira-default"``): ``provenance`` and
-    ``audits`` (one dict per method, see :meth:`Audit.to_dict`, with its ``params``)."""
-    from .protocol import RESULTS  # imported here: optuna is slow to import
-
-    path = Path(path)
-    path = RESULTS / f"{path}.json" if not path.suffix else path
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no saved audit there (the committed ones come with a clone of the "
-                                "repository; or run `natmu-lite audit ... --out FILE`)")
-    return json.loads(path.read_text())

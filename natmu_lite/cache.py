@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .data import Dataset, Split
-from .methods.base import get_method
+from .methods.base import get_method, spec
 from .models import model_for
 from .settings import Setting
 from .train import Recipe, default_device, train_original
@@ -37,14 +37,39 @@ def recipe_key(recipe: Recipe) -> dict:
     return {k: v for k, v in asdict(recipe).items() if k != "compile"}
 
 
+# ---------------------------------------------------------------------------------------------
+# keys: what determines a model or a run, as a dict (recorded beside it) and hashed (its file name)
+
+def digest(key: dict, length: int = 20) -> str:
+    """The hash of a key: the name of its files, the configuration id of its results rows."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def setting_key(setting: Setting) -> dict:
+    """What determines a setting's trained models besides their seed and data split: the data and its
+    sizes, the network, the training recipe, the original model's initialisation."""
+    return {"version": CACHE_VERSION, "dataset": setting.dataset, "train_size": setting.train_size,
+            "test_size": setting.test_size, "model": setting.model, "recipe": recipe_key(setting.train),
+            "original_seed": setting.original_seed}
+
+
+def run_key(setting: Setting, method: str) -> dict:
+    """What determines a run of ``method`` from a setting's models besides its seed and request: the
+    setting's key, the method's recipe and its knobs, defaults included (so that a setting listing a
+    default or not is the same run). ``"original"`` (no run: the model itself) adds nothing."""
+    if method == "original":
+        return {**setting_key(setting), "method": method}
+    knobs = {**spec(method).defaults, **setting.knobs.get(method, {})}
+    return {**setting_key(setting), "method": method, "unlearn_recipe": recipe_key(setting.recipe_for(method)),
+            "knobs": knobs}
+
+
 def model_key(kind: str, setting: Setting, seed: int, split: Split | None = None) -> dict:
     """Everything that determines an original or retrained model (the cache key, before hashing)."""
-    key = {"version": CACHE_VERSION, "kind": kind, "dataset": setting.dataset, "train_size": setting.train_size,
-           "test_size": setting.test_size, "model": setting.model, "recipe": recipe_key(setting.train), "seed": seed,
-           "original_seed": setting.original_seed}
+    key = {**setting_key(setting), "kind": kind, "seed": seed}
     if split is not None:
         forget_hash = hashlib.sha256(split.forget.numpy().tobytes()).hexdigest()
-        key["split"] = {"scenario": split.scenario, "target": split.target, "forget_sha256": forget_hash}
+        key["split"] = {"scenario": split.kind, "target": split.target, "forget_sha256": forget_hash}
     return key
 
 
@@ -107,9 +132,8 @@ def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: S
     if kind not in ("original", "retrain") or (kind == "retrain") != (split is not None):
         raise ValueError("kind must be 'original' (no split) or 'retrain' (with a split)")
     key = model_key(kind, setting, seed, split)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    folder = cache_dir()
-    weights, meta = folder / f"{kind}-{digest}.pt", folder / f"{kind}-{digest}.json"
+    name = f"{kind}-{digest(key)}"
+    weights, meta = cache_dir() / f"{name}.pt", cache_dir() / f"{name}.json"
     init_seed = seed if kind == "original" else setting.original_seed  # Retrain starts from the original's init
 
     def initial() -> nn.Module:  # built only when needed: training the original builds its own

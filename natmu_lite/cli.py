@@ -1,41 +1,32 @@
-"""The ``natmu-lite`` command: demo, bench, table, audit, settings, fetch."""
+"""The ``natmu-lite`` command: demo, bench, table, tune, transfer, protocol, audit, settings, fetch.
+
+The commands parse their arguments, refuse bad ones with a message that names them (exit status 2)
+before anything trains, and call the package's functions, the same ones the book and the tests call.
+Optuna is imported only by the commands that tune (tune, transfer, protocol, audit --tuned-by): it
+takes a second or two to import.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from .audit import AUDITED, DEFAULT_MODELS, MIN_MODELS, TARGET_FRACTION, provenance, save, ulira_many
+from . import setting_file
+from .audit import AUDITED, CANDIDATE_FRACTION, DEFAULT_MODELS, MIN_MODELS, provenance, save, ulira_many
 from .data import LOADERS, load_dataset
 from .grid import check_output, load_results, run_grid
-from .methods import METHODS
-from .methods.base import knob_names
+from .methods import METHODS, SEARCH_SPACES
 from .metrics import evaluate
-from .runs import run_method as run_one
+from .runs import run_method
 from .settings import SETTINGS, Setting, check_grid, get_setting, load_setting_data, make_scenario_split, resized
 from .tables import format_table, paper_table, to_latex, to_markdown, to_text
 from .train import train_original
-from .tune import (
-    DEFAULT_STORAGE,
-    RECIPE_FIELDS,
-    SEARCH_SPACES,
-    check_storage,
-    load_setting_file,
-    open_storage,
-    save_setting_file,
-    study_name,
-    transfer,
-    tune,
-)
 
 
 def reduced(setting: Setting, args: argparse.Namespace) -> Setting:
@@ -55,62 +46,15 @@ def demo(args: argparse.Namespace) -> int:
     original = train_original(data, setting.model, setting.train, seed=args.seed, progress=not args.quiet)
     rows, seconds = {"original": evaluate(original, data, split)}, {"original": time.perf_counter() - start}
     for method in ["retrain", "natmu", *args.methods]:
-        run = run_one(method, original, data, split, setting, seed=args.seed, progress=not args.quiet)
+        run = run_method(method, original, data, split, setting, seed=args.seed, progress=not args.quiet)
         rows[method], seconds[method] = run.metrics, run.seconds
     print(format_table(rows, seconds))
     return 0
 
 
-def _read_json(path: str, what: str):
-    """A JSON file's content; a missing, unreadable or non-JSON file is an error that names it."""
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"{what} {path} {'is a directory' if file.is_dir() else 'does not exist'}")
-    try:
-        return json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{what} {path} is not JSON ({e})") from None
-
-
-def setting_file_doc(path: str, what: str = "--setting-file") -> dict:
-    """A setting file's content, checked: ``{"base": <setting>, "methods": {<method>: {<parameter>: value}}}``
-    as ``tune --save-setting`` writes it, with a known base and methods (parameters: see :func:`read_setting_file`)."""
-    doc = _read_json(path, what)
-    if not (isinstance(doc, dict) and isinstance(doc.get("base"), str) and isinstance(doc.get("methods"), dict)
-            and all(isinstance(p, dict) for p in doc["methods"].values())):
-        shape = '{"base": <setting>, "methods": {<method>: {<parameter>: <value>}}}'
-        raise ValueError(f"{what} {path}: expected a JSON object {shape}, as `natmu-lite tune --save-setting` "
-                         f"writes; got {json.dumps(doc)[:60]}")
-    if doc["base"] not in SETTINGS:
-        raise ValueError(f"{what} {path}: unknown base setting {doc['base']!r}; valid: {', '.join(SETTINGS)}")
-    unknown = sorted(set(doc["methods"]) - set(METHODS))
-    if unknown:
-        raise ValueError(f"{what} {path}: unknown method {unknown[0]!r}; valid: {', '.join(sorted(METHODS))}")
-    for method, params in doc["methods"].items():
-        knobs = knob_names(method)
-        valid = sorted(RECIPE_FIELDS | (set(params) if knobs is None else knobs))
-        unknown = sorted(set(params) - set(valid))
-        if unknown:
-            raise ValueError(f"{what} {path}: method {method} has no parameter {unknown[0]!r}; "
-                             f"valid: {', '.join(valid)}")
-    return doc
-
-
-def read_setting_file(path: str) -> Setting:
-    """A --setting-file's setting, refused before anything trains if a parameter is unknown (neither a
-    recipe field nor a knob of its method) or out of range."""
-    doc = setting_file_doc(path)
-    setting = load_setting_file(path)
-    try:
-        check_grid(setting, [], list(doc["methods"]))
-    except ValueError as e:
-        raise ValueError(f"--setting-file {path}: {e}") from None
-    return setting
-
-
 def chosen_setting(args: argparse.Namespace) -> Setting:
     """--setting-file (tuned parameters) or --setting, with the size overrides."""
-    base = read_setting_file(args.setting_file) if getattr(args, "setting_file", None) else get_setting(args.setting)
+    base = setting_file.load(args.setting_file) if getattr(args, "setting_file", None) else get_setting(args.setting)
     return reduced(base, args)
 
 
@@ -153,55 +97,37 @@ def table(args: argparse.Namespace) -> int:
 
 def tune_cmd(args: argparse.Namespace) -> int:
     """Add trials to the study of (setting, scenario, method); report and optionally save the best."""
+    from .tune import DEFAULT_STORAGE, check_storage, tune
+
     setting = chosen_setting(args)
     scenario = args.scenario or next(iter(setting.scenarios))
     check_grid(setting, [scenario], [args.method])
-    check_storage(args.storage, what="--storage")
+    storage = args.storage or DEFAULT_STORAGE
+    check_storage(storage, what="--storage")
     if args.save_setting:
-        check_save_setting(args.save_setting, setting)
-    study = tune(setting, scenario, args.method, args.trials, args.storage, args.study, seed=args.seed,
+        check_output(args.save_setting, "--save-setting")
+        setting_file.check_save(args.save_setting, setting)
+    study = tune(setting, scenario, args.method, args.trials, storage, args.study, seed=args.seed,
                  prune=not args.no_prune)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     print(f"study {study.study_name}: {len(study.trials)} trials ({len(done)} complete)")
     print(f"best AvgGap {study.best_value:.2f} with {json.dumps(study.best_params)}")
     if args.save_setting:
-        save_setting_file(args.save_setting, setting, args.method, study.best_params)
+        setting_file.save(args.save_setting, setting, args.method, study.best_params)
         print(f"saved to {args.save_setting}")
     return 0
 
 
-def check_save_setting(path: str, setting: Setting) -> None:
-    """Refuse a --save-setting that would fail after the study: an unwritable path, an existing file
-    that is not a setting of the same base, or a base that is itself a setting file."""
-    check_output(path, "--save-setting")
-    if setting.name not in SETTINGS:
-        raise ValueError(f"--save-setting needs a --setting as the base, not a setting file ({setting.name})")
-    if Path(path).exists() and (base := setting_file_doc(path, "--save-setting")["base"]) != setting.name:
-        raise ValueError(f"--save-setting {path} is based on setting {base!r}, not {setting.name!r}")
-
-
-def check_study(storage: str, study: str) -> None:
-    """Refuse, before anything trains and without creating a database, a study to read that is not in
-    the storage or has no completed trial."""
-    import optuna  # loaded already by .tune
-
-    check_storage(storage, must_exist=True, what="--storage")
-    store = open_storage(storage)
-    names = optuna.get_all_study_names(store)
-    if study not in names:
-        raise ValueError(f"--storage {storage} holds no study {study!r} (tune it first with `natmu-lite tune`); "
-                         f"it holds: {', '.join(names) or 'none'}")
-    if not optuna.load_study(study_name=study, storage=store).get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        raise ValueError(f"study {study!r} in --storage {storage} has no completed trial yet")
-
-
 def transfer_cmd(args: argparse.Namespace) -> int:
     """Evaluate the best parameters of one scenario's study on another scenario (Fig. 4)."""
+    from .tune import DEFAULT_STORAGE, check_study, study_name, transfer
+
     setting = chosen_setting(args)
     check_grid(setting, [args.from_scenario, args.to_scenario], [args.method])
     check_output(args.out, "--out")
-    check_study(args.storage, args.study or study_name(setting, args.from_scenario, args.method))
-    results = transfer(setting, args.from_scenario, args.to_scenario, args.method, args.storage,
+    storage = args.storage or DEFAULT_STORAGE
+    check_study(storage, args.study or study_name(setting, args.from_scenario, args.method))
+    results = transfer(setting, args.from_scenario, args.to_scenario, args.method, storage,
                        list(range(args.seeds)), args.out, args.study, progress=not args.quiet)
     print(to_text(paper_table(results)))
     return 0
@@ -211,47 +137,31 @@ def protocol_cmd(args: argparse.Namespace) -> int:
     """The fair benchmark: tune every method on held-out requests with one budget, evaluate over
     seeds, export with provenance. Resumable; ``--workers`` processes here, more machines through a
     shared ``--storage``."""
-    from .protocol import Protocol, default_storage  # imported here: optuna is slow to import
+    from .protocol import Protocol, default_storage
+    from .tune import check_storage
 
-    for flag in ("trials", "seeds", "workers"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     storage = args.storage or default_storage(args.name)
     out = args.out or f"results/{args.name}.json"
     sizes = dict(train_size=args.train_size, test_size=args.test_size, epochs=args.epochs,
                  unlearn_epochs=args.unlearn_epochs)
     proto = Protocol(args.name, storage, args.trials, tuple(range(args.seeds)), sizes)
-    if storage.startswith("sqlite:///"):
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    check_storage(storage, what="--storage")  # a bad URL or missing driver: refused before any training
+    check_storage(storage, what="--storage", make_folder=True)  # a bad URL or missing driver: refused here
     check_output(out, "--out", make_folder=True)
     if args.worker:
         proto.work(args.phase)
         return 0
-    done, total = proto.progress()  # opens the storage: a bad URL fails here, before any training
+    command = [a for a in args.argv if a != "--quiet"]  # as given, also to main() from Python
+    command = command[command.index("protocol"):]
     start = time.perf_counter()
-    if not args.export_only and done < total:
-        if args.phase != "tune":
-            proto.run_queue()  # queued here, once, not by each worker
-        argv = [a for a in sys.argv[1:] if a != "--quiet"]
-        command = [sys.executable, "-m", "natmu_lite.cli", *(["--threads", "1"] if args.workers > 1 else []),
-                   *argv[argv.index("protocol"):], "--worker"]
-        workers = [subprocess.Popen(command) for _ in range(args.workers)]
-        with tqdm(total=total, initial=done, desc=f"protocol {args.name}", disable=args.quiet) as bar:
-            while any(w.poll() is None for w in workers):
-                time.sleep(30)  # progress() reads every study: polling it often costs a worker's CPU
-                bar.update(proto.progress()[0] - bar.n)
-        failed = [w.returncode for w in workers if w.returncode]
-        if failed:
-            raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
+    if not args.export_only:
+        proto.launch(args.workers, command, args.phase, progress=not args.quiet)
     if args.phase == "tune":
         summary = pd.DataFrame(proto.tuning_summary())
         print(summary[["setting", "scenario", "method", "default_avg_gap", "best_avg_gap", "best_trial"]].round(2)
               .to_string(index=False))
         return 0
-    argv = "natmu-lite " + " ".join(sys.argv[1:])
-    producing = " ".join(a for a in argv.split() if a not in ("--export-only", "--partial", "--quiet"))
-    doc = proto.export(out, command=producing, partial=args.partial, exported_by=argv)
+    producing = " ".join(["natmu-lite", *(a for a in command if a not in ("--export-only", "--partial"))])
+    doc = proto.export(out, command=producing, partial=args.partial, exported_by=" ".join(["natmu-lite", *command]))
     print(to_text(paper_table(pd.DataFrame([r for r in doc["runs"] if r["variant"] in ("tuned", "reference")]))))
     print(f"\n{len(doc['runs'])} runs in {out}; this command's wall time {time.perf_counter() - start:.0f}s")
     return 0
@@ -268,15 +178,16 @@ def audit_cmd(args: argparse.Namespace) -> int:
         check_output(args.out, "--out")
     params = {}
     if args.tuned_by:
-        from .protocol import PROTOCOLS, default_storage, tuned_params  # imported here: optuna is slow to import
+        from .protocol import PROTOCOLS, default_storage, tuned_params
+        from .tune import check_storage
 
         if args.tuned_by not in PROTOCOLS:
             raise ValueError(f"--tuned-by {args.tuned_by!r}: unknown protocol; valid: {', '.join(PROTOCOLS)}")
         storage = args.storage or default_storage(args.tuned_by)
         check_storage(storage, must_exist=True, what="--storage")
-        params = tuned_params(args.tuned_by, storage, setting.name, args.target_fraction, methods)
+        params = tuned_params(args.tuned_by, storage, setting.name, args.candidate_fraction, methods)
     start = time.perf_counter()
-    audits = ulira_many(setting, {m: params.get(m) for m in methods}, args.models, args.target_fraction,
+    audits = ulira_many(setting, {m: params.get(m) for m in methods}, args.models, args.candidate_fraction,
                         workers=args.workers, progress=not args.quiet)  # checks every argument before training
     for result in audits:
         print(result.summary())
@@ -381,7 +292,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
     p.add_argument("--scenario", default=None, help="default: the setting's first")
     p.add_argument("--trials", type=POSITIVE, default=20)
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help="any Optuna storage URL (e.g. PostgreSQL)")
+    p.add_argument("--storage", default=None, help="any Optuna storage URL, e.g. PostgreSQL (default: the SQLite "
+                   "file natmu-tune.db here)")
     p.add_argument("--study", default=None, help="default: <setting>/<scenario>/<method>")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="the seed of Retrain and of each trial's run")
     p.add_argument("--no-prune", action="store_true", help="no per-epoch pruning")
@@ -393,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=sorted(SEARCH_SPACES))
     p.add_argument("--from-scenario", required=True)
     p.add_argument("--to-scenario", required=True)
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage", default=None, help="the storage of the study (default: natmu-tune.db here)")
     p.add_argument("--study", default=None, help="default: <setting>/<from-scenario>/<method>")
     p.add_argument("--seeds", type=POSITIVE, default=1)
     p.add_argument("--out", default="results.json")
@@ -433,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tuned-by", default=None, metavar="PROTOCOL",
                    help="audit each method with the parameters this protocol's study chose (e.g. default)")
     p.add_argument("--storage", default=None, help="the protocol's storage (default sqlite:///results/PROTOCOL.db)")
-    p.add_argument("--target-fraction", type=candidate_fraction, default=TARGET_FRACTION,
+    p.add_argument("--candidate-fraction", "--target-fraction", type=candidate_fraction, default=CANDIDATE_FRACTION,
                    help="the candidates' share of the training set (each model forgets those in its half)")
     p.add_argument("--workers", type=POSITIVE, default=1, help="processes running the models, one torch thread each")
     p.add_argument("--out", default=None, help="write the scores, the attacks' results and their provenance (JSON)")

@@ -42,7 +42,7 @@ NORMS = {  # per-channel (mean, std) of the training images, applied inside the 
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "tinyimagenet": ((0.4802, 0.4481, 0.3975), (0.2764, 0.2689, 0.2816)),
 }
-SCENARIOS = ("full-class", "sub-class", "random")
+KINDS = ("full-class", "sub-class", "random")  # the kinds of unlearning request (the paper's scenarios)
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 
@@ -82,7 +82,7 @@ class Split:
     ``test`` is the set RA is measured on (the test set without the forgotten class in class
     scenarios) and ``forget_test`` the test images of the forgotten class (empty for random)."""
 
-    scenario: str
+    kind: str  # one of KINDS
     target: str
     seed: int
     retain: Tensor
@@ -91,7 +91,7 @@ class Split:
     forget_test: Tensor
 
     def __repr__(self) -> str:
-        return (f"Split({self.scenario}, {self.target!r}, retain={len(self.retain)}, "
+        return (f"Split({self.kind}, {self.target!r}, retain={len(self.retain)}, "
                 f"forget={len(self.forget)}, test={len(self.test)}, forget_test={len(self.forget_test)})")
 
 
@@ -375,7 +375,7 @@ def _random_forget(labels: Tensor, ratio: float, g: torch.Generator) -> Tensor:
     return per_class_draw(labels, lambda n: round(ratio * n), g)
 
 
-def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: float | None = None,
+def make_split(data: Dataset, kind: str, target: str | None = None, ratio: float | None = None,
                seed: int = 0) -> Split:
     """Build the index sets of one unlearning request.
 
@@ -384,12 +384,12 @@ def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: f
       on superclass labels (needs a dataset with fine labels, e.g. ``cifar20``);
     - ``random``: forget a class-balanced random ``ratio`` of the training set, drawn with ``seed``.
     """
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of request {kind!r}; valid: {', '.join(KINDS)}")
     if target is not None and not isinstance(target, str):
         raise ValueError(f"target must be a class name (a string, e.g. {data.classes[0]!r}), got {target!r}")
     all_test = torch.arange(len(data.test_y))
-    if scenario == "random":
+    if kind == "random":
         if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio < 1:
             raise ValueError(f"random forgetting needs a number ratio in (0, 1), got {ratio!r}")
         forget = _random_forget(data.train_y, ratio, torch.Generator().manual_seed(seed))
@@ -399,8 +399,8 @@ def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: f
         test, forget_test, target = all_test, all_test[:0], f"{ratio:.0%}"
     else:
         if target is None:
-            raise ValueError(f"{scenario} forgetting needs a target class name")
-        if scenario == "full-class":
+            raise ValueError(f"{kind} forgetting needs a target class name")
+        if kind == "full-class":
             c = class_index(data.classes, target)
             in_train, in_test, target = data.train_y == c, data.test_y == c, data.classes[c]
         else:
@@ -415,4 +415,4 @@ def make_split(data: Dataset, scenario: str, target: str | None = None, ratio: f
         test, forget_test = (~in_test).nonzero().flatten(), in_test.nonzero().flatten()
     keep = torch.ones(len(data.train_y), dtype=torch.bool)
     keep[forget] = False
-    return Split(scenario, target, seed, keep.nonzero().flatten(), forget, test, forget_test)
+    return Split(kind, target, seed, keep.nonzero().flatten(), forget, test, forget_test)

@@ -5,7 +5,6 @@ reused."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import warnings
@@ -14,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .cache import CACHE_VERSION, atomic_write, cached_model, locked, recipe_key
+from .cache import atomic_write, cached_model, digest, locked, run_key
 from .data import Split
 from .methods import METHODS
 from .metrics import COLLAPSE_FACTOR, as_row, collapsed, evaluate
@@ -27,12 +26,8 @@ def run_config(setting: Setting, scenario: str, method: str) -> str:
     ``method`` on ``scenario``: the data and its sizes, the network, the original's recipe, the
     method's recipe and knobs, the request. A results file skips a run only when this matches, so runs
     of other sizes, epochs or setting files are never taken for this configuration's."""
-    key = {"version": CACHE_VERSION, "dataset": setting.dataset, "train_size": setting.train_size,
-           "test_size": setting.test_size, "model": setting.model, "train": recipe_key(setting.train),
-           "original_seed": setting.original_seed, "split_seed": setting.split_seed,
-           "request": setting.scenarios[scenario], "method": method, "recipe": recipe_key(setting.recipe_for(method)),
-           "knobs": setting.knobs.get(method, {})}
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return digest({**run_key(setting, method), "split_seed": setting.split_seed,
+                   "request": setting.scenarios[scenario]}, 12)
 
 
 

@@ -67,7 +67,7 @@ def evaluate(model: nn.Module, data: Dataset, split: Split) -> dict[str, float]:
     test_logits = predict(model, data.test_x)
     fa = accuracy(train_logits[split.forget], data.train_y[split.forget])
     out = {"RA": accuracy(test_logits[split.test], data.test_y[split.test])}
-    if split.scenario == "random":
+    if split.kind == "random":
         out["FA"] = fa
     else:
         out["FATrain"] = fa
@@ -166,7 +166,7 @@ def logit_confidence(logits: Tensor, labels: Tensor) -> Tensor:
 
 def heldout_gaussians(scores: Tensor, members: Tensor, groups: Tensor | None = None
                       ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The attack's Gaussians for each target model t, fit on the models outside t's group.
+    """The attack's Gaussians for each attacked model t, fit on the models outside t's group.
 
     ``scores[s, x]`` is model s's score of example x and ``members[s, x]`` says on which side x is for s
     (True, "in": unlearned; False, "out": never seen). Returns ``(mean_in, mean_out, var_in, var_out)``:
@@ -195,7 +195,7 @@ def heldout_gaussians(scores: Tensor, members: Tensor, groups: Tensor | None = N
 
 
 def log_likelihood_ratio(scores: Tensor, members: Tensor, groups: Tensor | None = None) -> Tensor:
-    """``log p(score | in) - log p(score | out)`` of every (target model, example) under the Gaussians
+    """``log p(score | in) - log p(score | out)`` of every (attacked model, example) under the Gaussians
     of :func:`heldout_gaussians`, fit without the target's group; NaN where a side has no model."""
     mean_in, mean_out, var_in, var_out = heldout_gaussians(scores, members, groups)
     x = scores.double()
@@ -222,13 +222,13 @@ class Attack:
 
     accuracy: float  # balanced accuracy of each target (positives and negatives alike), mean over targets
     stderr: float  # its standard error from the spread of the per-example accuracies (see ulira_attack)
-    per_target: Tensor  # (K,) balanced accuracy of each target model
+    per_model: Tensor  # (K,) balanced accuracy of each attacked model
     auc: float  # of the log likelihood ratio over all decisions, a fraction (0.5: chance)
-    per_example: Tensor  # (N,) how often each example was classified right, over the target models
+    per_example: Tensor  # (N,) how often each example was classified right, over the attacked models
     llr: Tensor  # (K, N) the log likelihood ratios
 
 
-EXPOSED = 75  # % of the target models that classify a candidate right: the attack "sees" it
+EXPOSED = 75  # % of the attacked models that classify a candidate right: the attack "sees" it
 
 
 def exposed_share(per_example) -> float:
@@ -246,18 +246,18 @@ def ulira_attack(scores: Tensor, members: Tensor, groups: Tensor | None = None) 
     as in the official LiRA plots, so that no signal reads 50% (:mod:`natmu_lite.audit` says why).
 
     The standard error takes the examples as the independent units: the targets share most of their
-    fits, so their accuracies move together and their spread (``per_target.std()``) understates the
+    fits, so their accuracies move together and their spread (``per_model.std()``) understates the
     noise. On simulated null scores (16 models, 500 examples, 300 draws) the accuracy's actual spread
     was 0.76 points, the standard error over examples 0.74 and the one over targets 0.54."""
     llr = log_likelihood_ratio(scores, members, groups)
     decided, members = ~llr.isnan(), members.bool()
     right = ((llr > 0) == members) & decided
     rates = [(right & side).sum(1) / (side & decided).sum(1) for side in (members, ~members)]
-    per_target = 100 * (rates[0] + rates[1]) / 2
+    per_model = 100 * (rates[0] + rates[1]) / 2
     per_example = 100 * right.sum(0) / decided.sum(0)
     held = per_example[~per_example.isnan()]
     stderr = held.std().item() / math.sqrt(len(held)) if len(held) > 1 else float("nan")
-    return Attack(per_target.mean().item(), stderr, per_target, auc(llr[decided], members[decided]),
+    return Attack(per_model.mean().item(), stderr, per_model, auc(llr[decided], members[decided]),
                   per_example, llr)
 
 

@@ -7,13 +7,13 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .tables import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS, t_interval
+from .methods import COLORS, METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
+from .stats import t_interval
 
-# One colour per method and one order (tables.METHOD_ORDER) in every figure of the book.
-COLORS = {"retrain": "black", "original": "silver", "finetune": "tab:gray", "ga": "tab:brown", "amnesiac": "tab:red",
-          "badteacher": "tab:purple", "salun": "tab:orange", "ssd": "tab:olive", "neggradplus": "tab:pink",
-          "scrub": "tab:green", "l1sparse": "goldenrod", "natmu": "tab:blue", "natmu w/o CI": "tab:cyan"}
-PALETTE = {METHOD_NAMES.get(m, m): c for m, c in COLORS.items()}  # by display name, for seaborn's hue
+
+def palette() -> dict[str, str]:
+    """Every row's colour (one per method, the same in every figure) by its display name, for seaborn's hue."""
+    return {METHOD_NAMES[m]: COLORS[m] for m in COLORS}
 
 
 def _hue_order(methods) -> list[str]:
@@ -73,11 +73,11 @@ def kl_vs_gap(frame: pd.DataFrame, ax=None):
     ax = ax or plt.subplots(figsize=(5.4, 3.8))[1]
     named = frame.assign(method=frame.method.map(_name))
     order = _hue_order(frame.method)
-    sns.scatterplot(named, x="KL", y="gap", hue="method", hue_order=order, palette=PALETTE, alpha=0.35, s=25,
+    sns.scatterplot(named, x="KL", y="gap", hue="method", hue_order=order, palette=palette(), alpha=0.35, s=25,
                     legend=False, ax=ax)
     for method, g in named.groupby("method"):
         ax.errorbar(g.KL.mean(), g.gap.mean(), xerr=g.KL.std(ddof=1), yerr=g.gap.std(ddof=1), fmt="o", ms=7,
-                    capsize=3, color=PALETTE.get(method), label=method)
+                    capsize=3, color=palette().get(method), label=method)
         ax.annotate(method, (g.KL.mean(), g.gap.mean()), textcoords="offset points", xytext=(7, 5), fontsize=8)
     ax.set(xlabel="mean KL(label || Retrain's prediction)", ylabel="|FA - FA of Retrain| (points)")
     return ax
@@ -85,14 +85,14 @@ def kl_vs_gap(frame: pd.DataFrame, ax=None):
 
 def gap_intervals(gaps: pd.DataFrame, ax=None):
     """Per scenario, each method's per-seed AvgGap to Retrain: mean and 95% t-interval over seeds
-    (``gaps`` is :func:`natmu_lite.tables.scenario_gaps`'s frame); lower is closer to Retrain."""
+    (``gaps`` is :func:`natmu_lite.stats.scenario_gaps`'s frame); lower is closer to Retrain."""
     import seaborn as sns
 
     ax = ax or plt.subplots(figsize=(8.5, 3.8))[1]
     frame = gaps.assign(method=gaps.method.map(_name))
     sns.pointplot(frame, x="scenario", y="AvgGap", hue="method", hue_order=_hue_order(gaps.method),
-                  palette=PALETTE, errorbar=_t95, dodge=0.6, linestyle="none", markersize=4, err_kws={"linewidth": 1.2},
-                  capsize=0.04, ax=ax)
+                  palette=palette(), errorbar=_t95, dodge=0.6, linestyle="none", markersize=4,
+                  err_kws={"linewidth": 1.2}, capsize=0.04, ax=ax)
     ax.set(xlabel="", ylabel="AvgGap to Retrain (per seed)", ylim=(0, None))
     ax.legend(frameon=False, fontsize=8, ncol=4)
     return ax
@@ -106,7 +106,7 @@ def seed_curves(frame: pd.DataFrame, reference: pd.Series | None = None, ylabel:
 
     ax = ax or plt.subplots(figsize=(6.4, 3.8))[1]
     named = frame.assign(method=frame.method.map(_name))
-    sns.lineplot(named, x="epoch", y="value", hue="method", hue_order=_hue_order(frame.method), palette=PALETTE,
+    sns.lineplot(named, x="epoch", y="value", hue="method", hue_order=_hue_order(frame.method), palette=palette(),
                  errorbar="sd", marker="o", markersize=4, ax=ax)
     if reference is not None:
         mean, std = float(reference.mean()), float(reference.std(ddof=1)) if len(reference) > 1 else 0.0
@@ -162,19 +162,19 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
     return fig
 
 
-def attacks(summary: pd.DataFrame, per_target: pd.DataFrame, ax=None):
-    """Two verdicts on the same models (``summary``: :func:`natmu_lite.tables.privacy_summary`): left,
-    U-LiRA's accuracy on each target model per method (a dot each; the mean with ± 2 standard errors
+def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
+    """Two verdicts on the same models (``summary``: :func:`natmu_lite.stats.privacy_summary`): left,
+    U-LiRA's accuracy on each attacked model per method (a dot each; the mean with ± 2 standard errors
     over the candidates, which the targets' own spread understates, see
     :func:`~natmu_lite.metrics.ulira_attack`; 50% is Retrain's ideal); right, that accuracy against
-    the entropy MIA's distance to Retrain's (0 is ideal for both). ``per_target``: method, target,
+    the entropy MIA's distance to Retrain's (0 is ideal for both). ``per_model``: method, model,
     accuracy."""
     import seaborn as sns
 
     axes = ax if ax is not None else plt.subplots(1, 2, figsize=(11, 3.9), width_ratios=(1.25, 1))[1]
-    order = _hue_order(per_target.method)
-    named = per_target.assign(method=per_target.method.map(_name))
-    sns.stripplot(named, x="method", y="accuracy", hue="method", order=order, hue_order=order, palette=PALETTE,
+    order = _hue_order(per_model.method)
+    named = per_model.assign(method=per_model.method.map(_name))
+    sns.stripplot(named, x="method", y="accuracy", hue="method", order=order, hue_order=order, palette=palette(),
                   alpha=0.45, size=3.5, legend=False, ax=axes[0])
     means = summary.set_index(summary.method.map(_name)).loc[order]
     axes[0].errorbar(range(len(order)), means.ULiRA, yerr=2 * means.ULiRA_se, fmt="o", color="black", ms=4,
@@ -184,7 +184,7 @@ def attacks(summary: pd.DataFrame, per_target: pd.DataFrame, ax=None):
     axes[0].tick_params(axis="x", rotation=45)
     frame = summary.assign(name=summary.method.map(_name))
     sns.scatterplot(frame, x="MIA_gap", y="ULiRA", hue="name", hue_order=[n for n in order if n in set(frame.name)],
-                    palette=PALETTE, s=60, legend=False, ax=axes[1])
+                    palette=palette(), s=60, legend=False, ax=axes[1])
     axes[1].errorbar(frame.MIA_gap, frame.ULiRA, yerr=2 * frame.ULiRA_se, fmt="none", ecolor="gray", lw=0.8)
     for i, (_, r) in enumerate(frame.sort_values("ULiRA").iterrows()):  # alternate sides: close points stay legible
         axes[1].annotate(r["name"], (r.MIA_gap, r.ULiRA), textcoords="offset points", fontsize=8,
@@ -203,7 +203,7 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
 
     ax = ax or plt.subplots(figsize=(7, 3.8))[1]
     named = frame.assign(method=frame.method.map(_name))
-    sns.lineplot(named, x="bin", y="accuracy", hue="method", hue_order=_hue_order(frame.method), palette=PALETTE,
+    sns.lineplot(named, x="bin", y="accuracy", hue="method", hue_order=_hue_order(frame.method), palette=palette(),
                  errorbar=("ci", 95), marker="o", markersize=4, ax=ax)
     ax.axhline(50, ls="--", color="black", lw=1)
     ax.set_xticks(sorted(frame["bin"].unique()))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 import warnings
@@ -33,18 +34,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
-import pandas as pd
 from optuna.trial import TrialState
 from torch import nn
+from tqdm.auto import tqdm
 
 from .cache import atomic_write, cached_model, locked, model_key, read_model, write_model
 from .data import Dataset
+from .methods import REFERENCE_METHODS
 from .metrics import accuracy, as_row, collapsed, evaluate
 from .models import model_for
 from .provenance import machine, record
 from .runs import run_method
 from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized
-from .tables import REFERENCE_METHODS
 from .train import default_device, predict
 from .tune import (
     SEARCH_SPACES,
@@ -61,21 +62,19 @@ TRIALS = 24  # completed trials per (scenario, method) study, the same for every
 SEEDS = (0, 1, 2, 3, 4)  # run seeds of the tables; seed s of a method is compared with seed s of Retrain
 SAMPLER_SEED = 0  # one TPE seed for every study
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
-# protocol -> the methods it tunes and evaluates (Retrain is the reference, never tuned). A method joins
-# a protocol when its runs are computed: resuming the protocol then tunes and evaluates just that method.
-PROTOCOL_METHODS = {"default": ("amnesiac", "badteacher", "finetune", "ga", "l1sparse", "natmu", "neggradplus",
-                                "salun", "scrub", "ssd")}
+PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {}  # protocol -> a subset of the tuned methods, where it has one
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
 VARIANTS = ("tuned", "untuned", "transfer")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """One setting with a named scenario per request of the protocol: ``tests[scenario]`` are the
-    requests of the scenario's table, ``validation[scenario]`` the one its methods are tuned on."""
+    """One setting expanded into the protocol's requests, each a named scenario of ``setting``:
+    ``requests[scenario]`` are the requests of the scenario's table (one per forget class of a class
+    scenario), ``validation[scenario]`` the request its methods are tuned on."""
 
     setting: Setting
-    tests: dict[str, tuple[str, ...]]
+    requests: dict[str, tuple[str, ...]]
     validation: dict[str, str]
 
 
@@ -86,17 +85,17 @@ def default_storage(name: str) -> str:
 
 def plan(setting: Setting) -> Plan:
     """Expand a setting's scenarios into its protocol requests (see ``Setting.validation/targets``)."""
-    scenarios, tests, validation = {}, {}, {}
+    scenarios, requests, validation = {}, {}, {}
     for name, request in setting.scenarios.items():
         if name not in setting.validation:
             raise ValueError(f"setting {setting.name}: scenario {name!r} names no validation request")
         targets = setting.targets.get(name)
-        tests[name] = tuple(f"{name}: {t}" for t in targets) if targets else (name,)
-        for test, target in zip(tests[name], targets or (None,)):
+        requests[name] = tuple(f"{name}: {t}" for t in targets) if targets else (name,)
+        for test, target in zip(requests[name], targets or (None,)):
             scenarios[test] = {**request, "target": target} if target else request
         validation[name] = f"{name} (validation)"
         scenarios[validation[name]] = {**request, **setting.validation[name]}
-    return Plan(replace(setting, scenarios=scenarios), tests, validation)
+    return Plan(replace(setting, scenarios=scenarios), requests, validation)
 
 
 def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
@@ -107,42 +106,44 @@ def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
 
 
 def protocol_methods(protocol: str) -> tuple[str, ...]:
-    """The methods a protocol compares (every method with a search space, unless it lists its own)."""
+    """The methods a protocol compares: every registered method with a search space (a method added to
+    the package joins the protocols; resuming one then runs just that method), unless the protocol
+    lists a subset of its own in :data:`PROTOCOL_METHODS`."""
     methods = PROTOCOL_METHODS.get(protocol, tuple(sorted(SEARCH_SPACES)))
     unknown = sorted(set(methods) - set(SEARCH_SPACES))
     if unknown:
-        raise ValueError(f"protocol {protocol!r} lists {unknown[0]!r}, which has no search space in tune.SEARCH_SPACES")
+        raise ValueError(f"protocol {protocol!r} lists {unknown[0]!r}, which has no search space (not a tuned method)")
     return tuple(methods)
 
 
 # ---------------------------------------------------------------------------------------------
-# runs are named by one string, the grid sampler's value
+# a run is named by one string: a queued trial's name, the key of its exported row
 
-def point(setting: str, request: str, method: str, seed: int, variant: str) -> str:
+def run_name(setting: str, request: str, method: str, seed: int, variant: str) -> str:
     return "|".join([setting, request, method, str(seed), variant])
 
 
-def parse_point(name: str) -> dict:
+def parse_run_name(name: str) -> dict:
     setting, request, method, seed, variant = name.split("|")
     return dict(setting=setting, request=request, method=method, seed=int(seed), variant=variant)
 
 
-def points(plans: list[Plan], methods: tuple[str, ...], seeds: tuple[int, ...] = SEEDS) -> list[str]:
-    """Every evaluation run of a protocol: per test request and seed, the references (Retrain and
+def run_names(plans: list[Plan], methods: tuple[str, ...], seeds: tuple[int, ...] = SEEDS) -> list[str]:
+    """The name of every evaluation run of a protocol: per test request and seed, the references (Retrain and
     the original) and each method in each variant that applies."""
     out = []
     for p in plans:
-        for scenario, requests in p.tests.items():
+        for scenario, requests in p.requests.items():
             variants = ["tuned", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
             for request in requests:
                 for seed in seeds:
-                    out += [point(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
-                    out += [point(p.setting.name, request, m, seed, v) for m in methods for v in variants]
+                    out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
+                    out += [run_name(p.setting.name, request, m, seed, v) for m in methods for v in variants]
     return out
 
 
 def scenario_of(p: Plan, request: str) -> str:
-    return next(s for s, requests in p.tests.items() if request in requests or request == p.validation[s])
+    return next(s for s, requests in p.requests.items() if request in requests or request == p.validation[s])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def tuned_params(name: str, storage: str, setting: str, ratio: float, methods: l
     if setting not in proto.plans:
         raise ValueError(f"protocol {name!r} has no setting {setting!r}; it has {', '.join(proto.plans)}")
     p = proto.plans[setting]
-    scenario = next((sc for sc in p.tests if p.setting.scenarios[p.validation[sc]].get("scenario") == "random"
+    scenario = next((sc for sc in p.requests if p.setting.scenarios[p.validation[sc]].get("kind") == "random"
                      and p.setting.scenarios[p.validation[sc]].get("ratio") == ratio), None)
     if scenario is None:
         raise ValueError(f"protocol {name!r} tunes no random-forgetting scenario of ratio {ratio} on {setting}")
@@ -210,14 +211,14 @@ class Protocol:
         self._data: dict[str, Dataset] = {}
         self._originals: dict[str, nn.Module] = {}
 
-    def points(self) -> list[str]:
-        return points(list(self.plans.values()), self.methods, self.seeds)
+    def run_names(self) -> list[str]:
+        return run_names(list(self.plans.values()), self.methods, self.seeds)
 
-    def point_of(self, row: dict) -> str:
+    def run_name_of(self, row: dict) -> str:
         """The run name of an exported row."""
-        tests = self.plans[row["setting"]].tests[row["scenario"]]
+        tests = self.plans[row["setting"]].requests[row["scenario"]]
         request = next(r for r in tests if r == row["scenario"] or r.endswith(f": {row['target']}"))
-        return point(row["setting"], request, row["method"], row["seed"], row["variant"])
+        return run_name(row["setting"], request, row["method"], row["seed"], row["variant"])
 
     # -- models
     def data(self, p: Plan) -> Dataset:
@@ -282,7 +283,7 @@ class Protocol:
     def studies(self) -> Iterator[tuple[Plan, str, str]]:
         """(plan, scenario, method) of every tuning study."""
         for p in self.plans.values():
-            for scenario in p.tests:
+            for scenario in p.requests:
                 for method in self.methods:
                     yield p, scenario, method
 
@@ -306,10 +307,10 @@ class Protocol:
         source = TRANSFER[scenario] if variant == "transfer" else scenario
         return best_within_budget(self.tune(p, source, method, wait=True)[0], self.trials).params
 
-    def run(self, name: str, params: dict | None = None) -> dict:
+    def result_row(self, name: str, params: dict | None = None) -> dict:
         """One evaluation run as a results row; ``params`` replace the variant's parameters (to
         re-run a committed row with the parameters it records)."""
-        q = parse_point(name)
+        q = parse_run_name(name)
         p = self.plans[q["setting"]]
         data = self.data(p)
         split = make_scenario_split(p.setting, data, q["request"])
@@ -336,7 +337,7 @@ class Protocol:
             name = trial.user_attrs.get("run")
             if name is None:  # another worker took the last queued run meanwhile
                 raise optuna.TrialPruned("the queue is empty")
-            row = self.run(name)
+            row = self.result_row(name)
             trial.set_user_attr("row", row)
             return row["seconds"]
 
@@ -364,18 +365,18 @@ class Protocol:
         trials = study.get_trials(deepcopy=False)
         live = {_run_name(t) for t in trials
                 if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
-        todo = [q for q in self.points() if q not in live]
+        todo = [q for q in self.run_names() if q not in live]
         # seed by seed: a protocol stopped half-way has whole seeds of every scenario, not half the table
-        todo.sort(key=lambda q: parse_point(q)["seed"])
+        todo.sort(key=lambda q: parse_run_name(q)["seed"])
         for name in todo:
             study.enqueue_trial({}, user_attrs={"run": name})
         return study
 
     def complete_seeds(self, missing: list[str]) -> dict[str, list[int]]:
         """Per scenario, the seeds none of whose runs is missing."""
-        gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_point, missing)}
+        gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
         return {scenario: [s for s in self.seeds if not any((p.setting.name, r, s) in gaps for r in tests)]
-                for p in self.plans.values() for scenario, tests in p.tests.items()}
+                for p in self.plans.values() for scenario, tests in p.requests.items()}
 
     def progress(self) -> tuple[int, int]:
         """(finished, total) of the budgeted tuning trials and the evaluation runs, for progress bars."""
@@ -389,7 +390,7 @@ class Protocol:
                 done += min(self.trials, _count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
         if f"protocol/{self.name}/runs" in names:
             done += len(_rows(optuna.load_study(study_name=f"protocol/{self.name}/runs", storage=store)))
-        return done, total + len(self.points())
+        return done, total + len(self.run_names())
 
     def tuning_summary(self) -> list[dict]:
         """Per study: the validation request, the budget's best trial and the setting values' score."""
@@ -417,9 +418,9 @@ class Protocol:
         classes = {name: self.data(p).num_classes for name, p in self.plans.items()}
         for row in rows.values():  # derived here, in one place, from the retain accuracy
             row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])
-        missing = [q for q in self.points() if q not in rows]
+        missing = [q for q in self.run_names() if q not in rows]
         if missing and not partial:
-            raise ValueError(f"{len(missing)} of {len(self.points())} runs are not finished (e.g. {missing[0]}); "
+            raise ValueError(f"{len(missing)} of {len(self.run_names())} runs are not finished (e.g. {missing[0]}); "
                              "run the protocol again to finish them")
         doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes,
                "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
@@ -430,11 +431,34 @@ class Protocol:
                           "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
                                             for m in self.methods}, "seeds": list(self.seeds)},
                "studies": summaries,
-               "runs": [rows[q] for q in self.points() if q in rows]}
+               "runs": [rows[q] for q in self.run_names() if q in rows]}
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
         return doc
+
+    def launch(self, workers: int, command: list[str], phase: str = "all", progress: bool = True) -> None:
+        """Run what is left of the protocol in ``workers`` processes of this machine (one torch thread
+        each when there are several: more would slow every one down), with a progress bar; ``command``
+        is the ``natmu-lite`` command's arguments from ``protocol`` on, which each worker gets with
+        ``--worker``. Raises if a worker fails (running the command again resumes)."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        done, total = self.progress()  # opens the storage: a bad one fails here, before any training
+        if done >= total:
+            return
+        if phase != "tune":
+            self.run_queue()  # queued here, once, not by each worker
+        argv = [sys.executable, "-m", "natmu_lite.cli", *(["--threads", "1"] if workers > 1 else []), *command,
+                "--worker"]
+        procs = [subprocess.Popen(argv) for _ in range(workers)]
+        with tqdm(total=total, initial=done, desc=f"protocol {self.name}", disable=not progress) as bar:
+            while any(p.poll() is None for p in procs):
+                time.sleep(30)  # progress() reads every study: polling it often costs a worker's CPU
+                bar.update(self.progress()[0] - bar.n)
+        failed = [p.returncode for p in procs if p.returncode]
+        if failed:
+            raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
 
     def pin_originals(self) -> dict[str, dict]:
         """Pin every original model the protocol's runs start from (training what is not pinned yet)
@@ -527,53 +551,3 @@ def _phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
             "trial_seconds": sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done),
             "workers": len({(t.user_attrs.get("host"), t.user_attrs.get("pid")) for t in done}),
             "machines": [json.loads(m) for m in machines]}
-
-
-RESULTS = Path(__file__).resolve().parent.parent / "results"  # the committed exports, in a source checkout
-
-
-def load(path: str | Path) -> dict:
-    """A protocol's exported results: a file, or the name of a committed protocol (``"default"``)."""
-    path = Path(path)
-    if not path.suffix:
-        path = RESULTS / f"{path}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no exported protocol results there (the committed ones come with a "
-                                "clone of the repository; or run `natmu-lite protocol`)")
-    return json.loads(path.read_text())
-
-
-def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
-    """One variant's runs with the reference runs (Retrain, the original), as the tables module expects
-    them; of a partial export only the seeds whose runs are all finished (see :meth:`Protocol.export`)."""
-    frame = pd.DataFrame(doc["runs"])
-    seeds = doc.get("complete_seeds")
-    if seeds is not None:
-        frame = frame[[s in seeds[sc] for sc, s in zip(frame.scenario, frame.seed)]]
-    variants = (variant,) if isinstance(variant, str) else variant
-    return frame[frame.variant.isin([*variants, "reference"])].reset_index(drop=True)
-
-
-def committed_runs(setting: str, scenario: str, variant: str = "untuned",
-                   protocol: str = "default") -> pd.DataFrame | None:
-    """The committed runs (and Retrain's) of one setting's scenario, test request only, or None when
-    the committed protocol does not cover it: chapters read these instead of training them again,
-    and fall back to running them for settings the protocol does not have."""
-    if not (RESULTS / f"{protocol}.json").exists():
-        return None
-    frame = runs(load(protocol), variant)
-    frame = frame[(frame.setting == setting) & (frame.scenario == scenario)].reset_index(drop=True)
-    return frame if len(frame) else None
-
-
-def status(doc: dict) -> str:
-    """A sentence on how complete an export is (Markdown), for the chapters that read one."""
-    if doc.get("complete", True):
-        return ""
-    total = len(doc["runs"]) + len(doc["missing"])
-    seeds = ", ".join(f"{sc} {len(v)}" for sc, v in doc["complete_seeds"].items())
-    return (f"**Work in progress:** {len(doc['runs'])} of the protocol's {total} runs are finished and "
-            f"committed; the rest are being run (`natmu-lite protocol {doc['protocol']}` resumes them). "
-            f"Every number below uses, per scenario, only the seeds whose runs are all finished "
-            f"(seeds finished: {seeds}), so intervals are wider than they will be, and a scenario "
-            "with no finished seed is missing.")

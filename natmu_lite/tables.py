@@ -3,55 +3,26 @@ the methods, cells ``mean±std (gap)`` over seeds, an AvgGap row per target with
 
 The gap is ``abs(mean(method) - mean(Retrain))``; AvgGap averages it over the scenario's metrics (RA, FA,
 MIA for random forgetting; RA, FATrain, FATest, MIA for class forgetting), as in the paper. The std
-is the sample standard deviation over seeds (0 for a single seed). The fair protocol's per-seed
-statistics can add ToW (:func:`natmu_lite.metrics.tow`) beside AvgGap (``tow=True``).
+is the sample standard deviation over seeds (0 for a single seed). Beside it, the fair protocol's
+compact table (:func:`fair_table`) and the privacy table of the U-LiRA audits, laid out from the
+statistics of :mod:`natmu_lite.stats`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .metrics import CLASS_METRICS, avg_gap, exposed_share, memorisation
-from .metrics import tow as tow_of
-
-# Rows that are not unlearning methods: Retrain (the target of every gap) and the original model
-# itself (no unlearning: the floor a method must beat). Tables show the original but never rank it.
-REFERENCE_METHODS = ("retrain", "original")
-METHOD_ORDER = ("retrain", "original", "finetune", "ga", "amnesiac", "badteacher", "salun", "ssd", "neggradplus",
-                "scrub", "l1sparse", "natmu")
-METHOD_NAMES = {"retrain": "Retrain", "original": "Original", "finetune": "Finetune", "ga": "GA",
-                "amnesiac": "Amnesiac", "badteacher": "BadTeacher", "salun": "SalUn", "ssd": "SSD",
-                "neggradplus": "NegGrad+", "scrub": "SCRUB", "l1sparse": "ℓ1-sparse", "natmu": "NatMU"}
-
-
-def _metrics_of(group: pd.DataFrame) -> list[str]:
-    """The scenario's metrics; a run that lacks one is an error (pandas would average it away)."""
-    for column in ("RA", "FATrain", "MIA"):
-        if column not in group:
-            raise ValueError(f"the results have no {column} column")
-    classes = "FATest" in group and group["FATest"].notna().any()
-    metrics = [m for m in CLASS_METRICS if classes or m != "FATest"]
-    holes = group[group[metrics].isna().any(axis=1)]
-    if len(holes):
-        r = holes.iloc[0]
-        missing = [m for m in metrics if pd.isna(r[m])]
-        raise ValueError(f"{r['scenario']}/{r['target']}: the {r['method']} run of seed {r['seed']} lacks "
-                         f"{', '.join(missing)}")
-    return metrics
-
-
-def _collapsed(runs: pd.DataFrame) -> int:
-    """How many runs are flagged as collapsed (rows written before the flag existed count as not)."""
-    return int(runs["collapsed"].fillna(False).astype(bool).sum()) if "collapsed" in runs else 0
+from .methods import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
+from .metrics import avg_gap
+from .stats import collapsed_runs, metrics_of
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and gap to Retrain per (scenario, target, method, metric), and AvgGap per method."""
     rows = []
     for (scenario, target), group in results.groupby(["scenario", "target"], sort=False):
-        metrics = _metrics_of(group)
+        metrics = metrics_of(group)
         if "retrain" not in set(group.method):
             raise ValueError(f"{scenario}/{target}: no Retrain runs, so no gaps")
         ref = group[group.method == "retrain"][metrics].astype(float).mean()
@@ -64,7 +35,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                                  std=std[metric], gap=gaps[metric], seeds=len(runs)))
             rows.append(dict(scenario=scenario, target=target, method=method, metric="AvgGap",
                              mean=float(gaps.mean()), std=np.nan, gap=np.nan, seeds=len(runs),
-                             collapsed=_collapsed(runs)))
+                             collapsed=collapsed_runs(runs)))
     return pd.DataFrame(rows)
 
 
@@ -169,112 +140,6 @@ def to_styler(table: pd.DataFrame):
     return table.style.map(bold).format(lambda c: c.strip("*") if isinstance(c, str) else c)
 
 
-# ---------------------------------------------------------------------------------------------
-# the fair protocol's statistics: per-seed gaps, intervals, ranks, paired differences
-
-def _tow(run: pd.Series, ref: pd.Series, scenario: str, target: str) -> float:
-    """ToW of one run against its seed's Retrain; a missing accuracy (rows without RetainAcc) is an error."""
-    try:
-        return tow_of(run.to_dict(), ref.to_dict())
-    except ValueError as e:
-        raise ValueError(f"{scenario}/{target}: the {run['method']} run of seed {run['seed']}: {e}") from None
-
-
-def seed_gaps(results: pd.DataFrame, tow: bool = False) -> pd.DataFrame:
-    """AvgGap of every run against Retrain *of the same seed* on the same request, one row per
-    (scenario, target, method, seed): pairing by seed removes the run-to-run noise the two share.
-    (The paper's AvgGap, :func:`summarize`, is the gap between the seed means: smaller, since
-    opposite errors cancel; both are reported.) ``tow=True`` adds each run's ToW against the same
-    Retrain (higher is better; it needs the rows' RetainAcc)."""
-    rows = []
-    for (scenario, target), group in results.groupby(["scenario", "target"], sort=False):
-        metrics = _metrics_of(group)
-        refs = group[group.method == "retrain"].set_index("seed")
-        ref = refs[metrics].astype(float)
-        if ref.empty:
-            raise ValueError(f"{scenario}/{target}: no Retrain runs, so no gaps")
-        for _, run in group[group.method != "retrain"].iterrows():
-            if run["seed"] not in ref.index:
-                raise ValueError(f"{scenario}/{target}: no Retrain run for seed {run['seed']}")
-            gap = (run[metrics].astype(float) - ref.loc[run["seed"]]).abs().mean()
-            rows.append(dict(scenario=scenario, target=target, method=run["method"], seed=run["seed"], AvgGap=gap))
-            if tow:
-                rows[-1]["ToW"] = _tow(run, refs.loc[run["seed"]], scenario, target)
-    return pd.DataFrame(rows)
-
-
-def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of a small sample (the seeds): (mean, low, high)."""
-    from scipy import stats  # imported here: scipy is slow to import and only the fair tables need it
-
-    x = np.asarray(values, dtype=float)
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return mean, mean - half, mean + half
-
-
-NOISE_SDS = 3  # a re-run may fall this many seed-to-seed standard deviations outside the committed seeds' range
-NOISE_FLOOR = 1.0  # points, the least margin: one image of a 100-image forget set (deterministic methods' seeds agree)
-
-
-def noise_band(values, sds: float = NOISE_SDS, floor: float = NOISE_FLOOR) -> tuple[float, float]:
-    """Where a re-run of committed runs should land, for a check that holds on any CPU: the committed
-    seeds' range, widened on each side by ``sds`` times their seed-to-seed standard deviation (at least
-    ``floor``). Training is not bit-reproducible across instruction sets, so a re-run differs from the
-    committed run of its seed about as another seed would; a change to the code that moves a result
-    by more than the seeds' own noise falls outside."""
-    x = np.asarray(values, dtype=float)
-    margin = max(sds * (x.std(ddof=1) if len(x) > 1 else 0.0), floor)
-    return float(x.min() - margin), float(x.max() + margin)
-
-
-def scenario_gaps(results: pd.DataFrame, tow: bool = False) -> pd.DataFrame:
-    """Per (scenario, method, seed) the per-seed AvgGap (and ToW with ``tow=True``) averaged over the
-    scenario's targets (the classes of a class scenario), so that each seed counts once in a scenario's
-    interval."""
-    gaps = seed_gaps(results, tow=tow)
-    columns = ["AvgGap", "ToW"] if tow else ["AvgGap"]
-    return gaps.groupby(["scenario", "method", "seed"], sort=False, as_index=False)[columns].mean()
-
-
-def fair_summary(results: pd.DataFrame, level: float = 0.95, tow: bool = False) -> pd.DataFrame:
-    """Per scenario and method: mean per-seed AvgGap with its interval over seeds, the rank of the
-    mean within the scenario (1 = closest to Retrain), and how many of its runs collapsed. ``tow=True``
-    adds the mean per-seed ToW with its interval (``ToW``, ``ToW_low``, ``ToW_high``) and its rank
-    (``ToW_rank``, 1 = highest)."""
-    rows = []
-    for (scenario, method), g in scenario_gaps(results, tow=tow).groupby(["scenario", "method"], sort=False):
-        mean, low, high = t_interval(g.AvgGap, level)
-        runs = results[(results.scenario == scenario) & (results.method == method)]
-        rows.append(dict(scenario=scenario, method=method, AvgGap=mean, low=low, high=high, seeds=len(g),
-                         collapsed=_collapsed(runs)))
-        if tow:
-            rows[-1].update(zip(("ToW", "ToW_low", "ToW_high"), t_interval(g.ToW, level)))
-    out = pd.DataFrame(rows)
-    ranked = ~out.method.isin(REFERENCE_METHODS)
-    out["rank"] = out[ranked].groupby("scenario")["AvgGap"].rank(method="min").astype("Int64")
-    if tow:
-        out["ToW_rank"] = out[ranked].groupby("scenario")["ToW"].rank(method="min", ascending=False).astype("Int64")
-    return out
-
-
-def paired_difference(results: pd.DataFrame, method: str = "natmu", level: float = 0.95) -> pd.DataFrame:
-    """Per scenario: ``method``'s per-seed AvgGap minus that of the best *other* method (lowest mean),
-    seed by seed, with its interval. Negative means ``method`` is closer to Retrain; an interval that
-    contains 0 means the seeds cannot tell the two apart."""
-    gaps = scenario_gaps(results)
-    rows = []
-    for scenario, g in gaps.groupby("scenario", sort=False):
-        wide = g.pivot(index="seed", columns="method", values="AvgGap")
-        others = wide.drop(columns=[method, *REFERENCE_METHODS], errors="ignore").mean().sort_values()
-        best = others.index[0]
-        mean, low, high = t_interval(wide[method] - wide[best], level)
-        rows.append(dict(scenario=scenario, method=method, best_other=best, difference=mean, low=low, high=high))
-    return pd.DataFrame(rows)
-
-
 def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
     """The compact view of :func:`fair_summary`: methods as rows, scenarios as columns (narrow
     enough for a book page), cells ``mean [low, high]``; the best mean of each column in bold (the
@@ -302,36 +167,6 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
     return pd.DataFrame(cells).reindex(methods).rename(index=METHOD_NAMES)
 
 
-# ---------------------------------------------------------------------------------------------
-# privacy: the entropy MIA and U-LiRA on the same models
-
-
-
-def privacy_summary(audits: list[dict]) -> pd.DataFrame:
-    """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
-    standard error and AUC, the share of candidates exposed (classified right by at least
-    :data:`~natmu_lite.metrics.EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
-    (mean over the models) with its distance to the Retrain audit's mean: the population attack's
-    verdict beside the per-example one. ``AvgGap`` and ``ToW`` are those of the same models too: model
-    s of a method against model s of Retrain, which was trained on exactly model s's retain set (the
-    mean over the models). Needs the ``retrain`` audit; methods in the book's order."""
-    by = {a["method"]: a for a in audits}
-    if "retrain" not in by:
-        raise ValueError("the audits have no retrain audit: the entropy MIA's gaps need Retrain's value")
-    references = by["retrain"]["runs"]
-    mia_retrain = float(np.mean([r["MIA"] for r in references]))
-    rows = []
-    for method in [m for m in METHOD_ORDER if m in by] + sorted(set(by) - set(METHOD_ORDER)):
-        a = by[method]
-        mia = float(np.mean([r["MIA"] for r in a["runs"]]))
-        pairs = list(zip(a["runs"], references))
-        rows.append(dict(method=method, AvgGap=float(np.mean([avg_gap(r, ref) for r, ref in pairs])),
-                         ToW=float(np.mean([tow_of(r, ref) for r, ref in pairs])), MIA=mia,
-                         MIA_gap=abs(mia - mia_retrain), ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"],
-                         exposed=exposed_share(a["per_example"]), models=a["models"]))
-    return pd.DataFrame(rows)
-
-
 def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
     """:func:`privacy_summary` for a book page: display names, rounded, U-LiRA as ``mean ± SE``."""
     out = pd.DataFrame({"entropy MIA": summary.MIA.round(1), "|MIA - Retrain|": summary.MIA_gap.round(1),
@@ -341,30 +176,3 @@ def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "AvgGap", summary.AvgGap.round(2))
     out.index = summary.method.map(lambda m: METHOD_NAMES.get(m, m)).values
     return out
-
-
-def per_target(audits: list[dict]) -> pd.DataFrame:
-    """One row per (audited method, target model): U-LiRA's balanced accuracy on that target."""
-    return pd.DataFrame([dict(method=a["method"], target=t, accuracy=v) for a in audits
-                         for t, v in enumerate(a["per_target"])])
-
-
-def exposure(audits: list[dict], bins: int = 5) -> pd.DataFrame:
-    """One row per (audited method, candidate): the candidate's memorisation (from the ``original``
-    audit, :func:`~natmu_lite.metrics.memorisation`), its quantile bin (1 = least memorised) and how
-    often the targets classified it right (its per-example accuracy, %)."""
-    by = {a["method"]: a for a in audits}
-    if "original" not in by:
-        raise ValueError("the audits have no original audit: memorisation is measured on the original models")
-    mem = memorisation(torch.tensor(by["original"]["scores"]), torch.tensor(by["original"]["members"]))
-    binned = pd.qcut(mem.numpy(), bins, labels=range(1, bins + 1)).astype(int)
-    return pd.DataFrame([dict(method=a["method"], example=i, memorisation=float(mem[i]), bin=int(binned[i]),
-                              accuracy=v) for a in audits for i, v in enumerate(a["per_example"])])
-
-
-def example_difference(audits: list[dict], method: str, other: str, level: float = 0.95) -> tuple[float, float, float]:
-    """``method``'s U-LiRA per-example accuracy minus ``other``'s, candidate by candidate (both audits
-    face the same decisions): mean and Student-t interval over the candidates, as :func:`t_interval`."""
-    by = {a["method"]: np.asarray(a["per_example"], dtype=float) for a in audits}
-    diff = by[method] - by[other]
-    return t_interval(diff[~np.isnan(diff)], level)

@@ -1,4 +1,7 @@
-"""One trainer for everything: original training, Retrain and every unlearning fine-tune.
+"""One trainer for everything: original training, Retrain and every unlearning fine-tune (SCRUB
+excepted: its epochs alternate a pass over the forget set with one over the remaining set, both under
+one optimiser and one schedule, which :func:`fit`'s single stream cannot express; it runs the same
+steps in a loop of its own, :mod:`natmu_lite.methods.scrub`).
 
 Data stays on the device as uint8 tensors; each step gathers a batch by index, augments it in one
 batched op (random crop with zero padding and a horizontal flip, drawn per image) and converts to

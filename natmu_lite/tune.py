@@ -14,74 +14,28 @@ trials, so running the same command on several workers splits the trials between
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import optuna
 import sqlalchemy
 from torch import nn
 
-from .cache import atomic_write
 from .data import Dataset, Split
 from .grid import run_grid
+from .methods import SEARCH_SPACES
+from .methods.base import spec
 from .metrics import avg_gap, evaluate
 from .runs import experiment, run_method
-from .settings import Setting, get_setting
+from .settings import Setting, split_params, with_params
 
 DIVERGED_GAP = 100.0  # the AvgGap given to a trial whose training diverged: the largest gap in percent
 DEFAULT_STORAGE = "sqlite:///natmu-tune.db"
-RECIPE_FIELDS = {"lr", "weight_decay", "epochs", "batch_size", "optimizer", "schedule"}
-
-
-def _training(trial: optuna.Trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> dict:
-    return {"lr": trial.suggest_float("lr", *lr, log=True),
-            "weight_decay": trial.suggest_float("weight_decay", 0.0, 1e-3),
-            "epochs": trial.suggest_int("epochs", 2, 6)}  # the settings use 5-6
-
-
-NEGGRAD_BETAS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
-SEARCH_SPACES: dict[str, Callable[[optuna.Trial], dict]] = {
-    "finetune": lambda t: _training(t),
-    "ga": lambda t: {"lr": t.suggest_float("lr", 1e-6, 1e-2, log=True), "epochs": t.suggest_int("epochs", 1, 8)},
-    "amnesiac": lambda t: _training(t),
-    "salun": lambda t: {**_training(t), "fraction": t.suggest_float("fraction", 0.01, 1.0, log=True)},
-    "badteacher": lambda t: {**_training(t), "temperature": t.suggest_float("temperature", 0.5, 8.0, log=True)},
-    "ssd": lambda t: {"alpha": t.suggest_float("alpha", 1.0, 100.0, log=True),
-                      "lam": t.suggest_float("lam", 0.1, 10.0, log=True)},
-    "natmu": lambda t: {**_training(t), "delta": t.suggest_float("delta", -0.3, 0.3)},
-    # beta on the scale that matters, 1 - beta from 1e-4 to 0.5 (the official 0.9999 and 0.95 among the choices):
-    # a float range in beta would spend nearly every trial below 0.99
-    "neggradplus": lambda t: {**_training(t), "beta": t.suggest_categorical("beta", NEGGRAD_BETAS)},
-    # msteps up to the longest run (_training's 6 epochs); alpha and gamma around the official 0.001-1
-    "scrub": lambda t: {**_training(t), "msteps": t.suggest_int("msteps", 1, 6),
-                        "temperature": t.suggest_float("temperature", 0.5, 8.0, log=True),
-                        "alpha": t.suggest_float("alpha", 1e-3, 10.0, log=True),
-                        "gamma": t.suggest_float("gamma", 0.1, 10.0, log=True)},
-    # around the 1e-4 to 5e-4 run with the official code, two decades either way
-    "l1sparse": lambda t: {**_training(t), "gamma": t.suggest_float("gamma", 1e-6, 1e-2, log=True)},
-}
-
-
-def split_params(params: dict) -> tuple[dict, dict]:
-    """Separate a flat parameter dict into recipe changes and method knobs."""
-    recipe = {k: v for k, v in params.items() if k in RECIPE_FIELDS}
-    return recipe, {k: v for k, v in params.items() if k not in RECIPE_FIELDS}
-
-
-def with_params(setting: Setting, method: str, params: dict, name: str | None = None) -> Setting:
-    """The setting with ``params`` as ``method``'s recipe changes and knobs."""
-    recipe, knobs = split_params(params)
-    changes = {**setting.recipe_changes, method: {**setting.recipe_changes.get(method, {}), **recipe}}
-    return replace(setting, name=name or setting.name, recipe_changes=changes,
-                   knobs={**setting.knobs, method: {**setting.knobs.get(method, {}), **knobs}})
-
-
 def search_distributions(method: str) -> dict:
     """The distributions a method's space suggests (read off a throw-away in-memory trial)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -97,14 +51,16 @@ def searched_names(method: str) -> list[str]:
 def default_params(setting: Setting, method: str) -> dict:
     """The setting's current values of the searched parameters (the warm start of a study)."""
     recipe = setting.recipe_for(method)
-    values = {**{f.name: getattr(recipe, f.name) for f in fields(recipe)}, **setting.knobs.get(method, {})}
+    values = {**{f.name: getattr(recipe, f.name) for f in fields(recipe)}, **spec(method).defaults,
+              **setting.knobs.get(method, {})}
     return {k: values[k] for k in searched_names(method) if k in values}
 
 
-def check_storage(url: str, must_exist: bool = False, what: str = "storage") -> None:
+def check_storage(url: str, must_exist: bool = False, what: str = "storage", make_folder: bool = False) -> None:
     """Refuse a storage URL that cannot work before anything trains, without creating a file: not a
-    URL, a database whose driver is not installed, a SQLite file in a missing folder, or (``must_exist``,
-    for reading studies) a SQLite file that does not exist. ``what`` names it in messages (``--storage``)."""
+    URL, a database whose driver is not installed, a SQLite file in a missing folder (``make_folder``:
+    the folder is made instead), or (``must_exist``, for reading studies) a SQLite file that does not
+    exist. ``what`` names it in messages (``--storage``)."""
     try:
         parsed = sqlalchemy.engine.make_url(url)
         dialect = parsed.get_dialect()
@@ -119,6 +75,8 @@ def check_storage(url: str, must_exist: bool = False, what: str = "storage") -> 
         raise ValueError(f"{what} {url!r}: its database driver is not installed ({e}){hint}") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
+        if make_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
         if not path.parent.is_dir():
             raise ValueError(f"{what} {url!r}: folder {path.parent} does not exist")
         if must_exist and not path.is_file():
@@ -164,6 +122,19 @@ def _serialize_sqlite(engine) -> None:
     it (seen with two workers). Immediate transactions take the write lock first, so that read and
     write are one step. PostgreSQL needs none of this (``SELECT ... FOR UPDATE``)."""
     sqlalchemy.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+
+
+def check_study(storage: str, study: str) -> None:
+    """Refuse, before anything trains and without creating a database, a study to read that is not in
+    the storage or has no completed trial."""
+    check_storage(storage, must_exist=True, what="--storage")
+    store = open_storage(storage)
+    names = optuna.get_all_study_names(store)
+    if study not in names:
+        raise ValueError(f"--storage {storage} holds no study {study!r} (tune it first with `natmu-lite tune`); "
+                         f"it holds: {', '.join(names) or 'none'}")
+    if not optuna.load_study(study_name=study, storage=store).get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        raise ValueError(f"study {study!r} in --storage {storage} has no completed trial yet")
 
 
 def study_name(setting: Setting, scenario: str, method: str) -> str:
@@ -268,25 +239,3 @@ def transfer(setting: Setting, from_scenario: str, to_scenario: str, method: str
     params = best_params(storage, study or study_name(setting, from_scenario, method))
     tuned = with_params(setting, method, params, name=f"{setting.name}@{from_scenario}")
     return run_grid(tuned, [to_scenario], [method], seeds, out, progress=progress)
-
-
-# ---------------------------------------------------------------------------------------------
-# setting files: the best parameters, readable by `natmu-lite bench --setting-file`
-
-def save_setting_file(path: str | Path, setting: Setting, method: str, params: dict) -> None:
-    """Add (or replace) ``method``'s parameters in a setting file based on ``setting``."""
-    path = Path(path)
-    doc = json.loads(path.read_text()) if path.exists() else {"base": setting.name, "methods": {}}
-    if doc["base"] != setting.name:
-        raise ValueError(f"{path} is based on setting {doc['base']!r}, not {setting.name!r}")
-    doc["methods"][method] = params
-    atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
-
-
-def load_setting_file(path: str | Path) -> Setting:
-    """A setting from a setting file: its base setting with the saved parameters of each method."""
-    doc = json.loads(Path(path).read_text())
-    setting = get_setting(doc["base"])
-    for method, params in doc["methods"].items():
-        setting = with_params(setting, method, params)
-    return replace(setting, name=f"{doc['base']}+{Path(path).stem}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import natmu_lite as nl
 from natmu_lite.data import Dataset
@@ -49,6 +50,48 @@ def fmnist_original(fmnist):
     """A small CNN that memorises the 2k subset (train accuracy ~100%)."""
     recipe = nl.Recipe("sgd", lr=0.05, weight_decay=5e-4, epochs=20, schedule="step", warmup_epochs=1)
     return nl.train_original(fmnist, "small_cnn", recipe, seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def split(fmnist):
+    """A random 5% forget set of the small Fashion-MNIST subset (100 images)."""
+    return nl.make_split(fmnist, "random", ratio=0.05, seed=0)
+
+
+RECIPE = nl.Recipe("adamw", lr=1e-3, epochs=2)  # the behaviour tests' unlearning run
+
+
+@pytest.fixture(scope="session")
+def finetuned(fmnist, fmnist_original, split):
+    """Finetune's model of that request: what a method with an extra forgetting term is compared with."""
+    return nl.METHODS["finetune"](fmnist_original, fmnist, split, RECIPE, seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_request():
+    """(data, split, original) on synthetic data: a trained model in seconds."""
+    data = synthetic(n_per_class=10)
+    original = nl.train_original(data, "small_cnn", nl.Recipe("sgd", lr=0.05, epochs=3), seed=0, progress=False)
+    return data, nl.make_split(data, "random", ratio=0.2, seed=0), original
+
+
+def same_weights(a, b) -> bool:
+    return all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def ce(model, data, idx) -> float:
+    return F.cross_entropy(nl.predict(model, data.train_x[idx]), data.train_y[idx]).item()
+
+
+def forget_ce(model, data, split):
+    return ce(model, data, split.forget)
+
+
+def kl_to(model, teacher, data, idx, temperature=4.0) -> float:
+    """KL(teacher || model) at a temperature, batch mean, in eval mode: what SCRUB's max steps raise."""
+    x = data.train_x[idx]
+    target = (nl.predict(teacher, x) / temperature).softmax(1)
+    return F.kl_div((nl.predict(model, x) / temperature).log_softmax(1), target, reduction="batchmean").item()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,7 +16,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 import natmu_lite.cli as cli
-from natmu_lite import audit, plots, protocol, tables
+from natmu_lite import audit, plots, results, stats
 from natmu_lite.cache import cache_dir
 from natmu_lite.metrics import (
     auc,
@@ -101,7 +101,7 @@ def test_per_example_accuracy_shows_which_examples_leak():
     scores[:, :200] += 6.0 * members[:, :200]  # only the first 200 examples stay recognisable
     result = ulira_attack(scores, members, groups)
     assert result.per_example[:200].mean() > 95 and abs(result.per_example[200:].mean().item() - 50) < 5
-    assert result.llr.shape == scores.shape and len(result.per_target) == 16
+    assert result.llr.shape == scores.shape and len(result.per_model) == 16
 
 
 def rates(llr: torch.Tensor, members: torch.Tensor) -> tuple[float, float]:
@@ -169,7 +169,7 @@ def test_halves_pair_up_and_requests_forget_the_candidates_of_each_half():
 def test_bad_arguments_are_refused_before_any_data_is_loaded(monkeypatch):
     monkeypatch.setattr(audit, "load_setting_data", lambda setting: pytest.fail("data loaded"))
     for kwargs, words in [(dict(method="nope"), "unknown method 'nope'"), (dict(models=5), "even integer >= 6"),
-                          (dict(models=4), "got 4"), (dict(target_fraction=0.7), "target_fraction"),
+                          (dict(models=4), "got 4"), (dict(candidate_fraction=0.7), "candidate_fraction"),
                           (dict(method="retrain", params={"lr": 1e-3}), "retrain takes no parameters"),
                           (dict(params={"delta": 0.5, "foo": 1}), "natmu has no parameter 'foo'")]:
         with pytest.raises(ValueError, match=words):
@@ -179,7 +179,7 @@ def test_bad_arguments_are_refused_before_any_data_is_loaded(monkeypatch):
 def test_the_audit_cli_refuses_bad_arguments(capsys):
     for bad, words in [(["--method", "natmu", "--models", "7"], "argument --models: must be even"),
                        (["--method", "unlearn"], "argument --method: invalid choice"),
-                       (["--method", "natmu", "--target-fraction", "0.9"], "argument --target-fraction")]:
+                       (["--method", "natmu", "--candidate-fraction", "0.9"], "argument --candidate-fraction")]:
         with pytest.raises(SystemExit) as e:
             cli.main(["audit", *bad])
         assert e.value.code == 2 and words in capsys.readouterr().err
@@ -220,7 +220,7 @@ def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, o
     assert np.array(doc["members"]).sum(0).tolist() == [MODELS // 2] * 100  # each candidate unlearned by 4 models
     assert min(run["RetainAcc"] for run in doc["runs"]) > 95  # the halves are memorised
     assert doc["accuracy"] > 50 + 3 * doc["stderr"] and doc["accuracy"] > 60 and doc["auc"] > 0.65
-    retrain = audit.ulira(resized(DEFAULT, **SIZE), "retrain", MODELS, target_fraction=FRACTION, progress=False)
+    retrain = audit.ulira(resized(DEFAULT, **SIZE), "retrain", MODELS, candidate_fraction=FRACTION, progress=False)
     assert abs(retrain.attack.accuracy - 50) < 3 * retrain.attack.stderr and 1 < retrain.attack.stderr < 4
     assert all(run["FA"] < 90 for run in retrain.runs)  # Retrain never saw its forget set
     assert len(list(cache.glob("retrain-*.pt"))) == 2 * MODELS  # the halves and the retrained models, cached
@@ -241,7 +241,7 @@ def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, o
     torch.testing.assert_close(both[0].scores, torch.tensor(doc["scores"]), atol=1e-4, rtol=0)
     torch.testing.assert_close(both[1].scores, retrain.scores)
     assert both[1].attack.accuracy == retrain.attack.accuracy
-    fewer = audit.ulira(resized(DEFAULT, **SIZE), "original", 6, target_fraction=FRACTION, progress=False)
+    fewer = audit.ulira(resized(DEFAULT, **SIZE), "original", 6, candidate_fraction=FRACTION, progress=False)
     torch.testing.assert_close(fewer.scores, both[0].scores[:6])
 
 
@@ -257,14 +257,14 @@ def fake_audit(method: str, accuracy: float, mias: list[float], per_example: lis
                ra: float = 90.0, fa: float = 88.0, retain: float = 100.0):
     runs = [{"RA": ra, "FA": fa, "RetainAcc": retain, "MIA": m} for m in mias]
     return {"method": method, "accuracy": accuracy, "stderr": 1.0, "auc": 0.5, "models": len(mias), "runs": runs,
-            "per_target": [accuracy] * len(mias), "per_example": per_example, "scores": scores, "members": members}
+            "per_model": [accuracy] * len(mias), "per_example": per_example, "scores": scores, "members": members}
 
 
 def test_privacy_summary_puts_both_attacks_side_by_side():
     audits = [fake_audit("natmu", 61.0, [30.0, 34.0], [80.0, 50.0, 75.0, float("nan")], ra=88.0, fa=90.0, retain=98.0),
               fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
               fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0])]
-    s = tables.privacy_summary(audits).set_index("method")
+    s = stats.privacy_summary(audits).set_index("method")
     assert list(s.index) == ["retrain", "original", "natmu"]  # the book's order
     assert s.loc["natmu", "MIA"] == 32.0 and s.loc["natmu", "MIA_gap"] == 11.0 and s.loc["retrain", "MIA_gap"] == 0
     assert s.loc["natmu", "exposed"] == pytest.approx(200 / 3)  # 2 of the 3 decided candidates >= 75%
@@ -273,8 +273,8 @@ def test_privacy_summary_puts_both_attacks_side_by_side():
     assert s.loc["natmu", "AvgGap"] == pytest.approx(5.0) and s.loc["retrain", "AvgGap"] == 0
     assert s.loc["natmu", "ToW"] == pytest.approx(0.98 ** 3)  # forget, retain and test accuracies 2 points off
     with pytest.raises(ValueError, match="no retrain audit"):
-        tables.privacy_summary(audits[::2])
-    assert tables.per_target(audits).groupby("method").size().to_dict() == {"natmu": 2, "original": 2, "retrain": 2}
+        stats.privacy_summary(audits[::2])
+    assert stats.per_model(audits).groupby("method").size().to_dict() == {"natmu": 2, "original": 2, "retrain": 2}
 
 
 def test_exposure_bins_candidates_by_the_original_models_memorisation():
@@ -282,12 +282,12 @@ def test_exposure_bins_candidates_by_the_original_models_memorisation():
     members = [[1, 1, 1, 1], [0, 0, 0, 0]]
     audits = [fake_audit("original", 70.0, [90.0, 90.0], [100.0, 60.0, 50.0, 90.0], scores, members),
               fake_audit("natmu", 55.0, [30.0, 30.0], [70.0, 50.0, 40.0, 60.0])]
-    frame = tables.exposure(audits, bins=2)
+    frame = stats.exposure(audits, bins=2)
     natmu = frame[frame.method == "natmu"].set_index("example")
     assert natmu.memorisation.tolist() == [5.0, 1.0, 0.0, 3.0] and natmu.bin.tolist() == [2, 1, 1, 2]
     assert natmu.groupby("bin").accuracy.mean().to_dict() == {1: 45.0, 2: 65.0}
     with pytest.raises(ValueError, match="no original audit"):
-        tables.exposure(audits[1:])
+        stats.exposure(audits[1:])
 
 
 def test_the_privacy_figures_draw_every_method_at_its_values():
@@ -296,12 +296,12 @@ def test_the_privacy_figures_draw_every_method_at_its_values():
               fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
               fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0], [[5.0, 1.0, 0.0, 3.0], [0.0] * 4],
                          halves)]
-    summary = tables.privacy_summary(audits)
-    left, right = plots.attacks(summary, tables.per_target(audits))
+    summary = stats.privacy_summary(audits)
+    left, right = plots.attacks(summary, stats.per_model(audits))
     assert [t.get_text() for t in left.get_xticklabels()] == ["Retrain", "Original", "NatMU"]
     points = right.collections[0].get_offsets()  # the scatter: (entropy MIA gap, U-LiRA accuracy) per method
     assert sorted(map(tuple, points.tolist())) == [(0.0, 50.5), (11.0, 61.0), (70.0, 70.0)]
-    ax = plots.exposure_by_memorisation(tables.exposure(audits, bins=2))
+    ax = plots.exposure_by_memorisation(stats.exposure(audits, bins=2))
     assert {line.get_label() for line in ax.get_lines()} >= {"Retrain", "Original", "NatMU"}
     plt.close("all")
 
@@ -309,7 +309,7 @@ def test_the_privacy_figures_draw_every_method_at_its_values():
 # ---------------------------------------------------------------------------------------------
 # the committed audit
 
-COMMITTED = protocol.RESULTS / "ulira-default.json"
+COMMITTED = results.RESULTS / "ulira-default.json"
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +317,7 @@ def committed() -> dict:
     if not COMMITTED.exists():
         pytest.fail(f"{COMMITTED} is missing: run `natmu-lite audit --method all --tuned-by default --workers 2 "
                     "--out results/ulira-default.json`")
-    return audit.load("ulira-default")
+    return results.load_audit("ulira-default")
 
 
 def test_committed_audit_covers_every_method_with_its_provenance(committed):
@@ -339,42 +339,48 @@ RERUN_MODEL = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)  # as the audit's workers: the thread count changes float sums, hence weights
     from natmu_lite import audit
-    from natmu_lite.settings import get_setting
-    from natmu_lite.tune import with_params
-    method, params = sys.argv[1], json.loads(sys.argv[2])
-    setting = with_params(get_setting("default"), method, params)
-    print(json.dumps(audit.model_row(setting, method, 0, audit.TARGET_FRACTION, 0)))
+    from natmu_lite.settings import get_setting, with_params
+    rows = {}
+    for method, params in json.loads(sys.argv[1]).items():
+        setting = with_params(get_setting("default"), method, params) if params else get_setting("default")
+        rows[method] = audit.model_row(setting, method, 0, audit.CANDIDATE_FRACTION, 0)
+    print(json.dumps(rows))
 """)
 
 
 @pytest.mark.reproduction
 def test_committed_audit_reproduces_within_its_noise(committed, tmp_path):
-    """Model 0 of the Finetune audit trained again from scratch (a fresh cache: its half model too, with one
-    torch thread as the audit's workers had, on whatever CPU runs the test), with the parameters the file
-    records. Which candidates it unlearned is index arithmetic, the same on every CPU, so it must match
-    exactly. Its scores are not (another instruction set gives other last bits, then another model), so
-    the check is on what the audit reports, with model 0 put in place of the committed one: the attack's
-    accuracy within 3 standard errors of the committed one, model 0's accuracy as a target and its run's
-    metrics within :func:`~natmu_lite.tables.noise_band` of the 16 committed targets' and runs'."""
-    found = next(a for a in committed["audits"] if a["method"] == "finetune")
+    """Model 0 of the original models' and of the Finetune audit, trained again from scratch (a fresh
+    cache, one torch thread as the audit's workers had, whatever CPU runs the test), Finetune with the
+    parameters the file records; the two share the half model, so this costs one half model and one
+    unlearning run. Which candidates model 0 unlearned is index arithmetic, the same on every CPU, so it
+    must match exactly. Its scores are not (another instruction set gives other last bits, then another
+    model), so the check is on what the audit reports, with model 0 put in place of the committed one:
+    the attack's accuracy within 3 standard errors of the committed one, model 0's accuracy as an
+    attacked model and its run's metrics within :func:`~natmu_lite.stats.noise_band` of the 16
+    committed models' and runs'."""
+    found = {a["method"]: a for a in committed["audits"] if a["method"] in ("original", "finetune")}
     env = {**os.environ, "NATMU_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", RERUN_MODEL, "finetune", json.dumps(found["params"])], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    again = json.loads(out.splitlines()[-1])
-    assert [bool(m) for m in again["members"]] == [bool(m) for m in found["members"][0]]
-    rows = [again] + [{"scores": s, "members": m, "run": r}
-                      for s, m, r in zip(found["scores"][1:], found["members"][1:], found["runs"][1:])]
-    result = audit.assemble(DEFAULT, "finetune", torch.tensor(found["targets"]), rows, {})
-    assert abs(result.attack.accuracy - found["accuracy"]) <= 3 * found["stderr"], result.attack.accuracy
-    low, high = tables.noise_band(found["per_target"])
-    assert low <= result.attack.per_target[0] <= high, (result.attack.per_target[0].item(), low, high)
-    for metric in ("RA", "FA", "MIA", "RetainAcc"):
-        low, high = tables.noise_band([r[metric] for r in found["runs"]])
-        assert low <= again["run"][metric] <= high, (metric, again["run"][metric], low, high)
+    params = json.dumps({m: a["params"] for m, a in found.items()})
+    again = json.loads(subprocess.run([sys.executable, "-c", RERUN_MODEL, params], env=env, capture_output=True,
+                                      text=True, check=True).stdout.splitlines()[-1])
+    for method, committed_audit in found.items():
+        row = again[method]
+        assert [bool(m) for m in row["members"]] == [bool(m) for m in committed_audit["members"][0]], method
+        rows = [row] + [{"scores": s, "members": m, "run": r} for s, m, r in
+                        zip(committed_audit["scores"][1:], committed_audit["members"][1:], committed_audit["runs"][1:])]
+        result = audit.assemble(DEFAULT, method, torch.tensor(committed_audit["candidates"]), rows, {}).attack
+        assert abs(result.accuracy - committed_audit["accuracy"]) <= 3 * committed_audit["stderr"], \
+            (method, result.accuracy)
+        low, high = stats.noise_band(committed_audit["per_model"])
+        assert low <= result.per_model[0] <= high, (method, result.per_model[0].item(), low, high)
+        for metric in ("RA", "FA", "MIA", "RetainAcc"):
+            low, high = stats.noise_band([r[metric] for r in committed_audit["runs"]])
+            assert low <= row["run"][metric] <= high, (method, metric, row["run"][metric], low, high)
 
 
 def test_example_difference_pairs_candidates_and_skips_undecided_ones():
     audits = [fake_audit("natmu", 60.0, [30.0], [80.0, 60.0, float("nan"), 70.0]),
               fake_audit("finetune", 55.0, [30.0], [70.0, 60.0, 50.0, 40.0])]
-    mean, low, high = tables.example_difference(audits, "natmu", "finetune")
+    mean, low, high = stats.example_difference(audits, "natmu", "finetune")
     assert mean == pytest.approx((10 + 0 + 30) / 3) and low < mean < high

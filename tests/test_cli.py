@@ -1,5 +1,7 @@
 """The ``natmu-lite`` command: a reduced demo end to end, and clear errors."""
 
+import json
+
 import natmu_lite.cli as cli
 
 
@@ -78,3 +80,15 @@ def test_the_old_preset_spellings_still_work():
     assert p.parse_args(["bench", "--preset-file", "t.json"]).setting_file == "t.json"
     assert p.parse_args(["tune", "--method", "ssd", "--save-preset", "t.json"]).save_setting == "t.json"
     assert p.parse_args(["presets"]).func is p.parse_args(["settings"]).func
+
+
+def test_the_cli_runs_neggradplus_scrub_and_l1sparse_and_refuses_their_bad_knobs(tmp_path, capsys):
+    args = cli.parser().parse_args(["bench", "--methods", "neggradplus", "scrub", "l1sparse"])
+    assert args.methods == ["neggradplus", "scrub", "l1sparse"]
+    setting = tmp_path / "bad.json"
+    setting.write_text(json.dumps({"base": "default", "methods": {"scrub": {"temperature": -1}}}))
+    out = tmp_path / "r.json"
+    assert cli.main(["bench", "--setting-file", str(setting), "--methods", "scrub", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "method scrub" in err and "SCRUB temperature must be a number > 0, got -1" in err
+    assert not out.exists()

@@ -147,7 +147,7 @@ def test_superclasses_cover_every_fashion_class_once():
     assert sorted(fines) == sorted(FASHION_CLASSES)
 
 
-@pytest.mark.parametrize("kwargs", [dict(scenario="random", ratio=0.1), dict(scenario="full-class", target="c3")])
+@pytest.mark.parametrize("kwargs", [dict(kind="random", ratio=0.1), dict(kind="full-class", target="c3")])
 def test_splits_are_disjoint_complete_and_deterministic(kwargs):
     data = synthetic()
     a, b = nl.make_split(data, seed=0, **kwargs), nl.make_split(data, seed=0, **kwargs)
@@ -181,13 +181,13 @@ def test_sub_class_split_on_fashion_superclasses(fmnist):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(scenario="sideways"), "valid: full-class, sub-class, random"),
-    (dict(scenario="random", ratio=1.5), r"ratio in \(0, 1\)"),
-    (dict(scenario="random", ratio=0.0), r"ratio in \(0, 1\)"),
-    (dict(scenario="random", ratio=0.001), "forgets no sample"),
-    (dict(scenario="full-class", target="zebra"), "valid: c0, c1"),
-    (dict(scenario="full-class"), "needs a target"),
-    (dict(scenario="sub-class", target="c1"), "needs a dataset with fine labels"),
+    (dict(kind="sideways"), "valid: full-class, sub-class, random"),
+    (dict(kind="random", ratio=1.5), r"ratio in \(0, 1\)"),
+    (dict(kind="random", ratio=0.0), r"ratio in \(0, 1\)"),
+    (dict(kind="random", ratio=0.001), "forgets no sample"),
+    (dict(kind="full-class", target="zebra"), "valid: c0, c1"),
+    (dict(kind="full-class"), "needs a target"),
+    (dict(kind="sub-class", target="c1"), "needs a dataset with fine labels"),
 ])
 def test_bad_split_requests_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -206,7 +206,7 @@ def test_avg_gap_refuses_a_missing_metric():
 def test_a_collapsed_run_is_flagged_with_a_warning():
     data = synthetic()
     split = nl.make_split(data, "random", ratio=0.1)
-    setting = replace(DEFAULT, scenarios={"r": dict(scenario="random", ratio=0.1)})
+    setting = replace(DEFAULT, scenarios={"r": dict(kind="random", ratio=0.1)})
     metrics = {"RA": 10.0, "FA": 10.0, "MIA": 0.0, "RetainAcc": 10.0}
     with pytest.warns(UserWarning, match="collapsed"):
         row = result_row(setting, "r", split, Run("ga", None, metrics, 1.0), 0, data.num_classes)
@@ -248,7 +248,7 @@ def test_a_subset_smaller_than_asked_is_reported(monkeypatch):
 
 TINY = replace(DEFAULT, name="tiny", dataset="synthetic", train=nl.Recipe("sgd", lr=0.05, epochs=1, batch_size=64),
                unlearn=nl.Recipe("adamw", lr=1e-3, epochs=1, batch_size=64), recipe_changes={}, knobs={},
-               scenarios={"r": dict(scenario="random", ratio=0.1)})
+               scenarios={"r": dict(kind="random", ratio=0.1)})
 
 
 @pytest.mark.filterwarnings("ignore:.*collapsed")

@@ -1,16 +1,26 @@
-"""The method registry and interface, Retrain and Finetune."""
+"""The method registry and interface (methods/base.py), Retrain and Finetune (methods/retrain.py)."""
 
+import math
+import re
 from dataclasses import replace
 
+import pandas as pd
+import pytest
 import torch
 
 import natmu_lite as nl
+import natmu_lite.methods.base as base
 import natmu_lite.methods.retrain as retrain_module
 import natmu_lite.train as train_module
+from natmu_lite import plots, protocol, tables, tune
+from natmu_lite.methods import COLORS, METHOD_NAMES, METHOD_ORDER, SEARCH_SPACES
+from natmu_lite.methods.base import check_knobs, check_number, register, spec, unregister, working_copy
 from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT
 
-from .conftest import synthetic
+from .conftest import same_weights, synthetic
+from .test_metrics import ref_accuracy
+from .test_references import ref_logits
 
 
 def state(model) -> dict:
@@ -102,3 +112,145 @@ def test_every_setting_names_real_methods_knobs_and_recipe_fields():
     paper = SETTINGS["cifar10-random"]
     assert paper.recipe_for("natmu").lr == 1e-3 and paper.recipe_for("natmu").weight_decay == 2e-3
     assert paper.knobs["natmu"]["delta"] == -0.19 and paper.model == "vgg16_bn"
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry: one file makes a method, everything else is a view of it
+
+@pytest.fixture
+def toy_method():
+    """A method registered in this one place, as a new file would; removed after the test."""
+    def space(trial):
+        return {"lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+                "strength": trial.suggest_float("strength", 0, 1)}
+
+    def check(*, strength, num_classes=None, **_):
+        check_number("Toy", "strength", strength, "in [0, 1]", lambda v: 0 <= v <= 1)
+
+    @register("toy", display="Toy", color="#123456", order=50, space=space, check=check)
+    def toy(model, data, split, recipe, *, strength: float = 0.25, seed=0, callback=None, progress=True):
+        return working_copy(model)
+
+    yield toy
+    unregister("toy")
+
+
+def test_a_method_registered_in_one_place_appears_in_tables_figures_tuning_and_protocols(toy_method):
+    assert list(METHOD_ORDER)[-2:] == ["natmu w/o CI", "toy"] and METHOD_NAMES["toy"] == "Toy"
+    assert plots.palette()["Toy"] == "#123456" == COLORS["toy"]
+    assert "toy" in SEARCH_SPACES and set(tune.search_distributions("toy")) == {"lr", "strength"}
+    assert tune.default_params(DEFAULT, "toy") == {"lr": DEFAULT.unlearn.lr, "strength": 0.25}  # the signature's
+    assert "toy" in protocol.protocol_methods("default")
+    rows = [dict(scenario="random-1%", target="1%", method=m, seed=0, RA=90.0, FATrain=80.0, FATest=None, MIA=60.0)
+            for m in ("toy", "natmu", "retrain")]
+    assert list(tables.paper_table(pd.DataFrame(rows)).columns) == ["Retrain", "NatMU", "Toy"]  # the book's order
+    with pytest.raises(ValueError, match=re.escape("Toy strength must be a number in [0, 1], got 2")):
+        check_knobs("toy", {"strength": 2})
+
+
+def bad_values(method: str) -> list[dict]:
+    """For each knob a value of the wrong kind (text for a number, a number for a bool or for text), and
+    an unknown knob: each must be refused."""
+    wrong = {bool: 1, str: 1.5}
+    out = [{"no_such_knob": 1}]
+    for knob, default in spec(method).defaults.items():
+        if default is not None:
+            out.append({knob: wrong.get(type(default), "many")})
+    return out
+
+
+@pytest.mark.parametrize("method", sorted(nl.METHODS))
+def test_every_method_refuses_a_bad_knob_before_anything_trains(method, monkeypatch):
+    data = synthetic(n_per_class=6)
+    split = nl.make_split(data, "random", ratio=0.2)
+    original = nl.build_model("small_cnn", num_classes=10, in_channels=1, image_size=12, seed=0)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", no_training)
+    monkeypatch.setattr(base, "working_copy", no_training)
+    for knobs in bad_values(method):
+        with pytest.raises(ValueError, match=f"{spec(method).display}|{method}"):
+            nl.METHODS[method](original, data, split, nl.Recipe(epochs=1), progress=False, **knobs)
+
+
+@pytest.mark.parametrize("method", sorted(nl.METHODS))
+def test_every_method_runs_on_the_default_setting(method, fmnist, fmnist_original, monkeypatch):
+    """Through ``run_method``: the method gets the setting's recipe and knobs, returns a model of its own
+    (the original untouched), whose reported RA and FA are its own (against a plain forward pass), and
+    it never teaches the forget set: FA does not rise above the original's (which memorised it)."""
+    setting = replace(DEFAULT, train=DEFAULT.train.with_(epochs=1), unlearn=DEFAULT.unlearn.with_(epochs=1))
+    s = nl.make_split(fmnist, "random", ratio=0.05, seed=1)  # 100 samples, as 1% of the default
+    got, real = {}, nl.METHODS[method]
+    monkeypatch.setitem(nl.METHODS, method, lambda *a, **k: got.update(recipe=a[3], kwargs=k) or real(*a, **k))
+    before = {k: v.clone() for k, v in fmnist_original.state_dict().items()}
+    run = run_method(method, fmnist_original, fmnist, s, setting, seed=1, progress=False)
+    assert got["recipe"] == setting.recipe_for(method)
+    assert {k: v for k, v in got["kwargs"].items() if k not in ("seed", "callback", "progress")} \
+        == setting.knobs.get(method, {}) and got["kwargs"]["seed"] == 1
+    assert all(torch.equal(v, fmnist_original.state_dict()[k]) for k, v in before.items())
+    assert any(not torch.equal(v, before[k]) for k, v in run.model.state_dict().items())
+    ra, ra_slack = ref_accuracy(ref_logits(run.model, fmnist.test_x), fmnist.test_y)
+    fa, fa_slack = ref_accuracy(ref_logits(run.model, fmnist.train_x[s.forget]), fmnist.train_y[s.forget])
+    assert abs(run.metrics["RA"] - ra) <= ra_slack + 1e-4 and abs(run.metrics["FA"] - fa) <= fa_slack + 1e-4
+    original_fa, _ = ref_accuracy(ref_logits(fmnist_original, fmnist.train_x[s.forget]), fmnist.train_y[s.forget])
+    assert fa <= original_fa + fa_slack
+
+
+@pytest.mark.parametrize("method, knobs", [("neggradplus", dict(beta=1.0)), ("l1sparse", dict(gamma=0.0))])
+def test_the_limit_of_no_forgetting_term_is_exactly_finetune(method, knobs, tiny_request):
+    """NegGrad+ with beta = 1 and ℓ1-sparse with gamma = 0 are Finetune: same seed, same weights
+    (parameters and BN statistics, so not even a forget batch went through the model); any other value
+    changes the run."""
+    data, split, original = tiny_request
+    recipe = nl.Recipe(epochs=2, batch_size=32)
+    finetune = nl.METHODS["finetune"](original, data, split, recipe, seed=1, progress=False)
+    assert same_weights(nl.METHODS[method](original, data, split, recipe, seed=1, progress=False, **knobs), finetune)
+    other = {"beta": 0.9} if method == "neggradplus" else {"gamma": 1e-4}
+    assert not same_weights(nl.METHODS[method](original, data, split, recipe, seed=1, progress=False, **other),
+                            finetune)
+
+
+BAD_KNOBS = [  # (method, knobs, the words of the refusal)
+    ("salun", dict(fraction=0.0), "SalUn fraction must be a number in (0, 1]"),
+    ("badteacher", dict(reduction="sum"), "BadTeacher reduction must be one of batchmean, mean, got 'sum'"),
+    ("badteacher", dict(retain_fraction=2), "BadTeacher retain_fraction must be a number in (0, 1], got 2"),
+    ("amnesiac", dict(labels="any"), "Amnesiac labels must be one of uniform, retain, got 'any'"),
+    ("ssd", dict(alpha=-1.0), "SSD alpha must be a number > 0"),
+    ("neggradplus", dict(beta=1.5), "NegGrad+ beta must be a number in [0, 1]"),
+    ("neggradplus", dict(beta=-0.1), "NegGrad+ beta must be a number in [0, 1]"),
+    ("neggradplus", dict(beta=float("nan")), "beta must be a number"),
+    ("scrub", dict(msteps=-1), "SCRUB msteps must be an integer >= 0"),
+    ("scrub", dict(msteps=1.5), "SCRUB msteps must be an integer"),
+    ("scrub", dict(msteps=True), "SCRUB msteps must be an integer"),
+    ("scrub", dict(temperature=0.0), "SCRUB temperature must be a number > 0"),
+    ("scrub", dict(temperature=-4.0), "SCRUB temperature must be a number > 0"),
+    ("scrub", dict(alpha=-0.5), "SCRUB alpha must be a number >= 0"),
+    ("scrub", dict(gamma=-1.0), "SCRUB gamma must be a number >= 0"),
+    ("l1sparse", dict(gamma=-5e-4), "ℓ1-sparse gamma must be a number >= 0"),
+    ("l1sparse", dict(gamma=math.inf), "ℓ1-sparse gamma must be a number >= 0"),
+    ("l1sparse", dict(alpha=5e-4), "l1sparse has no parameter 'alpha'"),
+]
+
+
+@pytest.mark.parametrize("method, knobs, words", BAD_KNOBS, ids=[f"{m} {k}" for m, k, _ in BAD_KNOBS])
+def test_bad_knobs_are_refused_before_anything_trains(method, knobs, words, tiny_request, monkeypatch):
+    """Through the registry's check (what the benchmark and the CLI call first) and through the method
+    itself, which refuses the value before it builds an optimiser."""
+    data, split, original = tiny_request
+    with pytest.raises(ValueError, match=re.escape(words)):
+        check_knobs(method, knobs)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", no_training)
+    with pytest.raises((ValueError, TypeError)):
+        nl.METHODS[method](original, data, split, nl.Recipe(epochs=1), progress=False, **knobs)
+
+
+def test_boundary_knobs_are_accepted():
+    for method, knobs in (("neggradplus", dict(beta=0)), ("neggradplus", dict(beta=1)), ("scrub", dict(msteps=0)),
+                          ("scrub", dict(alpha=0, gamma=0, temperature=1e-3)), ("l1sparse", dict(gamma=0))):
+        check_knobs(method, knobs)

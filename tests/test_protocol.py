@@ -12,27 +12,27 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from natmu_lite import protocol, settings, tables
+from natmu_lite import protocol, results, settings, stats
 from natmu_lite.protocol import Protocol, plan
 from natmu_lite.settings import get_setting
 
-COMMITTED = protocol.RESULTS / "default.json"
+COMMITTED = results.RESULTS / "default.json"
 
 
 def test_plan_tunes_on_requests_the_tables_never_use():
     for name in ("default", "default-subclass"):
         p = plan(get_setting(name))
-        for scenario, tests in p.tests.items():
+        for scenario, tests in p.requests.items():
             validation = p.setting.scenarios[p.validation[scenario]]
             for test in tests:
                 request = p.setting.scenarios[test]
                 assert request != validation
-                assert request["scenario"] == validation["scenario"]
-                if request["scenario"] == "random":  # another forget set of the same size
+                assert request["kind"] == validation["kind"]
+                if request["kind"] == "random":  # another forget set of the same size
                     assert request.get("seed", 0) != validation["seed"] and request["ratio"] == validation["ratio"]
                 else:  # another class
                     assert request["target"] != validation["target"]
-    assert plan(get_setting("default")).tests["full-class"] == ("full-class: Trouser", "full-class: Sandal",
+    assert plan(get_setting("default")).requests["full-class"] == ("full-class: Trouser", "full-class: Sandal",
                                                                 "full-class: Bag")
 
 
@@ -155,8 +155,8 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
 
 
 def test_the_noise_band_widens_the_seeds_range_by_their_spread_and_never_less_than_the_floor():
-    assert tables.noise_band([1.0, 2.0, 3.0]) == pytest.approx((1 - 3, 3 + 3))  # sd 1, 3 sds
-    assert tables.noise_band([85.96] * 5) == pytest.approx((84.96, 86.96))  # a deterministic method: the floor
+    assert stats.noise_band([1.0, 2.0, 3.0]) == pytest.approx((1 - 3, 3 + 3))  # sd 1, 3 sds
+    assert stats.noise_band([85.96] * 5) == pytest.approx((84.96, 86.96))  # a deterministic method: the floor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_committed_protocol_is_complete(committed):
         counts = runs[runs.variant == variant].groupby(["scenario", "method"]).seed.nunique()
         assert (counts == 5).all() and len(counts) == 4 * len(methods)
     assert set(runs[runs.variant == "transfer"].scenario) == {"random-1%"}
-    assert tables.fair_summary(protocol.runs(committed)).seeds.eq(5).all()
+    assert stats.fair_summary(results.runs(committed)).seeds.eq(5).all()
 
 
 
@@ -214,7 +214,7 @@ def test_tuned_params_are_the_committed_studies_choices(committed, tmp_path):
     """What the U-LiRA audit runs with: per method, the committed random-10% study's best parameters
     (read from a copy of the committed storage); a protocol without the study is refused."""
     storage = tmp_path / "copy.db"
-    storage.write_bytes((protocol.RESULTS / "default.db").read_bytes())
+    storage.write_bytes((results.RESULTS / "default.db").read_bytes())
     got = protocol.tuned_params("default", f"sqlite:///{storage}", "default", 0.1, committed["methods"])
     chosen = {s["method"]: s["best_params"] for s in committed["studies"] if s["scenario"] == "random-10%"}
     assert got == chosen and set(got) == set(committed["methods"])
@@ -232,7 +232,7 @@ RERUN = textwrap.dedent("""
     from natmu_lite.protocol import RESULTS, Protocol
     rows = json.loads(sys.argv[1])
     proto = Protocol("default", "sqlite:///:memory:", originals=RESULTS / "default-originals")
-    print(json.dumps([proto.run(proto.point_of(r), params=r["params"]) for r in rows]))
+    print(json.dumps([proto.result_row(proto.run_name_of(r), params=r["params"]) for r in rows]))
 """)
 # (scenario, method, variant): SSD's dampening and GA's ascent are deterministic given the original model,
 # NatMU's blends and NegGrad+'s two losses are trained; together they touch most of the package's code
@@ -251,7 +251,7 @@ def run_again(rows: list[dict], tmp_path) -> list[dict]:
 @pytest.mark.reproduction
 def test_committed_rows_reproduce_within_their_noise(committed, tmp_path):
     """Seed 0 of committed cells re-run from the pinned original model with the parameters they record,
-    on whatever CPU runs the test: each metric must land in :func:`~natmu_lite.tables.noise_band` of its
+    on whatever CPU runs the test: each metric must land in :func:`~natmu_lite.stats.noise_band` of its
     cell's committed seeds. Not bit for bit: another instruction set gives other last bits, and the
     trained methods then differ as another seed would (measured: up to 2 points under AVX2 here)."""
     runs = pd.DataFrame(committed["runs"])
@@ -259,7 +259,7 @@ def test_committed_rows_reproduce_within_their_noise(committed, tmp_path):
     rows = [cell[cell.seed == 0].iloc[0].to_dict() for cell in cells]
     for cell, row, again in zip(cells, rows, run_again(rows, tmp_path)):
         for metric in METRICS:
-            low, high = tables.noise_band(cell[metric])
+            low, high = stats.noise_band(cell[metric])
             assert low <= again[metric] <= high, (row["method"], row["scenario"], metric, again[metric], low, high)
 
 
@@ -292,7 +292,7 @@ def test_the_trainer_still_gives_the_pinned_original(committed, tmp_path):
     again = json.loads(subprocess.run([sys.executable, "-c", RETRAIN], env=env, capture_output=True, text=True,
                                       check=True).stdout.splitlines()[-1])
     for metric, noise in (("test_accuracy", "RA"), ("train_accuracy", "RetainAcc")):
-        margin = max(tables.NOISE_SDS * retrain[noise].std(), 0.5)  # at least half a point
+        margin = max(stats.NOISE_SDS * retrain[noise].std(), 0.5)  # at least half a point
         assert abs(again[metric] - pinned[metric]) <= margin, (metric, again[metric], pinned[metric], margin)
 
 
@@ -302,18 +302,18 @@ def test_committed_originals_are_pinned_with_their_checksums(committed):
     import hashlib
 
     for setting, info in committed["originals"].items():
-        path = protocol.RESULTS / info["file"]
+        path = results.RESULTS / info["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"], setting
         assert info["provenance"]["machine"]["isa"] and info["provenance"]["machine"]["cpu"], setting
     assert set(committed["originals"]) == set(protocol.PROTOCOLS["default"])
 
 
 def test_chapters_read_the_committed_runs_of_a_covered_setting_only(committed):
-    runs = protocol.committed_runs("default", "random-1%")
+    runs = results.committed_runs("default", "random-1%")
     seeds = committed["complete_seeds"]["random-1%"]
     assert set(runs.variant) == {"untuned", "reference"} and set(runs.seed) == set(seeds)
     assert (runs.groupby("method").seed.nunique() == len(seeds)).all()  # references and methods, each seed
     original = runs[runs.method == "original"]
     assert original.RA.nunique() == 1 and (original.variant == "reference").all()  # one model, every seed
-    assert protocol.committed_runs("default", "sub-class") is None  # that scenario belongs to default-subclass
-    assert protocol.committed_runs("cifar10-random", "random-1%") is None
+    assert results.committed_runs("default", "sub-class") is None  # that scenario belongs to default-subclass
+    assert results.committed_runs("cifar10-random", "random-1%") is None

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 
 import natmu_lite as nl
+from natmu_lite.methods.base import working_copy
 from natmu_lite.train import augment, lr_multiplier
 
-from .conftest import synthetic
+from .conftest import same_weights, synthetic
 
 
 def test_crop_is_a_window_of_the_zero_padded_image():
@@ -93,3 +94,22 @@ def test_callback_sees_every_epoch():
     nl.fit(nl.model_for("small_cnn", data), data.train_x, data.train_y, nl.Recipe(epochs=3),
            callback=lambda e, m: epochs.append(e), progress=False)
     assert epochs == [0, 1, 2]
+
+
+def test_fit_adds_extra_loss_once_per_step_and_nothing_else(tiny_request):
+    """``extra_loss(model, step, total)`` sees every step once, in order, with the run's step count; a
+    zero term leaves the run bit-identical to one without the hook (so existing calls are unchanged)."""
+    data, _, original = tiny_request
+    recipe = nl.Recipe(epochs=3, batch_size=64)
+    seen = []
+
+    def zero(model, step, total):
+        seen.append((step, total))
+        return torch.zeros(())
+
+    plain = nl.fit(working_copy(original), data.train_x, data.train_y, recipe, seed=3, progress=False)
+    hooked = nl.fit(working_copy(original), data.train_x, data.train_y, recipe, seed=3, extra_loss=zero,
+                    progress=False)
+    total = 3 * math.ceil(len(data.train_x) / 64)
+    assert seen == [(s, total) for s in range(total)]
+    assert same_weights(plain, hooked)

@@ -9,18 +9,21 @@ from dataclasses import replace
 import optuna
 import pytest
 
+from natmu_lite import setting_file
 from natmu_lite.cache import cached_model
+from natmu_lite.methods import SEARCH_SPACES
+from natmu_lite.methods.base import check_knobs, knob_names
 from natmu_lite.metrics import avg_gap, evaluate
 from natmu_lite.runs import run_method
-from natmu_lite.settings import DEFAULT, load_setting_data, make_scenario_split
-from natmu_lite.tune import (
-    default_params,
-    load_setting_file,
-    save_setting_file,
-    transfer,
-    tune,
+from natmu_lite.settings import (
+    DEFAULT,
+    RECIPE_FIELDS,
+    load_setting_data,
+    make_scenario_split,
+    split_params,
     with_params,
 )
+from natmu_lite.tune import default_params, search_distributions, transfer, tune
 
 # 500 test images (class-balanced), not 10k: every trial evaluates on the test set after each epoch
 TINY = replace(DEFAULT, train_size=800, test_size=500, train=DEFAULT.train.with_(epochs=2),
@@ -105,11 +108,28 @@ def test_transfer_and_setting_files(cache, tmp_path):
     assert set(frame.method) == {"retrain", "ssd"} and set(frame.setting) == {"default@random-10%"}
     assert set(frame.scenario) == {"random-1%"}
     path = tmp_path / "tuned.json"
-    save_setting_file(path, TINY, "ssd", study.best_params)
-    save_setting_file(path, TINY, "natmu", {"lr": 1e-3, "delta": -0.1})
-    loaded = load_setting_file(path)
+    setting_file.save(path, TINY, "ssd", study.best_params)
+    setting_file.save(path, TINY, "natmu", {"lr": 1e-3, "delta": -0.1})
+    loaded = setting_file.load(path)
     assert loaded.knobs["ssd"] == {**DEFAULT.knobs["ssd"], **study.best_params}
     assert loaded.knobs["natmu"]["delta"] == -0.1 and loaded.recipe_for("natmu").lr == 1e-3
     assert with_params(DEFAULT, "ga", {"epochs": 2}).recipe_for("ga").epochs == 2
     with pytest.raises(ValueError, match="based on setting"):
-        save_setting_file(path, replace(DEFAULT, name="other"), "ssd", {})
+        setting_file.save(path, replace(DEFAULT, name="other"), "ssd", {})
+
+
+@pytest.mark.parametrize("method", sorted(SEARCH_SPACES))
+def test_search_space_starts_at_the_defaults_and_proposes_valid_knobs(method):
+    """The warm-start trial holds every searched parameter (so trial 0 is the setting itself), each
+    inside its distribution, and every value the space can propose passes the method's checks."""
+    distributions = search_distributions(method)
+    assert set(distributions) <= RECIPE_FIELDS | knob_names(method)
+    start = default_params(DEFAULT, method)
+    assert set(start) == set(distributions)
+    for name, value in start.items():
+        assert distributions[name]._contains(distributions[name].to_internal_repr(value)), (name, value)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        recipe, knobs = split_params(SEARCH_SPACES[method](study.ask()))
+        DEFAULT.recipe_for(method).with_(**recipe)
+        check_knobs(method, knobs)

@@ -98,7 +98,7 @@ def test_asking_for_more_images_than_there_are_raises(student):
           "ValueError (it returned instead)")
 
 
-SCENARIOS = [dict(scenario="random", ratio=0.1), dict(scenario="full-class", target="c3")]
+SCENARIOS = [dict(kind="random", ratio=0.1), dict(kind="full-class", target="c3")]
 FIELDS = ("images", "labels", "forget_pos", "retain_index", "mask_id", "masks")
 
 
@@ -188,7 +188,7 @@ def test_hybrid_set_from_the_definition(student, scenario):
           f"masks should be the four gradual-MixUp masks of a {h} x {w} image with delta=0.1, shape {masks.shape}")
     retain_y = data.train_y[split.retain]
     supply = [int((retain_y == c).sum()) for c in range(data.num_classes)]
-    cap = int(0.98 * len(split.retain) / data.num_classes) if split.scenario == "random" else max(supply)
+    cap = int(0.98 * len(split.retain) / data.num_classes) if split.kind == "random" else max(supply)
     probs = nl.predict(original, data.train_x[split.forget]).softmax(1)  # the model's probabilities, as given
     ranked = ref_relevant_labels(probs, data.train_y[split.forget], 3, [min(s, cap) for s in supply])
     want = [c for row in ranked for c in row]

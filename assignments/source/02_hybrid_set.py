@@ -145,7 +145,7 @@ def build_unlearning_set(original, data, split, *, delta: float = 0.0, n: int = 
     """NatMU's unlearning instances: blends of forget and relevant remaining images,
     with their labels."""
     n = min(n, data.num_classes - 1)
-    cap = split.scenario == "random" if cap is None else cap
+    cap = split.kind == "random" if cap is None else cap
     retain_y = data.train_y[split.retain]
     probs = nl.predict(original, data.train_x[split.forget]).softmax(1)
     supply = torch.bincount(retain_y, minlength=data.num_classes)

@@ -1,16 +1,24 @@
 """Unlearning methods, one file each, all with one signature (see :mod:`.base`).
 
 Importing this package imports every module in it, so a new method is one new file that decorates
-its function with ``@register("name")``; ``METHODS`` then lists it for the benchmark and the CLI.
+its function with ``@register(...)``: the tables, the figures, tuning and the protocols then know it
+through the views below.
 """
 
 import importlib
 import pkgutil
 
-from .base import METHODS, UnlearnFn, register
+from .base import METHODS, ROWS, Method, Row, RowView, UnlearnFn, register
 
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name != "base":
         importlib.import_module(f"{__name__}.{_mod.name}")
 
-__all__ = ["METHODS", "UnlearnFn", "register"]
+METHOD_ORDER = RowView("order")  # every row's name, in the book's order
+METHOD_NAMES = RowView("display")  # name -> its name in tables and figures
+COLORS = RowView("color")  # name -> its colour in every figure
+SEARCH_SPACES = RowView("space", where=lambda r: getattr(r, "space", None) is not None)  # the tuned methods
+REFERENCE_METHODS = RowView("name", where=lambda r: r.reference)  # Retrain and the original: never ranked
+
+__all__ = ["COLORS", "METHODS", "METHOD_NAMES", "METHOD_ORDER", "Method", "REFERENCE_METHODS", "ROWS", "Row",
+           "RowView", "SEARCH_SPACES", "UnlearnFn", "register"]

@@ -16,18 +16,24 @@ from torch import nn
 
 from ..data import Dataset, Split
 from ..train import Recipe
-from .base import fit_with_retain, random_wrong_labels, register, working_copy
+from .base import check_choice, fit_with_retain, random_wrong_labels, register, training_space, working_copy
 
 
 def amnesiac_labels(data: Dataset, split: Split, rule: str, seed: int) -> torch.Tensor:
-    if rule not in ("uniform", "retain"):
-        raise ValueError(f"unknown label rule {rule!r}; valid: uniform, retain")
+    check_choice("Amnesiac", "labels", rule, LABEL_RULES)
     weights = torch.bincount(data.train_y[split.retain], minlength=data.num_classes) if rule == "retain" else None
     return random_wrong_labels(data.train_y[split.forget], data.num_classes, torch.Generator().manual_seed(seed),
                                weights)
 
 
-@register("amnesiac")
+LABEL_RULES = ("uniform", "retain")
+
+
+def check(*, labels: str, num_classes: int | None = None, **_) -> None:
+    check_choice("Amnesiac", "labels", labels, LABEL_RULES)
+
+
+@register("amnesiac", display="Amnesiac", color="tab:red", order=4, space=training_space, check=check)
 def amnesiac(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, labels: str = "uniform",
              augment_retain: bool = False, reinit_head: bool = False, seed: int = 0,
              callback: Callable | None = None, progress: bool = True) -> nn.Module:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..data import Dataset, Split
 from ..models import build_model
 from ..train import Recipe, fit, predict
-from .base import register, working_copy
+from .base import check_choice, check_number, register, training_space, working_copy
 
 
 def incompetent_teacher(model: nn.Module, seed: int) -> nn.Module:
@@ -33,21 +33,31 @@ def incompetent_teacher(model: nn.Module, seed: int) -> nn.Module:
 
 
 def distillation_loss(temperature: float, reduction: str) -> Callable[[Tensor, Tensor], Tensor]:
-    if reduction not in ("batchmean", "mean"):
-        raise ValueError(f"unknown reduction {reduction!r}; valid: batchmean, mean")
+    check_choice("BadTeacher", "reduction", reduction, REDUCTIONS)
 
     def loss(logits: Tensor, target_probs: Tensor) -> Tensor:
         return F.kl_div((logits.float() / temperature).log_softmax(1), target_probs, reduction=reduction)
     return loss
 
 
-@register("badteacher")
+REDUCTIONS = ("batchmean", "mean")
+
+
+def check(*, temperature: float, retain_fraction: float, reduction: str, num_classes: int | None = None, **_) -> None:
+    check_number("BadTeacher", "temperature", temperature, "> 0", lambda v: v > 0)
+    check_number("BadTeacher", "retain_fraction", retain_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
+    check_choice("BadTeacher", "reduction", reduction, REDUCTIONS)
+
+
+def space(trial) -> dict:
+    return {**training_space(trial), "temperature": trial.suggest_float("temperature", 0.5, 8.0, log=True)}
+
+
+@register("badteacher", display="BadTeacher", color="tab:purple", order=5, space=space, check=check)
 def badteacher(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, temperature: float = 1.0,
                retain_fraction: float = 1.0, reduction: str = "batchmean", reinit_head: bool = False,
                seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Distil from the competent (original) and incompetent (random) teachers."""
-    if not 0 < retain_fraction <= 1:
-        raise ValueError(f"retain_fraction must be in (0, 1], got {retain_fraction}")
     g = torch.Generator().manual_seed(seed)
     retain = split.retain[torch.randperm(len(split.retain), generator=g)[: round(retain_fraction * len(split.retain))]]
     retain_x, forget_x = data.train_x[retain], data.train_x[split.forget]

@@ -1,19 +1,30 @@
-"""The method interface and registry.
+"""The method interface and the registry of the book's rows.
 
 Every method is a function ``fn(model, data, split, recipe, *, seed=0, callback=None,
 progress=True, **knobs) -> nn.Module``: it takes the original model (left untouched), the dataset,
 the split and a :class:`~natmu_lite.train.Recipe`, and returns the unlearned model. ``knobs`` are the
-method's own hyperparameters (NatMU's ``delta``, SalUn's saliency fraction, ...), so a benchmark
-setting is just ``(recipe, knobs)`` per method.
+method's own hyperparameters (NatMU's ``delta``, SalUn's saliency fraction, ...), keyword-only
+arguments whose defaults are the method's defaults, so a benchmark setting is just ``(recipe, knobs)``
+per method and lists only the knobs it changes.
+
+A method is one file: its function, decorated with :func:`register`, which records everything the
+rest of the package needs to know about it: its name in tables and figures, its colour, its place in
+the book's order, its search space for tuning and the rule for its knobs' values. The tables, the
+figures' palette, the tuning's search spaces and the protocols' method lists are live views of this
+registry (:class:`RowView`), so a new method appears in all of them. Rows that are not methods (the
+original model, NatMU's ablation) get a :class:`Row` of their own.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,22 +34,95 @@ from ..data import Dataset, Split
 from ..train import Recipe, fit, to_input
 
 UnlearnFn = Callable[..., nn.Module]
-METHODS: dict[str, UnlearnFn] = {}
-KNOB_CHECKS: dict[str, Callable[..., None]] = {}  # method -> check(num_classes=..., **knobs), raises ValueError
+SearchSpace = Callable[[Any], dict]  # an Optuna trial -> the run's parameters (recipe fields and knobs)
 NOT_KNOBS = {"seed", "callback", "progress"}  # keyword arguments of every method that are not its knobs
 
 
-def register(name: str, check: Callable[..., None] | None = None) -> Callable[[UnlearnFn], UnlearnFn]:
-    """Add a method to ``METHODS``; ``check(num_classes=None, **knobs)`` refuses out-of-range knob values
-    before anything trains (see :func:`check_knobs`)."""
+@dataclass(frozen=True)
+class Row:
+    """One row of the book's tables and one colour of its figures."""
+
+    name: str  # the name in code, results files and the CLI
+    display: str  # the name in tables and figures
+    color: str  # a matplotlib colour, the same in every figure
+    order: int  # the row's place in every table and legend (the book's order)
+    reference: bool = False  # Retrain and the original model: shown in tables, never ranked or tuned
+
+
+@dataclass(frozen=True)
+class Method(Row):
+    """A registered unlearning method: a row with its function, search space and knob rule."""
+
+    fn: UnlearnFn | None = None
+    space: SearchSpace | None = None  # None: never tuned (Retrain)
+    check: Callable[..., None] | None = None  # check(num_classes=..., **knobs) raises ValueError
+
+    @property
+    def defaults(self) -> dict:
+        """The knobs and their defaults, read off the function's keyword-only arguments."""
+        params = inspect.signature(self.fn).parameters.values()
+        return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name not in NOT_KNOBS}
+
+
+ROWS: dict[str, Row] = {}  # every row, methods included
+METHODS: dict[str, UnlearnFn] = {}  # method -> its function (knobs checked before it runs)
+
+
+class RowView(Mapping):
+    """A live view of one field of the registered rows, in the book's order: ``METHOD_NAMES["ssd"]`` is
+    ``"SSD"``, iterating gives the names in order. ``where`` keeps only some rows (e.g. the tuned ones)."""
+
+    def __init__(self, field: str, where: Callable[[Row], bool] = lambda row: True):
+        self.field, self.where = field, where
+
+    def _rows(self) -> list[Row]:
+        return sorted((r for r in ROWS.values() if self.where(r)), key=lambda r: (r.order, r.name))
+
+    def __getitem__(self, name: str):
+        row = ROWS.get(name)
+        if row is None or not self.where(row):
+            raise KeyError(name)
+        return getattr(row, self.field)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r.name for r in self._rows()])
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def __repr__(self) -> str:
+        return f"RowView({self.field}: {dict(self)})"
+
+
+def add_row(row: Row) -> Row:
+    if row.name in ROWS:
+        raise ValueError(f"row {row.name!r} is registered twice")
+    ROWS[row.name] = row
+    return row
+
+
+def register(name: str, *, display: str, color: str, order: int, space: SearchSpace | None = None,
+             check: Callable[..., None] | None = None, reference: bool = False
+             ) -> Callable[[UnlearnFn], UnlearnFn]:
+    """Register a method (see the module's description); returns the function with its knobs checked
+    (:func:`check_knobs`) before it does anything, however it is called."""
     def deco(fn: UnlearnFn) -> UnlearnFn:
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is registered twice")
-        METHODS[name] = fn
-        if check is not None:
-            KNOB_CHECKS[name] = check
-        return fn
+        add_row(Method(name, display, color, order, reference, fn=fn, space=space, check=check))
+
+        @functools.wraps(fn)
+        def checked(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, **kwargs) -> nn.Module:
+            check_knobs(name, {k: v for k, v in kwargs.items() if k not in NOT_KNOBS}, data.num_classes)
+            return fn(model, data, split, recipe, **kwargs)
+
+        METHODS[name] = checked
+        return checked
     return deco
+
+
+def unregister(name: str) -> None:
+    """Remove a row (and its method): for tests that register a method of their own."""
+    ROWS.pop(name, None)
+    METHODS.pop(name, None)
 
 
 def get_method(name: str) -> UnlearnFn:
@@ -47,24 +131,49 @@ def get_method(name: str) -> UnlearnFn:
     return METHODS[name]
 
 
-def knob_names(name: str) -> set[str] | None:
-    """The knobs a method accepts: its keyword-only arguments (None: any, it takes ``**kwargs``)."""
-    params = inspect.signature(get_method(name)).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params if p.kind is p.KEYWORD_ONLY} - NOT_KNOBS
+def spec(name: str) -> Method:
+    get_method(name)
+    return ROWS[name]
+
+
+def knob_names(name: str) -> set[str]:
+    """The knobs a method accepts: its keyword-only arguments."""
+    return set(spec(name).defaults)
 
 
 def check_knobs(name: str, knobs: dict, num_classes: int | None = None) -> None:
-    """Refuse unknown knob names and out-of-range values (the method's own ``check``) before anything
-    trains, instead of a TypeError or a silently meaningless run after the original model was trained.
-    ``num_classes`` enables the checks that depend on the data."""
-    names = knob_names(name)
-    unknown = sorted(set(knobs) - names) if names is not None else []
+    """Refuse unknown knob names and bad values before anything trains, instead of a TypeError or a
+    silently meaningless run after the original model was trained: each value must be of its default's
+    kind (a bool for a bool, a number for a number, text for text), and the method's own ``check``
+    gets every knob, defaults included. ``num_classes`` enables the checks that depend on the data."""
+    method = spec(name)
+    defaults = method.defaults
+    unknown = sorted(set(knobs) - set(defaults))
     if unknown:
-        raise ValueError(f"method {name} has no parameter {unknown[0]!r}; its knobs: {', '.join(sorted(names)) or '-'}")
-    if name in KNOB_CHECKS:
-        KNOB_CHECKS[name](num_classes=num_classes, **knobs)
+        raise ValueError(f"method {name} has no parameter {unknown[0]!r}; "
+                         f"its knobs: {', '.join(sorted(defaults)) or '-'}")
+    for knob, value in knobs.items():
+        kind = next((k for k in (bool, numbers.Integral, numbers.Real, str) if isinstance(defaults[knob], k)), None)
+        if kind is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+            what = {bool: "True or False", numbers.Integral: "an integer", numbers.Real: "a number", str: "text"}
+            raise ValueError(f"{method.display} {knob} must be {what[kind]}, got {value!r}")
+    if method.check is not None:
+        method.check(num_classes=num_classes, **{**defaults, **knobs})
+
+
+def check_choice(method: str, name: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{method} {name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def training_space(trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> dict:
+    """The recipe knobs every trained method searches: learning rate, weight decay and epochs."""
+    return {"lr": trial.suggest_float("lr", *lr, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 0.0, 1e-3),
+            "epochs": trial.suggest_int("epochs", 2, 6)}  # the settings use 5-6
+
+
+add_row(Row("original", "Original", "silver", 1, reference=True))  # the model before unlearning: the floor
 
 
 def check_number(method: str, name: str, value, rule: str, ok: Callable[[float], bool], integer: bool = False) -> None:

@@ -22,7 +22,12 @@ def negative_ce(logits: Tensor, targets: Tensor) -> Tensor:
     return -F.cross_entropy(logits, targets)
 
 
-@register("ga")
+def space(trial) -> dict:
+    """Ascent is sensitive to its step: two more decades of learning rate below the others', up to 8 epochs."""
+    return {"lr": trial.suggest_float("lr", 1e-6, 1e-2, log=True), "epochs": trial.suggest_int("epochs", 1, 8)}
+
+
+@register("ga", display="GA", color="tab:brown", order=3, space=space)
 def ga(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: int = 0,
        callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Gradient ascent on D_f with the recipe's optimiser and schedule (no augmentation)."""

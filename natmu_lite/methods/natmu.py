@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..data import Dataset, Split
 from ..train import Recipe, predict
-from .base import fit_with_retain, register, working_copy
+from .base import Row, add_row, fit_with_retain, register, training_space, working_copy
 
 
 def natmu_masks(height: int, width: int, delta: float = 0.0) -> Tensor:
@@ -72,7 +72,7 @@ def labels_per_sample(n: int | None, num_classes: int | None) -> int | None:
     return int(n)
 
 
-def check_knobs(*, delta: float = 0.0, n: int | None = None, num_classes: int | None = None, **_) -> None:
+def check(*, delta: float, n: int | None, num_classes: int | None = None, **_) -> None:
     """NatMU's knob values, checked before anything trains (``n``'s upper bound once ``num_classes`` is known)."""
     check_delta(delta)
     labels_per_sample(n, num_classes)
@@ -174,7 +174,7 @@ def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, de
     a class is never asked for more images than D_r holds either way."""
     check_delta(delta)
     n = labels_per_sample(n, data.num_classes)
-    cap = split.scenario == "random" if cap is None else cap
+    cap = split.kind == "random" if cap is None else cap
     retain_y = data.train_y[split.retain]
     probs = predict(original, data.train_x[split.forget]).softmax(1)
     supply = torch.bincount(retain_y, minlength=data.num_classes)
@@ -191,7 +191,11 @@ def build_unlearning_set(original: nn.Module, data: Dataset, split: Split, *, de
     return UnlearningSet(images, data.train_y[retain_index], forget_pos, retain_index, mask_id, masks)
 
 
-@register("natmu", check=check_knobs)
+def space(trial) -> dict:
+    return {**training_space(trial), "delta": trial.suggest_float("delta", -0.3, 0.3)}
+
+
+@register("natmu", display="NatMU", color="tab:blue", order=11, space=space, check=check)
 def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delta: float = 0.0,
           n: int | None = None, cap: bool | None = None, reinit_head: bool = False, inject: bool = True,
           seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:
@@ -230,3 +234,6 @@ def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delt
     images = uset.images if inject else uset.forget_parts(data, split)
     return fit_with_retain(student, data, split, recipe, images, uset.labels, augment_retain=True,
                            seed=seed, desc="natmu", callback=callback, progress=progress)
+
+
+add_row(Row("natmu w/o CI", "NatMU w/o CI", "tab:cyan", 12))  # the paper's ablation (inject=False): a row, no method

@@ -9,10 +9,10 @@ from torch import nn
 from ..data import Dataset, Split
 from ..models import build_model
 from ..train import Recipe, train_on
-from .base import register, working_copy
+from .base import register, training_space, working_copy
 
 
-@register("retrain")
+@register("retrain", display="Retrain", color="black", order=0, reference=True)
 def retrain(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: int = 0,
             callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Train from the original's initial weights on D_r only (as the official ``-r`` flag does)."""
@@ -21,7 +21,7 @@ def retrain(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, se
                     desc="retrain")
 
 
-@register("finetune")
+@register("finetune", display="Finetune", color="tab:gray", order=2, space=training_space)
 def finetune(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: int = 0,
              callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Keep training the original on D_r alone: forgetting only by catastrophic forgetting."""

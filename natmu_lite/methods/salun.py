@@ -33,14 +33,13 @@ from torch import Tensor, nn
 from ..data import Dataset, Split
 from ..train import Recipe
 from .amnesiac import amnesiac_labels
-from .base import fit_with_retain, register, summed_batch_gradients, working_copy
+from .base import check_number, fit_with_retain, register, summed_batch_gradients, training_space, working_copy
 
 
 def saliency_mask(model: nn.Module, images: Tensor, labels: Tensor, fraction: float,
                   batch_size: int = 500) -> dict[str, Tensor]:
     """Per-parameter boolean masks, True for the globally top-``fraction`` salient elements."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    check(fraction=fraction)
     grads, _ = summed_batch_gradients(model, images, labels, batch_size, transform=lambda g: g, sign=-1.0)
     scores = torch.cat([g.abs().flatten() for g in grads.values()])
     keep = int(len(scores) * fraction)
@@ -53,7 +52,15 @@ def saliency_mask(model: nn.Module, images: Tensor, labels: Tensor, fraction: fl
     return masks
 
 
-@register("salun")
+def check(*, fraction: float, num_classes: int | None = None, **_) -> None:
+    check_number("SalUn", "fraction", fraction, "in (0, 1] (the share of weights that may move)", lambda v: 0 < v <= 1)
+
+
+def space(trial) -> dict:
+    return {**training_space(trial), "fraction": trial.suggest_float("fraction", 0.01, 1.0, log=True)}
+
+
+@register("salun", display="SalUn", color="tab:orange", order=6, space=space, check=check)
 def salun(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, fraction: float = 0.5,
           allow_true_label: bool = False, restore_frozen: bool = True, augment_retain: bool = False,
           seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:

@@ -37,11 +37,11 @@ from tqdm.auto import tqdm
 from ..data import Dataset, Split
 from ..train import Recipe, lr_multiplier, make_optimizer, to_input
 from .badteacher import distillation_loss
-from .base import check_number, register, working_copy
+from .base import check_number, register, training_space, working_copy
 
 
-def check_knobs(*, msteps: int = 2, temperature: float = 4.0, alpha: float = 0.001, gamma: float = 0.99,
-                num_classes: int | None = None, **_) -> None:
+def check(*, msteps: int, temperature: float, alpha: float, gamma: float, num_classes: int | None = None,
+          **_) -> None:
     check_number("SCRUB", "msteps", msteps, ">= 0 (the epochs with a max pass)", lambda v: v >= 0, integer=True)
     check_number("SCRUB", "temperature", temperature, "> 0", lambda v: v > 0)
     check_number("SCRUB", "alpha", alpha, ">= 0 (the weight of the retain KL)", lambda v: v >= 0)
@@ -59,12 +59,19 @@ def divergence(teacher: nn.Module, temperature: float) -> Callable[[Tensor, Tens
     return loss
 
 
-@register("scrub", check=check_knobs)
+def space(trial) -> dict:
+    """msteps up to the longest run (6 epochs); alpha and gamma around the official 0.001-1."""
+    return {**training_space(trial), "msteps": trial.suggest_int("msteps", 1, 6),
+            "temperature": trial.suggest_float("temperature", 0.5, 8.0, log=True),
+            "alpha": trial.suggest_float("alpha", 1e-3, 10.0, log=True),
+            "gamma": trial.suggest_float("gamma", 0.1, 10.0, log=True)}
+
+
+@register("scrub", display="SCRUB", color="tab:green", order=9, space=space, check=check)
 def scrub(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, msteps: int = 2, temperature: float = 4.0,
           alpha: float = 0.001, gamma: float = 0.99, seed: int = 0, callback: Callable | None = None,
           progress: bool = True) -> nn.Module:
     """Alternate max passes on D_f (the first ``msteps`` epochs) and min passes on D_r."""
-    check_knobs(msteps=msteps, temperature=temperature, alpha=alpha, gamma=gamma)
     student = working_copy(model).to(memory_format=torch.channels_last)
     teacher = copy.deepcopy(student).eval().requires_grad_(False)
     kl = divergence(teacher, temperature)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..data import Dataset, Split
 from ..train import Recipe
-from .base import register, summed_batch_gradients, working_copy
+from .base import check_number, register, summed_batch_gradients, working_copy
 
 
 def fisher_importance(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> dict[str, Tensor]:
@@ -44,7 +44,17 @@ def dampen(model: nn.Module, full: dict[str, Tensor], forget: dict[str, Tensor],
     return selected
 
 
-@register("ssd")
+def check(*, alpha: float, lam: float, num_classes: int | None = None, **_) -> None:
+    check_number("SSD", "alpha", alpha, "> 0 (how much more important for D_f than for D)", lambda v: v > 0)
+    check_number("SSD", "lam", lam, "> 0 (the dampening strength)", lambda v: v > 0)
+
+
+def space(trial) -> dict:
+    return {"alpha": trial.suggest_float("alpha", 1.0, 100.0, log=True),
+            "lam": trial.suggest_float("lam", 0.1, 10.0, log=True)}
+
+
+@register("ssd", display="SSD", color="tab:olive", order=7, space=space, check=check)
 def ssd(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, alpha: float = 10.0, lam: float = 1.0,
         seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """SSD with importances at the recipe's batch size (``callback`` is called once, as epoch 0)."""

@@ -1,39 +1,29 @@
-"""The checkpoint cache, resumable grids, and the paper's table."""
+"""The checkpoint cache (cache.py): the same model back, keyed by everything that determines it, a damaged
+entry rebuilt."""
 
-import json
 from dataclasses import fields, replace
 
-import pandas as pd
 import pytest
 import torch
 
 import natmu_lite.cache as cache_module
-import natmu_lite.grid as grid
-import natmu_lite.runs as runs
-import natmu_lite.settings as settings
 from natmu_lite.cache import cached_model, model_key
-from natmu_lite.grid import run_grid
 from natmu_lite.models import model_for
 from natmu_lite.settings import DEFAULT, Setting, load_setting_data, make_scenario_split
-from natmu_lite.tables import avg_gaps, paper_table, to_latex, to_markdown, to_styler
 from natmu_lite.train import Recipe
 
-from .conftest import synthetic
+from .conftest import same_weights
 from .test_methods import record_inits
 
 TINY = replace(DEFAULT, name="tiny", train_size=600, test_size=600, train=DEFAULT.train.with_(epochs=2),
                unlearn=DEFAULT.unlearn.with_(epochs=1), recipe_changes={"ga": dict(lr=1e-3, epochs=1)},
-               scenarios={"random-5%": dict(scenario="random", ratio=0.05),
-                          "full-class": dict(scenario="full-class", target="Bag")})
+               scenarios={"random-5%": dict(kind="random", ratio=0.05),
+                          "full-class": dict(kind="full-class", target="Bag")})
 
 
 @pytest.fixture(scope="module")
 def tiny_data():
     return load_setting_data(TINY)
-
-
-def same_weights(a, b) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def count_training(monkeypatch) -> list:
@@ -58,6 +48,8 @@ def test_cache_returns_the_same_model_and_rebuilds_on_a_change(cache, tiny_data,
 
 # A different valid value for every field. Each field is classified below by whether it determines
 # the weights of an original or retrained model; a new field fails the test until it is classified.
+
+
 RECIPE_CHANGES = {
     "optimizer": lambda r: "adamw" if r.optimizer == "sgd" else "sgd", "lr": lambda r: r.lr * 2,
     "weight_decay": lambda r: r.weight_decay + 1e-4, "epochs": lambda r: r.epochs + 1,
@@ -66,18 +58,26 @@ RECIPE_CHANGES = {
     "crop_padding": lambda r: r.crop_padding + 2, "flip": lambda r: not r.flip, "bf16": lambda r: not r.bf16,
     "compile": lambda r: "" if r.compile else "reduce-overhead",
 }
+
+
 RECIPE_SPEED_ONLY = {"compile"}  # compiling changes the speed, not the weights: it shares the eager entry
+
+
 SETTING_CHANGES = {
     "name": lambda s: "renamed", "dataset": lambda s: "fashion-mnist-super", "model": lambda s: "resnet18",
     "train": None,  # field by field, RECIPE_CHANGES
     "unlearn": lambda s: s.unlearn.with_(lr=s.unlearn.lr * 2), "train_size": lambda s: s.train_size - 10,
-    "test_size": lambda s: s.test_size - 10, "scenarios": lambda s: {"random-2%": dict(scenario="random", ratio=0.02)},
+    "test_size": lambda s: s.test_size - 10, "scenarios": lambda s: {"random-2%": dict(kind="random", ratio=0.02)},
     "knobs": lambda s: {"natmu": dict(delta=-0.1)}, "recipe_changes": lambda s: {"natmu": dict(lr=1e-4)},
     "original_seed": lambda s: s.original_seed + 3, "split_seed": lambda s: s.split_seed + 1,
     "validation": lambda s: {"random-5%": dict(seed=1)}, "targets": lambda s: {"full-class": ("Bag", "Coat")},
 }
+
+
 DETERMINES = {"original": {"dataset", "model", "train", "train_size"},  # the seed is an argument
               "retrain": {"dataset", "model", "train", "train_size", "original_seed"}}  # + the split, the seed
+
+
 DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipe_changes", "split_seed", "validation", "targets"}
 # test_size (and original_seed for the original, whose seed is an argument) determine no weights; the key
 # may include them: that rebuilds a model needlessly but never returns a wrong one.
@@ -146,80 +146,3 @@ def test_corrupted_cache_file_is_detected_and_rebuilt(cache, tiny_data, monkeypa
     assert len(calls) == 1 and same_weights(a, b)  # rebuilt, deterministically the same
     c, _ = cached_model("original", TINY, tiny_data, 0, progress=False)
     assert len(calls) == 1 and same_weights(a, c)  # and the rebuilt entry is good
-
-
-def test_interrupted_grid_resumes_without_redoing_or_losing_runs(cache, tmp_path, monkeypatch):
-    out = tmp_path / "results.json"
-    real, calls = runs.run_method, []
-
-    def flaky(method, *args, **kwargs):
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        calls.append(method)
-        return real(method, *args, **kwargs)
-
-    monkeypatch.setattr(grid, "run_method", flaky)
-    methods = ["natmu", "amnesiac", "finetune"]
-    with pytest.raises(KeyboardInterrupt):
-        run_grid(TINY, ["random-5%"], methods, [0, 1], out, progress=False)
-    saved = json.loads(out.read_text())
-    assert [r["method"] for r in saved] == ["retrain", "natmu", "amnesiac", "finetune", "retrain"]
-    monkeypatch.setattr(grid, "run_method", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    frame = run_grid(TINY, ["random-5%"], methods, [0, 1], out, progress=False)
-    assert calls[3:] == ["natmu", "amnesiac", "finetune"]  # only seed 1's unlearning runs were left
-    assert len(frame) == 8 and not frame.duplicated(["method", "seed"]).any()
-    assert set(frame.columns) >= {"setting", "scenario", "target", "method", "seed", "RA", "FATrain", "FATest",
-                                  "MIA", "seconds"}
-    assert frame[frame.method == "retrain"].seconds.gt(0).all()
-
-
-def hand_made() -> pd.DataFrame:
-    rows = []
-    for seed, (ra_r, fa_r, mia_r), (ra_n, fa_n, mia_n), (ra_a, fa_a, mia_a) in [
-        (0, (90, 88, 70), (89, 90, 66), (88, 60, 10)),
-        (1, (92, 90, 74), (91, 92, 68), (90, 50, 20)),
-    ]:
-        for method, (ra, fa, mia) in [("retrain", (ra_r, fa_r, mia_r)), ("natmu", (ra_n, fa_n, mia_n)),
-                                      ("amnesiac", (ra_a, fa_a, mia_a))]:
-            rows.append(dict(setting="x", scenario="random-1%", target="1%", method=method, seed=seed, RA=ra,
-                             FATrain=fa, FATest=None, MIA=mia, RetainAcc=99.0, seconds=1.0))
-    return pd.DataFrame(rows)
-
-
-def test_paper_table_means_stds_and_gaps():
-    table = paper_table(hand_made())
-    assert list(table.columns) == ["Retrain", "Amnesiac", "NatMU"]
-    assert table.loc[("random-1%", "RA"), "Retrain"] == "91.00±1.41"
-    assert table.loc[("random-1%", "FA"), "NatMU"] == "91.00±1.41 (2.00)"
-    assert table.loc[("random-1%", "MIA"), "Amnesiac"] == "15.00±7.07 (57.00)"
-    # AvgGap: NatMU (1 + 2 + 5) / 3 = 2.67, best, in bold; Amnesiac (2 + 34 + 57) / 3 = 31.00
-    assert table.loc[("random-1%", "AvgGap"), "NatMU"] == "**2.67**"
-    assert table.loc[("random-1%", "AvgGap"), "Amnesiac"] == "31.00"
-    gaps = avg_gaps(hand_made())
-    assert gaps.loc[("random-1%", "1%"), "natmu"] == pytest.approx(8 / 3)
-    assert "| random-1% | RA | 91.00±1.41 |" in to_markdown(table)
-    assert r"\textbf{2.67}" in to_latex(table) and r"$\pm$" in to_latex(table)
-    html = to_styler(table).to_html()
-    assert "font-weight: bold" in html and "**" not in html and ">2.67<" in html
-
-
-def test_paper_table_needs_retrain():
-    with pytest.raises(ValueError, match="no Retrain"):
-        paper_table(hand_made().query("method != 'retrain'"))
-
-
-def test_experiment_trains_retrain_only_when_it_is_used(monkeypatch):
-    """A chapter that reads Retrain's runs from the committed benchmark must not pay for training it."""
-    asked = []
-
-    def fake_cached_model(kind, setting, data, seed, split=None, progress=True):
-        asked.append((kind, seed))
-        return torch.nn.Linear(1, 1), 0.0
-
-    monkeypatch.setattr(runs, "cached_model", fake_cached_model)
-    monkeypatch.setattr(runs, "load_setting_data", lambda setting: synthetic())
-    exp = runs.experiment(replace(settings.DEFAULT, scenarios={"random-10%": dict(scenario="random", ratio=0.1)}),
-                           "random-10%", seed=3, progress=False)
-    assert asked == [("original", settings.DEFAULT.original_seed)]
-    assert exp.retrained is exp.retrained  # trained (here: faked) once, then kept
-    assert asked[1:] == [("retrain", 3)]

@@ -31,10 +31,10 @@ from torch import Tensor, nn
 
 from ..data import Dataset, Split
 from ..train import ExtraLoss, Recipe, fit, to_input
-from .base import check_number, register, working_copy
+from .base import check_number, register, training_space, working_copy
 
 
-def check_knobs(*, beta: float = 0.9999, num_classes: int | None = None, **_) -> None:
+def check(*, beta: float, num_classes: int | None = None, **_) -> None:
     check_number("NegGrad+", "beta", beta, "in [0, 1] (1: Finetune, 0: gradient ascent alone)", lambda v: 0 <= v <= 1)
 
 
@@ -62,11 +62,19 @@ def forget_ascent(images: Tensor, labels: Tensor, weight: float, batch_size: int
     return term
 
 
-@register("neggradplus", check=check_knobs)
+# beta on the scale that matters, 1 - beta from 1e-4 to 0.5 (the official 0.9999 and 0.95 among the choices):
+# a float range in beta would spend nearly every trial below 0.99
+BETAS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
+
+
+def space(trial) -> dict:
+    return {**training_space(trial), "beta": trial.suggest_categorical("beta", BETAS)}
+
+
+@register("neggradplus", display="NegGrad+", color="tab:pink", order=8, space=space, check=check)
 def neggradplus(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, beta: float = 0.9999, seed: int = 0,
                 callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Descend ``beta`` x the retain loss and ascend ``1 - beta`` x the forget loss, batch by batch."""
-    check_knobs(beta=beta)
     student = working_copy(model)
     device = next(student.parameters()).device
     forget_x, forget_y = data.train_x[split.forget].to(device), data.train_y[split.forget].to(device)
@@ -74,4 +82,4 @@ def neggradplus(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *
     retain_x, retain_y = data.train_x[split.retain], data.train_y[split.retain]
     return fit(student, retain_x, retain_y, recipe.unaugmented(), seed=seed,
                loss_fn=None if beta == 1 else lambda logits, y: beta * F.cross_entropy(logits, y),
-               extra_loss=ascent, callback=callback, progress=progress, desc="neggrad+")
+               extra_loss=ascent, callback=callback, progress=progress, desc="neggradplus")

@@ -1,0 +1,82 @@
+"""The committed results the book reads: the fair protocol's exports (``default.json``) and the U-LiRA
+audits (``ulira-default.json``), by name or by path. Reading them needs neither Optuna nor a GPU: the
+chapters that show them take seconds.
+
+One function, :func:`path`, finds a committed file, so that there is one place to change where they live.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # the committed results, in a clone
+
+
+def path(name: str | Path) -> Path:
+    """A results file: ``name`` itself when it has a suffix (a path), else the committed file of that
+    name (``"default"``: the fair protocol's export, ``"ulira-default"``: the audit)."""
+    name = Path(name)
+    return name if name.suffix else RESULTS / f"{name}.json"
+
+
+def _read(name: str | Path, what: str, hint: str) -> dict:
+    file = path(name)
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no {what} there (the committed ones come with the project; {hint})")
+    return json.loads(file.read_text())
+
+
+def load_protocol(name: str | Path) -> dict:
+    """A protocol's exported results: a file, or the name of a committed protocol (``"default"``)."""
+    return _read(name, "exported protocol results", "or run `natmu-lite protocol`")
+
+
+def load_audit(name: str | Path) -> dict:
+    """A saved U-LiRA audit, or the name of a committed one (``"ulira-default"``): ``provenance`` and
+    ``audits`` (one dict per method, see :meth:`natmu_lite.audit.Audit.to_dict`, with its ``params``)."""
+    doc = _read(name, "saved audit", "or run `natmu-lite audit ... --out FILE`")
+    for audit in doc["audits"]:  # files saved before "target" meant only a forget class
+        for old, new in (("targets", "candidates"), ("per_target", "per_model")):
+            if old in audit:
+                audit[new] = audit.pop(old)
+    return doc
+
+
+def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
+    """One variant's runs with the reference runs (Retrain, the original), as the tables module expects
+    them; of a partial export only the seeds whose runs are all finished (see
+    :meth:`natmu_lite.protocol.Protocol.export`)."""
+    frame = pd.DataFrame(doc["runs"])
+    seeds = doc.get("complete_seeds")
+    if seeds is not None:
+        frame = frame[[s in seeds[sc] for sc, s in zip(frame.scenario, frame.seed)]]
+    variants = (variant,) if isinstance(variant, str) else variant
+    return frame[frame.variant.isin([*variants, "reference"])].reset_index(drop=True)
+
+
+def committed_runs(setting: str, scenario: str, variant: str = "untuned",
+                   protocol: str = "default") -> pd.DataFrame | None:
+    """The committed runs (and Retrain's) of one setting's scenario, test request only, or None when
+    the committed protocol does not cover it: chapters read these instead of training them again,
+    and fall back to running them for settings the protocol does not have."""
+    if not path(protocol).exists():
+        return None
+    frame = runs(load_protocol(protocol), variant)
+    frame = frame[(frame.setting == setting) & (frame.scenario == scenario)].reset_index(drop=True)
+    return frame if len(frame) else None
+
+
+def status(doc: dict) -> str:
+    """A sentence on how complete an export is (Markdown), for the chapters that read one."""
+    if doc.get("complete", True):
+        return ""
+    total = len(doc["runs"]) + len(doc["missing"])
+    seeds = ", ".join(f"{sc} {len(v)}" for sc, v in doc["complete_seeds"].items())
+    return (f"**Work in progress:** {len(doc['runs'])} of the protocol's {total} runs are finished and "
+            f"committed; the rest are being run (`natmu-lite protocol {doc['protocol']}` resumes them). "
+            f"Every number below uses, per scenario, only the seeds whose runs are all finished "
+            f"(seeds finished: {seeds}), so intervals are wider than they will be, and a scenario "
+            "with no finished seed is missing.")
