@@ -2,6 +2,7 @@
 with a trained original model for behaviour tests (session-scoped: trained once, a few seconds)."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,12 +52,17 @@ def fmnist_original(fmnist):
 
 
 def pytest_collection_modifyitems(config, items):
-    """In CI the book build has just executed every chapter notebook (errors fatal), so running them
-    again through nbmake would only repeat the work: ``NATMU_BOOK_EXECUTED=1`` (set by ``.ci/run``
-    after ``make book``) deselects them. A developer's ``make test`` still runs them."""
-    if not os.environ.get("NATMU_BOOK_EXECUTED"):
-        return
-    notebooks = [i for i in items if str(i.fspath).endswith(".ipynb")]
+    """The student notebooks (natmu_lite/classroom/notebooks) are stubs that raise NotImplementedError by
+    design: never executed. In CI the book build has just executed every chapter notebook (errors fatal),
+    so running them again through nbmake would only repeat the work: ``NATMU_BOOK_EXECUTED=1`` (set by
+    ``.ci/run`` after ``make book``) deselects them. The assignments' solutions (assignments/solutions),
+    which only the instructor edition of the book executes, always run. A developer's ``make test`` runs
+    them all."""
+    root = Path(__file__).resolve().parents[1]
+    skipped = [root / "natmu_lite" / "classroom" / "notebooks"]
+    skipped += [root / "notebooks"] if os.environ.get("NATMU_BOOK_EXECUTED") else []
+    notebooks = [i for i in items if str(i.fspath).endswith(".ipynb")
+                 and any(Path(str(i.fspath)).resolve().is_relative_to(folder) for folder in skipped)]
     if notebooks:
         config.hook.pytest_deselected(items=notebooks)
         items[:] = [i for i in items if i not in notebooks]

@@ -10,8 +10,8 @@ by hand.
 - the entropy MIA: the official attack, ``LogisticRegression(class_weight="balanced")`` (L2, C = 1) on one feature,
   solved here by Newton's method on the same objective.
 
-The classroom autograder must run where only the package is installed, without this folder, so
-``assignments/autograder/references.py`` holds verbatim copies of the references it needs;
+The classroom checks must run where only the package is installed, without this folder, so
+``natmu_lite/classroom/references.py`` holds verbatim copies of the references it needs;
 ``tests/test_assignments.py`` checks that they stay verbatim.
 """
 

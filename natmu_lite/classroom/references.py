@@ -1,12 +1,12 @@
-"""Independent references for the autograder: expected values computed another way than the package and the
-instructor solutions compute them (NumPy from the paper's equations, a plain float64 forward pass, brute-force
-loops, Newton's method for the attack's logistic regression), so that a formula that is wrong in the package
-and in a solution alike still fails. The tests that use them say so in their names and docstrings; the
-other tests compare with the package, which catches a solution that drifts from it.
+"""Independent references for the assignments' checks: expected values computed another way than the package
+and the instructor solutions compute them (NumPy from the paper's equations, a plain float64 forward pass,
+brute-force loops, Newton's method for the attack's logistic regression), so that a formula that is wrong in the
+package and in a solution alike still fails. The checks that use them say so in their names and docstrings; the
+other checks compare with the package, which catches a solution that drifts from it.
 
 The first part holds verbatim copies of the project's own test references (``tests/test_references.py`` and
-``ref_accuracy`` of ``tests/test_metrics.py``): the autograder must run where only the package is installed
-(students' copies), and the project's tests are not part of it, so it cannot import them.
+``ref_accuracy`` of ``tests/test_metrics.py``): grading must run where only the package is installed (a
+teacher's machine, students' copies), and the project's tests are not part of it, so it cannot import them.
 ``tests/test_assignments.py`` checks that the copies stay verbatim (:data:`COPIED`). The second part is the
 autograder's own.
 """
