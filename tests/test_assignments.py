@@ -1,10 +1,8 @@
 """The classroom assignments: the committed notebooks are what assignments/build.py makes of their sources,
 the instructor solutions get every point of the checks (as notebooks and as the .py sources), and every check
 fails on the untouched student stubs, with a message that tells the student what to do; each check carries its
-points, and the checks' copies of the test references stay verbatim. (Grading a class, in processes of their
-own: tests/test_classroom.py.)"""
+points. (Grading a class, in processes of their own: tests/test_classroom.py.)"""
 
-import ast
 import importlib.util
 import json
 import re
@@ -51,33 +49,6 @@ def test_committed_notebooks_are_generated_from_the_sources(tmp_path):
         assert committed.exists(), f"{rel} is not committed: run python assignments/build.py"
         assert committed.read_text() == (tmp_path / rel).read_text(), \
             f"{rel} differs from its source: run python assignments/build.py"
-
-
-def definitions(path: Path) -> dict[str, str]:
-    """The source lines (decorators and comments included) of each top-level function and assignment of a Python
-    file, by name."""
-    lines = path.read_text().splitlines()
-    out = {}
-    for node in ast.parse("\n".join(lines)).body:
-        names = [t.id for t in node.targets if isinstance(t, ast.Name)] if isinstance(node, ast.Assign) else \
-            [node.name] if isinstance(node, ast.FunctionDef) else []
-        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-        for name in names:
-            out[name] = "\n".join(lines[first - 1:node.end_lineno])
-    return out
-
-
-def test_the_checks_independent_references_are_verbatim_copies_of_the_tests():
-    """Grading must run where only the package is installed, without tests/, so the package holds its own copy of
-    the test references the checks use; a fix to one must reach the other."""
-    copies = definitions(ROOT / "natmu_lite" / "classroom" / "references.py")
-    copied = ast.literal_eval(copies["COPIED"].split("=", 1)[1].strip())  # {test file: names copied from it}
-    assert len(copied) >= 2
-    for original, names in copied.items():
-        sources = definitions(ROOT / original)
-        for name in names:
-            assert name in copies and name in sources, (original, name)
-            assert copies[name] == sources[name], f"{name} in the checks' references differs from {original}"
 
 
 def results(name: str, path: Path, timeout: float = 60.0) -> dict[tuple[str, str], tuple[bool, str]]:

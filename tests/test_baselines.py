@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import natmu_lite as nl
 import natmu_lite.methods.amnesiac as amnesiac_module
+from natmu_lite.classroom.references import ref_accuracy
 from natmu_lite.data import Dataset, Split
 from natmu_lite.methods.amnesiac import amnesiac_labels
 from natmu_lite.methods.badteacher import incompetent_teacher
@@ -19,7 +20,6 @@ from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT
 
 from .conftest import synthetic
-from .test_metrics import ref_accuracy
 from .test_references import ref_logits
 
 

@@ -127,12 +127,14 @@ def stopped(timed_out: bool, returncode: int, records: list[dict], log: Path, li
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
     if "MemoryError" in tail[0]:
         return f"grading stopped: your code needed more than {limits.memory_mb} MB of memory"
-    return f"grading stopped: the grading process exited with status {returncode} ({tail[0][:200]})"
+    how = f"was killed by {signal.Signals(-returncode).name}" if returncode < 0 else f"exited with status {returncode}"
+    return f"grading stopped: the grading process {how}" + (f" ({tail[0][:200]})" if tail[0] else "")
 
 
 def grade_one(submission: Submission, limits: Limits) -> Graded:
+    """One submission, in a worker process of its own (in a scratch folder, removed afterwards)."""
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="natmu-grade-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="natmu-grade-", ignore_cleanup_errors=True) as scratch:
         records, note = run_worker(submission, limits, Path(scratch))
     graded = Graded(submission, checks(load(submission.assignment)), note=note)
     for r in records:

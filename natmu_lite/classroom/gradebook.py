@@ -83,25 +83,26 @@ def feedback(student: str, results: list[Graded]) -> str:
 
 
 def failures(g: Graded) -> list[str]:
-    """What failed, check by check, with the checks' messages (one line for a message all cases share)."""
+    """What failed, check by check, with the checks' messages (one line for a message all cases share); nothing
+    when no check ran (the note says why)."""
     out = []
     for c, points in zip(g.checks, g.points().values()):
-        failed = [(label, g.cases.get((c.name, label), (False, ""))[1]) for label, _ in c.cases
-                  if not g.cases.get((c.name, label), (False, ""))[0]]
+        results = {label: g.cases.get((c.name, label), (False, "")) for label, _ in c.cases}
+        failed = [(label, message) for label, (passed, message) in results.items() if not passed]
         if not failed:
             continue
         cases = f", {len(failed)} of {len(c.cases)} cases" if len(c.cases) > 1 else ""
         out.append(f"\n**{c.name}** ({points:g} of {c.points:g}{cases}):")
-        messages = [m for _, m in failed if m]
-        if messages and len(set(messages)) == 1:
-            out.append(indent(messages[0]))
-        else:
-            out += [indent(f"{label}: {m}" if label else m) for label, m in failed if m]
-        if not messages:
+        said = [message for _, message in failed if message]
+        if not said:
             out.append("- not checked (see the note above)")
-    if out:
-        out.insert(0, "\n### What failed")
-    return out
+        elif len(set(said)) == 1:
+            out.append(indent(said[0]))
+        else:
+            out += [indent(f"{label}: {message}" if label else message) for label, message in failed if message]
+    if not g.cases:
+        return []
+    return ["\n### What failed", *out] if out else []
 
 
 def indent(message: str) -> str:
@@ -122,6 +123,8 @@ def write_feedback(results: list[Graded], folder: Path) -> list[Path]:
     written = []
     for student, graded in by_student.items():
         path = folder / f"{file_name(student)}.md"
+        while path in written:  # two names that differ only in characters a file name cannot hold
+            path = path.with_name(f"{path.stem}_.md")
         path.write_text(feedback(student, graded), encoding="utf-8")
         written.append(path)
     return written

@@ -25,10 +25,11 @@ def check_file(path: Path, assignment: str | None = None, limits: Limits | None 
 
 
 def self_check(cells: list[str], assignment: str) -> None:
-    """Grade the cells run so far in a notebook (IPython's ``In``, in the order they ran) and print the feedback."""
+    """Grade the cells run so far in a notebook and print the feedback: ``cells`` is IPython's ``In``, the cells in
+    the order they ran (``In[0]`` is empty), so that "code cell 5" in a message is the cell shown as ``[5]``."""
     code = [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
-            for c in cells if c.strip()]
+            for c in cells[1:]]
     with tempfile.TemporaryDirectory(prefix="natmu-check-") as folder:
-        path = Path(folder) / "your_cells.ipynb"
+        path = Path(folder) / "cells_run_so_far.ipynb"
         path.write_text(json.dumps({"cells": code, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
         print(check_file(path, assignment))
