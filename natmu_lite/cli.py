@@ -332,7 +332,7 @@ def grade_cmd(args: argparse.Namespace) -> int:
     mapping = Path(args.mapping) if args.mapping else None
     with tempfile.TemporaryDirectory(prefix="natmu-class-") as folder:
         root = unpack(source, Path(folder)) if source.is_file() else source
-        submissions, skipped = find(root, args.assignment, mapping, args.student_pattern)
+        submissions, skipped = find(root, args.assignment, mapping, args.student_pattern, str(source))
         for line in skipped:
             print(line, file=sys.stderr)
         start = time.perf_counter()

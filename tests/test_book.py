@@ -4,7 +4,7 @@ itself, so no page may show raw ``\(`` or ``$$``), and no page of the public boo
 an assignment. Needs `make book` first; CI builds the book and sets NATMU_REQUIRE_BOOK.
 NATMU_BOOK_HTML points the tests at another build's html folder (default _build/html), e.g. a build of
 a copy with ``execute_notebooks: "off"`` to check the rendering alone. The instructor edition's tests
-run when it is built (`make book-instructor`)."""
+need `make book-instructor` (CI builds both)."""
 
 import json
 import os
@@ -163,11 +163,15 @@ def page_text(page: Path) -> str:
     return normalised("".join(parser.parts))
 
 
+def sources(notebook: Path) -> str:
+    return "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
+
+
 def solution_probes(assignment: str) -> list[str]:
-    """Pieces of an assignment's solutions that its student version does not hold: each solution code line,
-    and each run of plain words of the model answers (math and markup left out, as a page renders them)."""
-    student = normalised("".join("".join(c["source"]) for c in json.loads(
-        (STUDENT / f"{assignment}.ipynb").read_text())["cells"]))
+    """Pieces of an assignment's solutions that neither its student version nor the chapters hold: each solution
+    code line, and each run of plain words of the model answers (math and markup left out, as pages show them)."""
+    public = [sources(STUDENT / f"{assignment}.ipynb"), *(sources(nb) for nb in (ROOT / "notebooks").glob("*.ipynb"))]
+    student = normalised("\n".join(public))
     probes, inside = [], False
     for line in (ROOT / "assignments" / "source" / f"{assignment}.py").read_text().splitlines():
         if line.strip().endswith(("BEGIN SOLUTION", "END SOLUTION")):
@@ -214,6 +218,8 @@ def test_assignment_pages_render_without_errors(assignment, tmp_path):
 def test_instructor_edition_hides_every_solution(assignment, tmp_path):
     """The instructor edition (`make book-instructor`) holds the solutions, executed, each in a closed toggle."""
     if not (INSTRUCTOR_HTML / "index.html").exists():
+        if os.environ.get("NATMU_REQUIRE_BOOK"):
+            pytest.fail("NATMU_REQUIRE_BOOK is set but the instructor edition is missing: run `make book-instructor`")
         pytest.skip("the instructor edition is not built (run `make book-instructor`)")
     page = INSTRUCTOR_HTML / "assignments" / "solutions" / f"{assignment}.html"
     assert page.exists(), f"{assignment} is not in the instructor edition"

@@ -175,12 +175,15 @@ def test_students_and_assignments_from_a_platforms_download(tmp_path):
     (["class/ann/notes.txt"], "expected a folder, a .zip, or one .ipynb or .py file"),
     (["class/ann/notes.zip"], "class/ann/notes.zip is not a readable zip file"),
     (["class", "--mapping", "map.csv"], "--mapping map.csv names files that are not in class: ghost.ipynb"),
+    (["empty.zip"], "empty.zip holds no submissions"),
 ])
 def test_bad_input_is_refused_before_any_grading(tmp_path, monkeypatch, capsys, args, message):
     shutil.copytree(ROOT / "natmu_lite" / "classroom" / "notebooks", tmp_path / "class" / "ann")
     for name in ("notes.txt", "notes.zip"):
         (tmp_path / "class" / "ann" / name).write_text("not a zip")
     (tmp_path / "map.csv").write_text("file,student\nghost.ipynb,nobody\n")
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w") as z:
+        z.writestr("notes.txt", "no notebook here")
     (tmp_path / "flat").mkdir()
     shutil.copyfile(STUB, tmp_path / "flat" / "Copy of 01_masks.ipynb")
     for name in ("a", "b"):

@@ -113,9 +113,11 @@ def student_of(rel: Path, assignment: str, pattern: re.Pattern | None) -> str | 
     return NOISE.sub(" ", name).strip(" _-.") or None
 
 
-def find(root: Path, assignment: str | None = None, mapping: Path | None = None,
-         pattern: str | None = None) -> tuple[list[Submission], list[str]]:
-    """The submissions under ``root``, and a warning for each file skipped; ValueError for what is ambiguous."""
+def find(root: Path, assignment: str | None = None, mapping: Path | None = None, pattern: str | None = None,
+         source: str | None = None) -> tuple[list[Submission], list[str]]:
+    """The submissions under ``root`` (unpacked from ``source``, which messages name), and a warning for each file
+    skipped; ValueError for what is ambiguous."""
+    source = source or str(root)
     if assignment is not None and assignment not in ASSIGNMENTS:
         raise ValueError(f"--assignment {assignment!r}: unknown; valid: {', '.join(ASSIGNMENTS)}")
     regex = compile_pattern(pattern)
@@ -135,14 +137,14 @@ def find(root: Path, assignment: str | None = None, mapping: Path | None = None,
             continue
         found.append(Submission(student, task, path, rel.as_posix()))
     if mapped:
-        raise ValueError(f"--mapping {mapping} names files that are not in {root}: {', '.join(sorted(mapped))}")
+        raise ValueError(f"--mapping {mapping} names files that are not in {source}: {', '.join(sorted(mapped))}")
     if unknown:
         raise ValueError(f"cannot tell whose these files are: {', '.join(unknown)}. Put each student's files in a "
                          "folder named after the student, add the name to the file's name, or list the files in "
                          "--mapping")
     check_unique(found)
     if not found:
-        raise ValueError(f"{root} holds no submissions (.ipynb or .py files of an assignment)")
+        raise ValueError(f"{source} holds no submissions (.ipynb or .py files of an assignment)")
     return found, skipped
 
 
