@@ -2,7 +2,7 @@
 PY ?= python3
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
 
-.PHONY: all setup data demo book test check lint speed url
+.PHONY: all setup data demo book book-instructor test check lint speed url
 
 all: setup book
 
@@ -38,6 +38,14 @@ book:
 		--screenshot=_build/html/_static/landing.png "file://$$PWD/_build/html/book/intro.html" 2>/dev/null \
 		&& echo "landing-page screenshot: _build/html/_static/landing.png"; fi
 	@echo "open _build/html/index.html"
+
+# The instructor edition: the book plus the assignments' solutions and model answers (assignments/solutions),
+# executed, into _build/instructor/_build/html. Not for public hosting; after `make book` only the solutions run.
+book-instructor:
+	$(PY) tools/instructor_book.py
+	jupyter-book build . --toc _build/instructor/_toc.yml --config _build/instructor/_config.yml \
+		--path-output _build/instructor --builder html -W --keep-going
+	@echo "open _build/instructor/_build/html/index.html"
 
 test:
 	$(PY) -m pytest -q

@@ -3,17 +3,23 @@
 A source, ``assignments/source/NN_name.py``, is a Python file in the percent format (``# %%`` starts a
 code cell, ``# %% [markdown]`` a markdown cell written as ``# `` comments; anything before the first
 cell is a note for maintainers). Solutions sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
-lines, nbgrader-style, in code cells and in the written answers of markdown cells. From it come
+lines, nbgrader-style, in code cells and in the written answers of markdown cells (with what to look for
+when grading them). From it come
 
-- the book version, ``notebooks/assignments/NN_name.ipynb``: each exercise as the student sees it (a
-  code block), followed by the solution cell, executed when the book is built but hidden behind a
-  "Show the solution" toggle; written answers sit in a collapsed "A model answer" box;
-- the student version, ``assignments/student/NN_name.ipynb``: every solution replaced by
+- the instructor version, ``assignments/solutions/NN_name.ipynb`` (the instructor edition of the book,
+  ``make book-instructor``): each exercise as the student sees it (a code block), followed by the solution
+  cell, executed but hidden behind a "Show the solution" toggle; written answers sit in a collapsed "A model
+  answer" box;
+- the student version, ``natmu_lite/classroom/notebooks/NN_name.ipynb`` (the public book's page, and what
+  ``natmu-lite handout`` hands out, so it ships with the package): every solution replaced by
   ``# YOUR CODE HERE`` and ``raise NotImplementedError`` (code) or ``*YOUR ANSWER HERE*`` (prose).
 
-Both get the chapters' install cell after the title, no outputs and stable cell ids. Generating them
-from one source is what keeps them from drifting apart; tests/test_assignments.py regenerates them and
-compares with the committed files. ``--out DIR`` writes under DIR instead of the repository.
+Both get the chapters' install cell after the title and end with how the assignment is graded (each check's
+points and the rubric's, from its check module ``natmu_lite/classroom/checks/aNN_name.py``) and the cell that
+checks the student's work; no outputs, stable cell ids, and the assignment's name in the metadata (which the
+grader recognises). Generating them from one source is what keeps them from drifting apart;
+tests/test_assignments.py regenerates them and compares with the committed files. ``--out DIR`` writes under
+DIR instead of the repository.
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ import argparse
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package: the check modules give the points
+from natmu_lite.classroom.checking import checks  # noqa: E402
+from natmu_lite.classroom.checks import load  # noqa: E402
+
 SOURCES = ROOT / "assignments" / "source"
-BOOK_DIR, STUDENT_DIR = Path("notebooks/assignments"), Path("assignments/student")
+INSTRUCTOR_DIR, STUDENT_DIR = Path("assignments/solutions"), Path("natmu_lite/classroom/notebooks")
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-AUTOGRADER = "pytest assignments/autograder/test_{name}.py --student {path}"
 
 
 def repository_url() -> str:
@@ -45,13 +55,23 @@ try:
 except ImportError:
     %pip install -q "natmu-lite @ git+{repository_url()}\""""
 NOTES = {
-    "book": "*Try each exercise before you open its solution (the toggles below). The exercise notebook to "
-            "download is `assignments/student/{name}.ipynb`; check your copy with "
-            "`" + AUTOGRADER.format(name="{name}", path="your_copy.ipynb") + "`.*",
+    "instructor": "*The instructor edition: each solution is behind a toggle below the exercise, each model "
+                  "answer, with what to look for when grading it, in a collapsed box. Students get the exercise "
+                  "notebook (`natmu-lite handout`, or the public book's page of this assignment).*",
     "student": "*Replace each `# YOUR CODE HERE` and `raise NotImplementedError` with your code and each "
-               "*YOUR ANSWER HERE* with your answer; keep the functions' names and signatures. Check your work "
-               "with `" + AUTOGRADER.format(name="{name}", path="assignments/student/{name}.ipynb") + "`.*",
+               "*YOUR ANSWER HERE* with your answer; keep the functions' names and signatures. The last cell "
+               "checks your work.*",
 }
+CHECK = """## Checking your work
+
+The autograder checks your functions against the package's reference and against references computed
+another way; your instructor grades the written parts by hand. Run the cell below once you have run the
+others: it grades every cell you have run, as the class is graded, and says what to fix (or, in a
+terminal, `natmu-lite grade {name}.ipynb` on the saved notebook).
+
+| graded | points |
+|---|---|
+{rows}"""
 
 
 def parse(text: str) -> list[tuple[str, str]]:
@@ -92,30 +112,43 @@ HIDDEN = {"tags": ["hide-input"], "mystnb": {"code_prompt_show": "Show the solut
                                              "code_prompt_hide": "Hide the solution"}}
 
 
+def grading(name: str) -> list[tuple[str, str, None]]:
+    """The closing cells: each check's and rubric item's points, then the cell that checks the student's work."""
+    module = load(name)
+    rows = [(f"autograder: {c.name.replace('_', ' ')}", c.points) for c in checks(module)]
+    rows += [(f"by hand: {item}", points) for item, points in module.RUBRIC.items()]
+    table = "\n".join(f"| {what} | {points:g} |" for what, points in rows)
+    table += f"\n| **total** | **{sum(p for _, p in rows):g}** |"
+    code = f'# Grade every cell run so far, as the class is graded\nfrom natmu_lite.classroom import self_check\n\n' \
+           f'self_check(In, "{name}")'
+    return [("markdown", CHECK.format(name=name, rows=table), None), ("code", code, None)]
+
+
 def versions(source: Path) -> dict[str, dict]:
-    """The book and the student notebook of one source."""
+    """The instructor and the student notebook of one source."""
     name, cells = source.stem, parse(source.read_text())
-    out = {"book": [], "student": []}
+    out = {"instructor": [], "student": []}
     for i, (kind, text) in enumerate(cells):
         if kind == "code":
             student, solution = split_solution(text, "# YOUR CODE HERE\nraise NotImplementedError")
             out["student"].append(("code", student, None))
             if solution is None:
-                out["book"].append(("code", text, None))
+                out["instructor"].append(("code", text, None))
             else:
-                out["book"] += [("markdown", f"```python\n{student}\n```", None), ("code", solution, HIDDEN)]
+                out["instructor"] += [("markdown", f"```python\n{student}\n```", None), ("code", solution, HIDDEN)]
         else:
-            student, book = split_solution(text, "*YOUR ANSWER HERE*", ANSWER)
-            book = text if book is None else book
-            for version, md in (("book", book), ("student", student)):
-                md = f"{md}\n\n{NOTES[version].format(name=name)}" if i == 0 else md
+            student, instructor = split_solution(text, "*YOUR ANSWER HERE*", ANSWER)
+            instructor = text if instructor is None else instructor
+            for version, md in (("instructor", instructor), ("student", student)):
+                md = f"{md}\n\n{NOTES[version]}" if i == 0 else md
                 out[version].append(("markdown", md, None))
             if i == 0:
                 for version in out:
                     out[version].append(("code", INSTALL, None))
-    meta = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
-    return {v: {"cells": [cell(k, s, j, m) for j, (k, s, m) in enumerate(c)], "metadata": meta, "nbformat": 4,
-                "nbformat_minor": 5} for v, c in out.items()}
+    meta = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "natmu_lite": {"assignment": name}}
+    return {v: {"cells": [cell(k, s, j, m) for j, (k, s, m) in enumerate(c + grading(name))], "metadata": meta,
+                "nbformat": 4, "nbformat_minor": 5} for v, c in out.items()}
 
 
 def build(out: Path = ROOT) -> list[Path]:
@@ -123,7 +156,7 @@ def build(out: Path = ROOT) -> list[Path]:
     written = []
     for source in sorted(SOURCES.glob("[0-9]*.py")):
         for version, nb in versions(source).items():
-            rel = (BOOK_DIR if version == "book" else STUDENT_DIR) / f"{source.stem}.ipynb"
+            rel = (INSTRUCTOR_DIR if version == "instructor" else STUDENT_DIR) / f"{source.stem}.ipynb"
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             written.append(rel)

@@ -1,4 +1,5 @@
-"""The ``natmu-lite`` command: demo, bench, table, tune, transfer, protocol, audit, settings, fetch.
+"""The ``natmu-lite`` command: demo, bench, table, tune, transfer, protocol, audit, settings, fetch;
+handout and grade (the classroom).
 
 The commands parse their arguments, refuse bad ones with a message that names them (exit status 2)
 before anything trains, and call the package's functions, the same ones the book and the tests call.
@@ -10,15 +11,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import torch
 
 from . import setting_file
 from .audit import AUDITED, CANDIDATE_FRACTION, DEFAULT_MODELS, MIN_MODELS, provenance, save, ulira_many
+from .classroom import ASSIGNMENTS, check_file
+from .classroom.collect import SUFFIXES, find, unpack
+from .classroom.grade import Limits, grade_all
+from .classroom.gradebook import summary, write_feedback, write_gradebook
+from .classroom.handout import handout
 from .data import LOADERS, load_dataset
 from .grid import check_output, load_results, run_grid
 from .methods import METHODS, SEARCH_SPACES
@@ -212,6 +221,42 @@ def fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def handout_cmd(args: argparse.Namespace) -> int:
+    """Write the student notebooks: a folder and a zip per assignment."""
+    for path in handout(Path(args.out), args.assignments):
+        print(path)
+    return 0
+
+
+def grade_cmd(args: argparse.Namespace) -> int:
+    """One file (a student checking their work): its feedback, printed. A class (a folder, or a zip such as a
+    learning platform's download): the gradebook and a feedback file per student, in --out."""
+    source, limits = Path(args.submissions), Limits(args.time_limit, args.memory_mb, args.call_timeout)
+    if not source.exists():
+        raise ValueError(f"{source} does not exist")
+    if source.is_file() and source.suffix in SUFFIXES:
+        print(check_file(source, args.assignment, limits))
+        return 0
+    if source.is_file() and source.suffix != ".zip":
+        raise ValueError(f"{source}: expected a folder, a .zip, or one .ipynb or .py file")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    mapping = Path(args.mapping) if args.mapping else None
+    with tempfile.TemporaryDirectory(prefix="natmu-class-") as folder:
+        root = unpack(source, Path(folder)) if source.is_file() else source
+        submissions, skipped = find(root, args.assignment, mapping, args.student_pattern, str(source))
+        for line in skipped:
+            print(line, file=sys.stderr)
+        start = time.perf_counter()
+        results = grade_all(submissions, limits, args.workers, progress=not args.quiet)
+    write_gradebook(results, out / "gradebook.csv")
+    feedback = write_feedback(results, out / "feedback")
+    print(summary(results, time.perf_counter() - start))
+    print(f"gradebook: {out / 'gradebook.csv'}; feedback: {len(feedback)} files in {out / 'feedback'}")
+    return 0
+
+
 def at_least(least: int) -> Callable[[str], int]:
     """An argparse type: an integer >= ``least`` (argparse exits with 2 and a message naming the option)."""
     def parse(text: str) -> int:
@@ -226,6 +271,17 @@ def at_least(least: int) -> Callable[[str], int]:
 
 
 POSITIVE, NON_NEGATIVE = at_least(1), at_least(0)
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def model_count(text: str) -> int:
@@ -360,6 +416,28 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", help="find or download a dataset (Fashion-MNIST by default)")
     p.add_argument("dataset", nargs="?", default="fashion-mnist", choices=sorted(LOADERS))
     p.set_defaults(func=fetch)
+
+    p = sub.add_parser("handout", help="write the assignments' student notebooks: a folder and a zip per assignment")
+    p.add_argument("out", help="the folder to write into")
+    p.add_argument("--assignments", nargs="+", default=None, choices=ASSIGNMENTS, help="default: all")
+    p.set_defaults(func=handout_cmd)
+
+    p = sub.add_parser("grade", help="grade a student's file, or a class's folder or zip into a gradebook")
+    p.add_argument("submissions", help="a notebook or .py file, a folder of them, or a zip (a platform's download)")
+    p.add_argument("--assignment", default=None, choices=ASSIGNMENTS, help="default: recognised from each file")
+    p.add_argument("--out", default="grades", help="the gradebook and the feedback files (class grading)")
+    p.add_argument("--mapping", default=None, help="CSV of file,student[,assignment] for files names cannot tell")
+    p.add_argument("--student-pattern", default=None,
+                   help="regular expression with a group 'student', searched in each file's path in the class folder")
+    p.add_argument("--time-limit", type=seconds, default=Limits.seconds, help="seconds per submission")
+    p.add_argument("--memory-mb", type=at_least(2048), default=Limits.memory_mb,
+                   help="address space per submission, MB (Linux; torch alone maps about 3.5 GB)")
+    p.add_argument("--call-timeout", type=seconds, default=Limits.call_timeout,
+                   help="seconds per call of a student's function")
+    p.add_argument("--workers", type=POSITIVE, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
+                   help="submissions graded at once, one process and one thread each")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=grade_cmd)
     return top
 
 

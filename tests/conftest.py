@@ -12,6 +12,7 @@ import natmu_lite as nl
 from natmu_lite.data import Dataset
 
 torch.set_num_threads(2)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic(n_per_class: int = 20, k: int = 10, size: int = 12, channels: int = 1, seed: int = 0) -> Dataset:
@@ -95,16 +96,18 @@ def kl_to(model, teacher, data, idx, temperature=4.0) -> float:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The book build (`make book`) executes every chapter and assignment notebook, errors fatal, and
-    records which notebooks it executed from which sources (tools/book_stamp.py): running those again
-    through nbmake would only repeat the work, so they are left out. A notebook or a package file changed
-    since the build runs again."""
-    spec = importlib.util.spec_from_file_location("book_stamp", Path(__file__).parents[1] / "tools" / "book_stamp.py")
+    """Notebooks that nbmake need not execute are left out: the student notebooks
+    (natmu_lite/classroom/notebooks), stubs that raise NotImplementedError by design; and those the last
+    book build executed, errors fatal, from exactly the sources on disk now (tools/book_stamp.py records
+    them: the chapters after `make book`, the assignments' solutions after `make book-instructor`), which
+    would only repeat the work. A notebook or a package file changed since the build runs again."""
+    spec = importlib.util.spec_from_file_location("book_stamp", ROOT / "tools" / "book_stamp.py")
     stamp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stamp)
-    executed = stamp.unchanged()
+    executed, stubs = stamp.unchanged(), ROOT / "natmu_lite" / "classroom" / "notebooks"
     done = [i for i in items if str(i.fspath).endswith(".ipynb")
-            and Path(str(i.fspath)).resolve().relative_to(stamp.ROOT).as_posix() in executed]
+            and ((path := Path(str(i.fspath)).resolve()).is_relative_to(stubs)
+                 or path.relative_to(ROOT).as_posix() in executed)]
     if done:
         config.hook.pytest_deselected(items=done)
         items[:] = [i for i in items if i not in done]

@@ -1,8 +1,10 @@
 r"""The built book, as a reader sees it: every chapter page renders its figures in headless Chromium
-and shows no error output, and every page renders its math offline (MathJax is served from the book
-itself, so no page may show raw ``\(`` or ``$$``). Needs `make book` first; CI builds the book and sets
-NATMU_REQUIRE_BOOK. NATMU_BOOK_HTML points the tests at another build's html folder (default
-_build/html), e.g. a build of a copy with ``execute_notebooks: "off"`` to check the rendering alone."""
+and shows no error output, every page renders its math offline (MathJax is served from the book
+itself, so no page may show raw ``\(`` or ``$$``), and no page of the public book holds a solution of
+an assignment. Needs `make book` first; CI builds the book and sets NATMU_REQUIRE_BOOK.
+NATMU_BOOK_HTML points the tests at another build's html folder (default _build/html), e.g. a build of
+a copy with ``execute_notebooks: "off"`` to check the rendering alone. The instructor edition's tests
+need `make book-instructor` (CI builds both)."""
 
 import json
 import os
@@ -17,8 +19,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("NATMU_BOOK_HTML") or ROOT / "_build" / "html").resolve()
+INSTRUCTOR_HTML = ROOT / "_build" / "instructor" / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
-ASSIGNMENTS = sorted(p.stem for p in (ROOT / "notebooks" / "assignments").glob("[0-9]*.ipynb"))
+STUDENT = ROOT / "natmu_lite" / "classroom" / "notebooks"
+ASSIGNMENTS = sorted(p.stem for p in STUDENT.glob("[0-9]*.ipynb"))
 ERRORS = ("Traceback (most recent call last)", "output error", "ansi-red-fg\">Error")
 RAW_MATH = ("\\(", "\\[", "$$")  # TeX delimiters: on a page only while MathJax has not typeset it
 
@@ -127,20 +131,109 @@ def test_chapter_renders_its_figures_without_errors(chapter, tmp_path):
     assert_math_rendered(page, dom)
 
 
+class AllText(HTMLParser):
+    """All the text of a page, code included (no scripts or styles)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self.hidden > 0:
+            self.hidden -= 1
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def normalised(text: str) -> str:
+    """Whitespace runs as one space, typographic quotes and dashes as ASCII (Sphinx's smartquotes)."""
+    for fancy, plain in ("‘'", "’'", '“"', '”"', "–-", "—-"):
+        text = text.replace(fancy, plain)
+    return re.sub(r"\s+", " ", text)
+
+
+def page_text(page: Path) -> str:
+    parser = AllText()
+    parser.feed(page.read_text())
+    return normalised("".join(parser.parts))
+
+
+def sources(notebook: Path) -> str:
+    return "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
+
+
+def solution_probes(assignment: str) -> list[str]:
+    """Pieces of an assignment's solutions that neither its student version nor the chapters hold: each solution
+    code line, and each run of plain words of the model answers (math and markup left out, as pages show them)."""
+    public = [sources(STUDENT / f"{assignment}.ipynb"), *(sources(nb) for nb in (ROOT / "notebooks").glob("*.ipynb"))]
+    student = normalised("\n".join(public))
+    probes, inside = [], False
+    for line in (ROOT / "assignments" / "source" / f"{assignment}.py").read_text().splitlines():
+        if line.strip().endswith(("BEGIN SOLUTION", "END SOLUTION")):
+            inside = line.strip().endswith("BEGIN SOLUTION")
+        elif inside and line.startswith("# "):  # a model answer
+            probes += [m.strip() for m in re.findall(r"[A-Za-z][\w ,;'()-]{30,}", line[2:])]
+        elif inside and len(line.strip()) >= 20:  # solution code
+            probes.append(normalised(line.strip()))
+    return [p for p in probes if p not in student]
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_assignment_pages_hide_every_solution(assignment, tmp_path):
-    """Each solution cell of the notebook is on the page, executed, inside a closed toggle."""
+def test_public_book_holds_no_solution(assignment):
+    """The public book shows each assignment as students get it: no page (the assignment's own, the instructors',
+    any other) and no downloadable source holds a line of its solutions or its model answers."""
     require_book()
-    page = HTML / "notebooks" / "assignments" / f"{assignment}.html"
+    page = HTML / "natmu_lite" / "classroom" / "notebooks" / f"{assignment}.html"
     assert page.exists(), f"{assignment} is not in the built book"
+    probes = solution_probes(assignment)
+    assert len(probes) >= 5, probes
+    text = page_text(page)
+    shown = [line for line in (STUDENT / f"{assignment}.ipynb").read_text().split('"') if line.startswith("def ")]
+    assert shown and normalised(shown[0].rstrip("\\n")) in text, "the page does not show the exercise's code"
+    files = [*HTML.rglob("*.html"), *(HTML / "_sources").rglob("*.ipynb"), *(HTML / "_sources").rglob("*.md")]
+    for file in files:
+        content = page_text(file) if file.suffix == ".html" else normalised(file.read_text())
+        found = [p for p in probes if p in content]
+        assert not found, f"{file.relative_to(HTML)} holds solutions of {assignment}: {found[:3]}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_assignment_pages_render_without_errors(assignment, tmp_path):
+    """The student versions are shown, not executed: no error output, math typeset."""
+    require_book()
+    page = HTML / "natmu_lite" / "classroom" / "notebooks" / f"{assignment}.html"
     dom = render(page, tmp_path, "--dump-dom", "--virtual-time-budget=5000")
-    cells = json.loads((ROOT / "notebooks" / "assignments" / f"{assignment}.ipynb").read_text())["cells"]
+    assert "<main" in dom or "bd-main" in dom, "the page did not render"
+    for marker in ERRORS:
+        assert marker not in dom, f"{assignment} shows an error output ({marker})"
+    assert_math_rendered(page, dom)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_instructor_edition_hides_every_solution(assignment, tmp_path):
+    """The instructor edition (`make book-instructor`) holds the solutions, executed, each in a closed toggle."""
+    if not (INSTRUCTOR_HTML / "index.html").exists():
+        if os.environ.get("NATMU_REQUIRE_BOOK"):
+            pytest.fail("NATMU_REQUIRE_BOOK is set but the instructor edition is missing: run `make book-instructor`")
+        pytest.skip("the instructor edition is not built (run `make book-instructor`)")
+    page = INSTRUCTOR_HTML / "assignments" / "solutions" / f"{assignment}.html"
+    assert page.exists(), f"{assignment} is not in the instructor edition"
+    text = page_text(page)
+    assert all(p in text for p in solution_probes(assignment)), "a solution is missing from the instructor edition"
+    dom = render(page, tmp_path, "--dump-dom", "--virtual-time-budget=5000")
+    cells = json.loads((ROOT / "assignments" / "solutions" / f"{assignment}.ipynb").read_text())["cells"]
     solutions = sum("hide-input" in c["metadata"].get("tags", []) for c in cells)
     toggles = re.findall(r"<details[^>]*class=\"[^\"]*hide above-input[^\"]*\"[^>]*>", dom)
     assert solutions > 0 and len(toggles) == solutions, f"{len(toggles)} toggles for {solutions} solutions"
     assert not any(" open" in t for t in toggles), "a solution is shown open"
     for marker in ERRORS:
         assert marker not in dom, f"{assignment} shows an error output ({marker})"
+    assert "points from the autograder" in dom, "the checking cell did not grade the solution"
     assert_math_rendered(page, dom)
 
 

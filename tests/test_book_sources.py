@@ -75,11 +75,11 @@ def test_mathjax_is_served_from_the_book():
 
 
 def book_notebooks() -> list[Path]:
-    """Every notebook of the book's table of contents, and the student versions of the assignments
-    (generated from the same sources)."""
+    """Every notebook of the book's table of contents (the assignments as students get them), and the
+    assignments' solutions (the instructor edition's part, generated from the same sources)."""
     files = re.findall(r"^\s*-?\s*(?:file|root):\s*(\S+)", (ROOT / "_toc.yml").read_text(), re.M)
     notebooks = [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
-    return notebooks + sorted((ROOT / "assignments" / "student").glob("*.ipynb"))
+    return notebooks + sorted((ROOT / "assignments" / "solutions").glob("*.ipynb"))
 
 
 def code_lines(path: Path) -> list[tuple[int, str]]:

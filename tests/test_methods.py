@@ -13,13 +13,13 @@ import natmu_lite.methods.base as base
 import natmu_lite.methods.retrain as retrain_module
 import natmu_lite.train as train_module
 from natmu_lite import plots, protocol, tables, tune
+from natmu_lite.classroom.references import ref_accuracy
 from natmu_lite.methods import COLORS, METHOD_NAMES, METHOD_ORDER, SEARCH_SPACES
 from natmu_lite.methods.base import check_knobs, check_number, register, spec, unregister, working_copy
 from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT
 
 from .conftest import same_weights, synthetic
-from .test_metrics import ref_accuracy
 from .test_references import ref_logits
 
 

@@ -8,6 +8,7 @@ import torch
 
 import natmu_lite as nl
 import natmu_lite.metrics as metrics
+from natmu_lite.classroom.references import ref_accuracy
 from natmu_lite.metrics import accuracy, entropy
 
 from .test_references import assert_truncates, entropy64, ref_logits, ref_masks, ref_mia
@@ -83,14 +84,6 @@ def test_kl_naturalness_hard_and_soft():
     uniform = torch.full((2, 3), 1 / 3)
     want = (uniform * (uniform.log() - log_p)).sum(1).mean().item()
     assert nl.kl_to_model(model, x, uniform) == pytest.approx(want)
-
-
-def ref_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Top-1 accuracy in percent from float64 logits, and the slack for near-ties (top-2 logits within
-    1e-4: the package's float32 forward may pick the other class there)."""
-    top2 = logits.topk(2, dim=1).values
-    near = (top2[:, 0] - top2[:, 1]) < 1e-4
-    return 100 * (logits.argmax(1) == labels).double().mean().item(), 100 * near.double().mean().item()
 
 
 def test_mia_is_the_balanced_logistic_threshold_on_a_trained_models_entropies(fmnist, fmnist_original):

@@ -10,31 +10,25 @@ by hand.
 - the entropy MIA: the official attack, ``LogisticRegression(class_weight="balanced")`` (L2, C = 1) on one feature,
   solved here by Newton's method on the same objective.
 
-The classroom autograder must run where only the package is installed, without this folder, so
-``assignments/autograder/references.py`` holds verbatim copies of the references it needs;
-``tests/test_assignments.py`` checks that they stay verbatim.
+The references the classroom's checks use too live in the package, ``natmu_lite/classroom/references.py``
+(grading runs where only the package is installed); they are imported from there, and checked here like
+the others.
 """
 
 import numpy as np
 import pytest
 import torch
 
-TIE_BAND = 1e-4  # a float64 blend value this close to an integer may truncate either way in float32
-
-
-def ref_masks(h: int, w: int, delta: float) -> np.ndarray:
-    """The four gradual-MixUp masks in float64, ``(4, h, w)``: with the tent
-    ``t(i) = min(i, n-1-i) / (n/2)``, m1 = t(row), m2 = t(col), m3 = (h/2-1)/(h/2) - m1, m4 = (w/2-1)/(w/2) - m2,
-    then ``clip(m + delta, 0, 1)`` (paper Eq. 1)."""
-    def tent(n):
-        i = np.arange(n, dtype=np.float64)
-        return np.minimum(i, n - 1 - i) / (n / 2)
-
-    m1 = np.repeat(tent(h)[:, None], w, axis=1)
-    m2 = np.repeat(tent(w)[None, :], h, axis=0)
-    m3 = (h / 2 - 1) / (h / 2) - m1
-    m4 = (w / 2 - 1) / (w / 2) - m2
-    return np.clip(np.stack([m1, m2, m3, m4]) + delta, 0.0, 1.0)
+from natmu_lite.classroom.references import (  # noqa: F401 (imported by other test files from here)
+    TIE_BAND,
+    balanced_logistic_regression,
+    blend_values,
+    entropy64,
+    ref_logits,
+    ref_masks,
+    ref_threshold_attack,
+    truncation_check,
+)
 
 
 def official_blend(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -43,25 +37,6 @@ def official_blend(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
     m = m.astype(np.float32)[:, None]
     mixed = xr.astype(np.float32) * (np.float32(1) - m) + xf.astype(np.float32) * m
     return np.clip(mixed, 0, 255).astype(np.uint8)
-
-
-def blend_values(xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """The exact (float64) value of every blended pixel, before truncation."""
-    return xr.astype(np.float64) * (1 - m[:, None]) + xf.astype(np.float64) * m[:, None]
-
-
-def truncation_check(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: whether ``got`` (uint8) is the truncated blend ``floor(xr * (1 - m) + xf * m)`` of the official
-    code, and whether the pixel is a tie: its exact value lies within :data:`TIE_BAND` of an integer and the
-    mask is strictly between 0 and 1, where float32 arithmetic (the official code's as well) may land on
-    either side, so that either neighbour passes."""
-    values = blend_values(xf, xr, m)
-    got = np.broadcast_to(np.asarray(got).astype(np.int64), values.shape)
-    mixed = np.broadcast_to(((m > 0) & (m < 1))[:, None], values.shape)
-    tie = mixed & (np.abs(values - np.round(values)) < TIE_BAND) & (values > 0.5)  # 0 stays 0 in any precision
-    want = np.clip(np.floor(values), 0, 255)
-    near = np.clip(np.round(values), 0, 255)
-    return (got == want) | (tie & ((got == near) | (got == near - 1))), tie
 
 
 def assert_truncates(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray, max_ties: float = 0.05) -> None:
@@ -73,16 +48,6 @@ def assert_truncates(got, xf: np.ndarray, xr: np.ndarray, m: np.ndarray, max_tie
     assert ok.all(), (f"{(~ok).sum()} of {ok.size} pixels are not the truncated blend, e.g. got "
                       f"{got[~ok][:5].tolist()} for values {values[~ok][:5].tolist()}")
     assert tie.mean() <= max_ties
-
-
-@torch.no_grad()
-def ref_logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Plain float64 forward pass in eval mode on ``uint8 / 255`` (no batching, no channels_last), on a
-    copy so that the model under test keeps its dtype and mode."""
-    import copy
-
-    m = copy.deepcopy(model).double().eval()
-    return m(images.double() / 255)
 
 
 def ranked_log_probs(logits: torch.Tensor, true: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -104,31 +69,6 @@ def assert_rank_j_labels(labels: torch.Tensor, logits: torch.Tensor, true: torch
     assert ok.all(), f"rank mismatch at (sample, rank) {np.argwhere(~ok)[:5].tolist()}"
     assert (labels != true.numpy()[:, None]).all()
     assert all(len(set(row)) == len(row) for row in labels.tolist())
-
-
-def entropy64(probs: torch.Tensor) -> np.ndarray:
-    p = probs.double().numpy()
-    return -(p * np.log(np.where(p > 0, p, 1.0))).sum(1)
-
-
-def balanced_logistic_regression(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[float, float]:
-    """``argmin 0.5 w^2 + C sum_i s_i log(1 + exp(-(2 y_i - 1)(w x_i + b)))`` with the balanced weights
-    ``s_i = n / (2 n_{y_i})``: scikit-learn's objective for ``class_weight="balanced"`` (the intercept is
-    not penalised), solved by Newton's method. Returns ``(w, b)``; a sample is called a member
-    (class 1) where ``w x + b > 0``."""
-    n = len(y)
-    s = np.where(y == 1, n / (2 * (y == 1).sum()), n / (2 * (y == 0).sum())) * c
-    w = b = 0.0
-    for _ in range(200):
-        p = 0.5 * (1 + np.tanh(0.5 * (w * x + b)))  # the logistic function, without overflow
-        r, h = s * (p - y), s * p * (1 - p)
-        grad = np.array([w + (r * x).sum(), r.sum()])
-        hess = np.array([[1 + (h * x * x).sum(), (h * x).sum()], [(h * x).sum(), h.sum()]])
-        step = np.linalg.solve(hess, grad)
-        w, b = w - step[0], b - step[1]
-        if np.abs(step).max() < 1e-12:
-            return w, b
-    raise AssertionError("Newton's method did not converge")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,13 +119,3 @@ def ref_mia(retain_probs: torch.Tensor, forget_probs: torch.Tensor, test_probs: 
     return ref_threshold_attack(entropy64(retain_probs), entropy64(test_probs), entropy64(forget_probs), band)
 
 
-def ref_threshold_attack(members: np.ndarray, non_members: np.ndarray, targets: np.ndarray,
-                         band: float) -> tuple[float, float, float]:
-    """The official attack on any one feature: :func:`balanced_logistic_regression` fit on ``members`` (1)
-    vs ``non_members`` (0), and the percentage of ``targets`` on the member side of its threshold. Returns
-    ``(percent, slack, threshold)``, ``slack`` being the percentage of targets within ``band`` of the threshold."""
-    w, b = balanced_logistic_regression(np.r_[members, non_members],
-                                        np.r_[np.ones(len(members)), np.zeros(len(non_members))])
-    threshold = -b / w
-    member = (w * targets + b) > 0
-    return 100 * member.mean(), 100 * (np.abs(targets - threshold) < band).mean(), threshold

@@ -54,7 +54,8 @@ def test_every_copy_of_the_repository_url_is_the_setting():
     wrong = tool.differing()
     assert not wrong, "copies of the repository URL that are not the setting (run `make url`):\n" + "\n".join(wrong)
     places = {(p.relative_to(ROOT).as_posix(), kind) for p, _, kind, _ in tool.copies()}
-    notebooks = sorted(ROOT.glob("notebooks/**/*.ipynb")) + sorted(ROOT.glob("assignments/student/*.ipynb"))
+    notebooks = [*sorted(ROOT.glob("notebooks/**/*.ipynb")), *sorted(ROOT.glob("assignments/solutions/*.ipynb")),
+                 *sorted(ROOT.glob("natmu_lite/classroom/notebooks/*.ipynb"))]
     expected = {("_config.yml", "repository: url")} | {(n.relative_to(ROOT).as_posix(), "pip install")
                                                        for n in notebooks}
     assert expected <= places, f"copies not found (has their wording changed?): {sorted(expected - places)}"

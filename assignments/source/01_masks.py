@@ -130,4 +130,8 @@ pd.DataFrame(
 # ask the model to unlearn a different *part* of it, while the label always names the class that is
 # truly present. With $\delta = 1$ every mask is 1 everywhere: the "blend" is the forget image itself,
 # labelled with another class, which is plain relabelling (Amnesiac with relevant labels).
+#
+# **Grading** (2 points, *question on delta*): blends hold a bit under half of the forget image at
+# $\delta = 0$ and each mask keeps a different region (1); $\delta = 1$ makes the blend the forget image
+# itself, i.e. relabelling (1).
 # ### END SOLUTION

@@ -226,4 +226,8 @@ pd.DataFrame.from_dict(rows, orient="index")
 #    dataset with few images per class, or a model whose rankings concentrate on a few classes (the
 #    tight cap above shows the fall-through at work). In class scenarios the official code uses no cap,
 #    and only the supply of $\mathcal{D}^r$ limits a class.
+#
+# **Grading** (1 point per question): 1. the true class would teach the model to keep the forget content,
+# and the most probable other classes keep the instances natural; 2. a reused image would weigh double;
+# 3. the cap binds only when many samples want the same classes, and does not on the default.
 # ### END SOLUTION

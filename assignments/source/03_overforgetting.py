@@ -137,4 +137,12 @@ pd.DataFrame.from_dict(summary, orient="index").astype(
 # by when training stops.
 # Stopping the baseline at the crossing epoch would need the retrained model to know where that epoch
 # is, and the epoch changes with the method, the learning rate and the forget set.
+#
+# **Grading** (5 points): *figure*, 1 for a correct figure (both curves, Retrain's line); *curves
+# described*, 1 for describing the curves with the table's numbers (the baseline crosses Retrain's FA and
+# keeps falling, NatMU levels off); *mechanism*, 2 for the mechanism (random labels conflict with
+# $\mathcal{D}^r$ and are reinforced, so the model learns to misclassify the forget samples; NatMU's
+# labels are true for the image they label, so there is nothing false to reinforce); *early stopping*, 1
+# for why early stopping is not a fix (finding the epoch needs Retrain; it moves with method, learning
+# rate and forget set).
 # ### END SOLUTION

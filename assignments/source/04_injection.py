@@ -157,4 +157,10 @@ to_styler(paper_table(results))
 # difference between the two methods is the one to discuss. With 100 forget images and one seed,
 # differences of a point or two in FA or MIA are within the noise; to claim one injection beats the
 # other, run several seeds (`SEEDS = [0, 1, 2]`) and compare the mean gaps with their spread.
+#
+# **Grading** (5 points): *design*, 2 for a design that keeps NatMU's two essentials (true label, partial
+# forget content) and a reason to expect it to work; *AvgGap reported*, 1 for reporting AvgGap next to
+# NatMU's from their own run; *metric*, 1 for naming the metric that makes the difference; *noise*, 1 for
+# judging the difference against the noise (one image is one point at 1% forgetting; more seeds for a
+# claim). Reward a careful negative result as much as a win.
 # ### END SOLUTION

@@ -132,4 +132,7 @@ pd.DataFrame(rows).T.round(2)
 # never saw the forget set still calls many of its (easy) images members, the target for an unlearned
 # model is the retrained model's value under each attack, not 0; a value far below it is itself a sign
 # of over-forgetting (the forget images look *less* familiar than unseen test images).
+#
+# **Grading** (2 points, *question*): which attack separates original from retrained more in their table,
+# with a plausible reason (1); the target is Retrain's value, not 0 (1).
 # ### END SOLUTION

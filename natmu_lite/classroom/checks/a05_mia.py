@@ -4,13 +4,16 @@ Independently of the package and of scikit-learn: entropies and attacks worked o
 against the balanced logistic regression solved by Newton's method on NumPy features."""
 
 import numpy as np
-import pytest
 import torch
-from grading import check
-from references import entropy64, loss64, ref_threshold_attack
 from sklearn.linear_model import LogisticRegression
 
 import natmu_lite as nl
+
+from ..checking import check, graded
+from ..references import entropy64, loss64, ref_threshold_attack
+
+FUNCTIONS = ("entropy", "mia_entropy", "mia_loss")  # what the student writes
+RUBRIC = {"question": 2}  # graded by hand: points
 
 
 def probs_and_labels(seed: int, n: int, k: int, confidence: float):
@@ -39,7 +42,8 @@ def loss_attack(rp, ry, fp, fy, tp, ty) -> float:
     return float(attack.predict(loss(fp, fy)).mean() * 100)
 
 
-def test_entropy(student):
+@graded(3)
+def check_entropy(student):
     probs, _ = probs_and_labels(0, 50, 10, 6.0)
     probs = torch.cat([probs, torch.eye(10)[:3], torch.full((1, 10), 0.1)])
     got, want = student("entropy", probs), nl.metrics.entropy(probs)
@@ -53,8 +57,8 @@ def test_entropy(student):
     check((got - want).abs().max() < 1e-4, f"row {i}: the entropy should be {want[i]:.4f}; yours is {got[i]:.4f}")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_entropy_attack_matches_the_package(student, seed):
+@graded(3, "seed", [0, 1, 2])
+def check_entropy_attack_matches_the_package(student, seed):
     rp, _, fp, _, tp, _ = sets(seed)
     want, got = nl.mia_entropy(rp, fp, tp), student("mia_entropy", rp, fp, tp)
     check(isinstance(got, int | float), f"mia_entropy should return a number (a percentage); yours returns {type(got)}")
@@ -64,8 +68,8 @@ def test_entropy_attack_matches_the_package(student, seed):
                                   f"yours says {got:.1f}%. Fit on retain (1) vs test (0), predict the forget rows.")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_loss_attack(student, seed):
+@graded(3, "seed", [0, 1, 2])
+def check_loss_attack(student, seed):
     rp, ry, fp, fy, tp, ty = sets(seed)
     want, got = loss_attack(rp, ry, fp, fy, tp, ty), student("mia_loss", rp, ry, fp, fy, tp, ty)
     check(isinstance(got, int | float), f"mia_loss should return a number (a percentage); yours returns {type(got)}")
@@ -86,7 +90,8 @@ ROWS = [[0.25, 0.25, 0.25, 0.25],  # 4 * 0.25 ln 4 = ln 4 = 1.3863
 ENTROPIES = [1.3863, 0.6931, 0.0, 0.8018, 1.0397, 1.0889]
 
 
-def test_entropy_worked_out_by_hand(student):
+@graded(3)
+def check_entropy_worked_out_by_hand(student):
     got = student("entropy", torch.tensor(ROWS))
     check(isinstance(got, torch.Tensor) and got.shape == (len(ROWS),),
           f"entropy should return one value per row, shape ({len(ROWS)},)")
@@ -95,7 +100,8 @@ def test_entropy_worked_out_by_hand(student):
               (" (in bits? use the natural log)" if abs(mine - value / np.log(2)) < 1e-3 else ""))
 
 
-def test_entropy_against_numpy(student):
+@graded(2)
+def check_entropy_against_numpy(student):
     """On random rows, against NumPy in float64 (references.entropy64)."""
     probs, _ = probs_and_labels(3, 200, 10, 6.0)
     got, want = student("entropy", probs), entropy64(probs)
@@ -113,7 +119,8 @@ def test_entropy_against_numpy(student):
 MEMBERS, NON_MEMBERS = torch.tensor([[0.5, 0.5, 0.0, 0.0]]).repeat(30, 1), torch.full((10, 4), 0.25)
 
 
-def test_entropy_attack_worked_out_by_hand(student):
+@graded(2)
+def check_entropy_attack_worked_out_by_hand(student):
     # forget rows with entropies 0, 0.8018, 0.6931 (below 1.0397: members) and 1.0889 (above: a non-member) -> 75%
     forget = torch.tensor([ROWS[2], ROWS[3], ROWS[1], ROWS[5]])
     got = student("mia_entropy", MEMBERS, forget, NON_MEMBERS)
@@ -123,7 +130,8 @@ def test_entropy_attack_worked_out_by_hand(student):
                                 f"0.80, 0.69 and 1.09, three are members: 75%. Yours says {got}.")
 
 
-def test_loss_attack_worked_out_by_hand(student):
+@graded(2)
+def check_loss_attack_worked_out_by_hand(student):
     # forget rows and labels: p_y = 0 (loss -log 1e-12 = 27.6, a non-member), p_y = 0.25 (ln 4 = 1.39, a non-member),
     # p_y = 0.3 (ln(1/0.3) = 1.20, a non-member), p_y = 0.7 (ln(1/0.7) = 0.36 < 1.0397, a member) -> 25%
     forget = torch.tensor([ROWS[2], ROWS[0], ROWS[5], ROWS[3]])
@@ -135,8 +143,8 @@ def test_loss_attack_worked_out_by_hand(student):
                                 f"(p_y = 0), 1.39, 1.20 and 0.36, one is a member: 25%. Yours says {got}.")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_both_attacks_against_newtons_method(student, seed):
+@graded(2, "seed", [0, 1, 2])
+def check_both_attacks_against_newtons_method(student, seed):
     """Against the balanced logistic regression solved by Newton's method on NumPy features (references.
     ref_threshold_attack), not against the package or scikit-learn: within one forget sample, plus any forget
     sample within 2e-3 of the threshold, where the solvers' tolerances may call it either way."""

@@ -1,25 +1,19 @@
-"""Independent references for the autograder: expected values computed another way than the package and the
-instructor solutions compute them (NumPy from the paper's equations, a plain float64 forward pass, brute-force
-loops, Newton's method for the attack's logistic regression), so that a formula that is wrong in the package
-and in a solution alike still fails. The tests that use them say so in their names and docstrings; the
-other tests compare with the package, which catches a solution that drifts from it.
+"""Independent references for the assignments' checks: expected values computed another way than the package
+and the instructor solutions compute them (NumPy from the paper's equations, a plain float64 forward pass,
+brute-force loops, Newton's method for the attack's logistic regression), so that a formula that is wrong in the
+package and in a solution alike still fails. The checks that use them say so in their names and docstrings; the
+other checks compare with the package, which catches a solution that drifts from it.
 
-The first part holds verbatim copies of the project's own test references (``tests/test_references.py`` and
-``ref_accuracy`` of ``tests/test_metrics.py``): the autograder must run where only the package is installed
-(students' copies), and the project's tests are not part of it, so it cannot import them.
-``tests/test_assignments.py`` checks that the copies stay verbatim (:data:`COPIED`). The second part is the
-autograder's own.
+They live in the package because grading runs where only the package is installed (a teacher's machine,
+students' copies). The project's own tests use the first part as well (``tests/test_references.py`` checks
+those on cases worked out by hand); the second part is the checks' own.
 """
 
 import numpy as np
 import torch
 
-COPIED = {"tests/test_references.py": ("TIE_BAND", "ref_masks", "blend_values", "truncation_check", "ref_logits",
-                                       "entropy64", "balanced_logistic_regression", "ref_threshold_attack"),
-          "tests/test_metrics.py": ("ref_accuracy",)}
-
 # ---------------------------------------------------------------------------------------------
-# verbatim copies of the project's test references
+# shared with the project's tests
 
 TIE_BAND = 1e-4  # a float64 blend value this close to an integer may truncate either way in float32
 
@@ -114,7 +108,7 @@ def ref_threshold_attack(members: np.ndarray, non_members: np.ndarray, targets: 
 
 
 # ---------------------------------------------------------------------------------------------
-# the autograder's own
+# the checks' own
 
 
 def ref_relevant_labels(probs: torch.Tensor, true_labels: torch.Tensor, n: int,

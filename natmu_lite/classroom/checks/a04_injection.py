@@ -3,9 +3,12 @@ images of the input shape, each pixel a mix of the two images' pixels, part of b
 hybrid, reproducible with the generator, inputs untouched. Nothing here compares with the package (there is
 no package function to compare with); the contract is also checked pixel by pixel on pairs worked out by hand."""
 
-import pytest
 import torch
-from grading import check
+
+from ..checking import check, graded
+
+FUNCTIONS = ("inject",)  # what the student writes
+RUBRIC = {"design": 2, "AvgGap reported": 1, "metric": 1, "noise": 1}  # graded by hand: points
 
 SHAPES = [(6, 1, 28, 28), (5, 3, 32, 32), (1, 1, 7, 10), (9, 3, 9, 6)]
 
@@ -27,16 +30,16 @@ def hybrids(student, xf, xr, mask_id, seed=0):
     return out
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_hybrids_are_uint8_images_of_the_input_shape(student, shape):
+@graded(3, "shape", SHAPES)
+def check_hybrids_are_uint8_images_of_the_input_shape(student, shape):
     xf, xr, mask_id = pairs(shape)
     xf0, xr0 = xf.clone(), xr.clone()
     hybrids(student, xf, xr, mask_id)
     check(torch.equal(xf, xf0) and torch.equal(xr, xr0), "inject should not modify its input images")
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_every_pixel_mixes_the_two_images(student, shape):
+@graded(4, "shape", SHAPES)
+def check_every_pixel_mixes_the_two_images(student, shape):
     xf, xr, mask_id = pairs(shape)
     out = hybrids(student, xf, xr, mask_id).int()
     low, high = torch.minimum(xf, xr).int() - 1, torch.maximum(xf, xr).int() + 1  # 1 level of rounding slack
@@ -48,8 +51,8 @@ def test_every_pixel_mixes_the_two_images(student, shape):
                      f"mix of the two (between them). {len(bad)} pixels are outside.")
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_every_hybrid_keeps_part_of_both_images(student, shape):
+@graded(4, "shape", SHAPES)
+def check_every_hybrid_keeps_part_of_both_images(student, shape):
     white, black = torch.full(shape, 255, dtype=torch.uint8), torch.zeros(shape, dtype=torch.uint8)
     share = hybrids(student, white, black, torch.arange(shape[0]) % 4).float().mean((1, 2, 3)) / 255
     i = int((share - 0.5).abs().argmax())
@@ -59,7 +62,8 @@ def test_every_hybrid_keeps_part_of_both_images(student, shape):
                             "white: it should keep part of the forget image, or there is nothing to unlearn")
 
 
-def test_randomness_comes_from_the_generator(student):
+@graded(3)
+def check_randomness_comes_from_the_generator(student):
     xf, xr, mask_id = pairs((8, 1, 28, 28))
     a, b = hybrids(student, xf, xr, mask_id, seed=3), hybrids(student, xf, xr, mask_id, seed=3)
     check(torch.equal(a, b), "two calls with generators of the same seed give different hybrids: draw any random "
@@ -70,7 +74,8 @@ def test_randomness_comes_from_the_generator(student):
 # worked out by hand
 
 
-def test_a_hybrid_of_an_image_with_itself_is_that_image(student):
+@graded(3)
+def check_a_hybrid_of_an_image_with_itself_is_that_image(student):
     """Every pixel of a hybrid mixes the forget and the remaining image's pixels there, w * a + (1 - w) * b with w
     between 0 and 1, so with a == b it is a itself (up to one grey level of rounding): an identity, whatever the
     design. Pixels from another pair of the batch, another channel or a wrapped-around uint8 sum break it."""
@@ -84,7 +89,8 @@ def test_a_hybrid_of_an_image_with_itself_is_that_image(student):
                      f"yours is {out[i, c, r, col]}. {int((diff > 1).sum())} pixels differ in all.")
 
 
-def test_flat_pairs_pixel_by_pixel(student):
+@graded(3)
+def check_flat_pairs_pixel_by_pixel(student):
     """Flat images with their bounds written out, checked pixel by pixel in plain Python: channel 0 mixes a bright
     forget image (200) into a dark remaining one (40), channel 1 the other way round (40 into 200), channel 2 two
     equal images (120, so the hybrid is 120); the forget share of a pixel is (p - 40) / 160 in channel 0."""

@@ -1,10 +1,12 @@
-"""Load a student's functions from a notebook or a .py file, and fail with messages meant for students.
+"""Load a student's functions from a notebook or a .py file, with errors meant for students.
 
 Only imports, function and class definitions and constant assignments (``N = 4``) are executed, cell
 by cell: the rest of a notebook (training runs, plots) is skipped, so grading takes seconds and never
 depends on what the student's notebook printed. IPython lines (``%pip ...``, ``!ls``) are ignored.
-Every call of a student's function has a time limit (:data:`CALL_TIMEOUT`, ``--call-timeout``), so an
-endless loop fails its test with a message and the other tests still run.
+Every call of a student's function, and each cell's definitions, has a time limit (:data:`CALL_TIMEOUT`,
+``--call-timeout``), so an endless loop fails its check with a message and the other checks still run. (The
+grader also runs each submission in a process of its own, with a time and a memory limit: see
+:mod:`natmu_lite.classroom.worker`.)
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ import threading
 import traceback
 import types
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
-import torch
+from .checking import check, fail
 
 KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 CALL_TIMEOUT = 60.0  # seconds per call of a student's function (the references take well under one)
@@ -54,14 +55,11 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def fail(message: str) -> NoReturn:
-    """Fail the test with ``message`` alone: no autograder traceback for the student to dig through."""
-    pytest.fail(message, pytrace=False)
-
-
-def check(condition: Any, message: str) -> None:
-    if not condition:
-        fail(message)
+def error(e: BaseException) -> str:
+    """An exception as a student reads it."""
+    if isinstance(e, MemoryError):
+        return "MemoryError: more memory than the grader allows (look for something that grows without end)"
+    return f"{type(e).__name__}: {e}"
 
 
 def _is_constant(node: ast.stmt) -> bool:
@@ -83,7 +81,6 @@ def code_cells(path: Path) -> list[tuple[str, str]]:
         return [(f"{path.name}, code cell {i}", "".join(c["source"])) for i, c in enumerate(cells, 1)]
     except (ValueError, KeyError, TypeError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
         where = f" (line {e.lineno}, column {e.colno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
-    # failed outside the except clause, so that pytest shows the message alone
     fail(f"{path.name} is not a readable notebook{where}: it may be truncated or damaged. Save it again in "
          "Jupyter (or download it again) and grade again.")
 
@@ -98,23 +95,25 @@ def without_magics(source: str) -> str:
 
 
 class Student:
-    """The definitions found in one student file; ``student("fn", *args)`` calls ``fn`` with friendly errors."""
+    """The definitions found in one student file; ``student("fn", *args)`` calls ``fn`` with friendly errors.
+
+    A cell that cannot run (invalid Python, an error or an endless loop in its definitions) is skipped, as
+    Jupyter would stop in it and go on with the next: what it defines is missing, and :attr:`problems` says
+    why. Only a file that is not a readable notebook cannot be loaded at all."""
 
     def __init__(self, path: Path, timeout: float = CALL_TIMEOUT):
         self.path, self.timeout = path, timeout
         self.module = types.ModuleType("student")
         sys.modules["student"] = self.module  # dataclasses look their module up
-        for name, source in code_cells(path):
-            error = self._define(name, without_magics(source))
-            if error:
-                fail(error)
+        cells = [(name, without_magics(source)) for name, source in code_cells(path)]
+        self.problems = [e for e in (self._define(name, source) for name, source in cells) if e]
 
     def _define(self, name: str, source: str) -> str | None:
         """Run the imports, definitions and constants of one cell; an error message if that fails."""
         try:
             tree = ast.parse(source, name)
         except SyntaxError as e:
-            return f"{name} is not valid Python (line {e.lineno}: {e.msg}). Fix it and grade again."
+            return f"{name} is not valid Python (line {e.lineno}: {e.msg})"
         tree.body = [node for node in tree.body if isinstance(node, KEEP) or _is_constant(node)]
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
         try:
@@ -122,13 +121,14 @@ class Student:
                 exec(compile(tree, name, "exec"), self.module.__dict__)
         except TimeLimit:
             return f"the imports and definitions in {name} did not finish within {self.timeout:g} s"
-        except Exception as e:
-            return f"the imports and definitions in {name} failed to run: {type(e).__name__}: {e}"
+        except (Exception, SystemExit) as e:  # SystemExit: exit() in a class body or a default argument
+            return f"the imports and definitions in {name} failed to run: {error(e)}"
         return None
 
     def function(self, name: str):
         fn = self.module.__dict__.get(name)
-        check(callable(fn), f"{self.path.name} does not define a function `{name}`. Keep the name and the "
+        skipped = f" ({self.problems[0]}{' and more' if len(self.problems) > 1 else ''})" if self.problems else ""
+        check(callable(fn), f"{self.path.name} does not define a function `{name}`{skipped}. Keep the name and the "
                             "signature the exercise gives, so that the autograder can find it.")
         return fn
 
@@ -137,7 +137,7 @@ class Student:
         return self._run(name, None, args, kwargs)[0]
 
     def raises(self, exc: type[Exception], name: str, *args, **kwargs) -> bool:
-        """Whether ``name(*args)`` raises ``exc`` (any other error fails the test, as in a call)."""
+        """Whether ``name(*args)`` raises ``exc`` (any other error fails the check, as in a call)."""
         return self._run(name, exc, args, kwargs)[1]
 
     def _run(self, name, expected: type[Exception] | None, args, kwargs) -> tuple[Any, bool]:
@@ -152,11 +152,11 @@ class Student:
         except NotImplementedError:
             message = (f"`{name}` is not implemented yet: replace `# YOUR CODE HERE` and `raise NotImplementedError` "
                        "with your code.")
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             if expected is not None and isinstance(e, expected):
                 return None, True
-            message = f"`{name}` raised {type(e).__name__}: {e}\n{self._trace(e)}"
-        fail(message)  # outside the except clause, so that pytest shows the message alone
+            message = f"`{name}` raised {error(e)}\n{self._trace(e)}"
+        fail(message)  # outside the except clause: no chained traceback
 
     def _trace(self, e: Exception) -> str:
         """The traceback lines that point into the student's own code."""
@@ -164,18 +164,3 @@ class Student:
                   or f.filename == str(self.path)]
         return "".join(traceback.format_list(frames)).rstrip()
 
-
-def tiny_dataset(n_per_class: int = 20, k: int = 10, size: int = 12, seed: int = 0):
-    """A small synthetic :class:`natmu_lite.Dataset` (class c is a bright bar at row 1 + c): no download."""
-    from natmu_lite.data import Dataset
-
-    g = torch.Generator().manual_seed(seed)
-
-    def make(n):
-        y = torch.arange(k).repeat_interleave(n)
-        x = torch.randint(0, 60, (len(y), 1, size, size), generator=g)
-        x[torch.arange(len(y)), :, 1 + y % (size - 2)] += 150
-        return x.clamp(0, 255).to(torch.uint8), y
-
-    (tx, ty), (vx, vy) = make(n_per_class), make(n_per_class // 2)
-    return Dataset("tiny", tx, ty, vx, vy, [f"c{i}" for i in range(k)], (0.3,), (0.3,))

@@ -4,12 +4,16 @@ from the paper's definition with NumPy masks and exact truncated blends); ``draw
 (right class, no image twice, seeded, uniform), since any correct random draw is accepted."""
 
 import numpy as np
-import pytest
 import torch
-from grading import check, tiny_dataset
-from references import ref_masks, ref_relevant_labels, truncation_check
 
 import natmu_lite as nl
+
+from ..checking import check, graded
+from ..references import ref_masks, ref_relevant_labels, truncation_check
+from . import tiny_dataset
+
+FUNCTIONS = ("reassign_labels", "draw_retain", "build_unlearning_set")  # what the student writes
+RUBRIC = {"question 1, relevant labels": 1, "question 2, distinct images": 1, "question 3, the cap": 1}
 
 
 def random_probs(seed: int, n: int, k: int, skew: float = 0.0):
@@ -40,28 +44,30 @@ def compare_labels(got, want, probs, true, caps=None):
                          f"labels {want[i].tolist()}; yours are {row}" + (f": {hint}" if hint else ""))
 
 
-@pytest.mark.parametrize("k,n", [(10, 4), (10, 1), (5, 4), (20, 3)])
-def test_top_n_without_the_true_class(student, k, n):
+@graded(2, "k,n", [(10, 4), (10, 1), (5, 4), (20, 3)])
+def check_top_n_without_the_true_class(student, k, n):
     probs, true = random_probs(k + n, 50, k)
     compare_labels(student("reassign_labels", probs, true, n), nl.reassign_labels(probs, true, n), probs, true)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_caps_fall_through_to_the_next_ranked_class(student, seed):
+@graded(2, "seed", [0, 1, 2])
+def check_caps_fall_through_to_the_next_ranked_class(student, seed):
     probs, true = random_probs(seed, 40, 8, skew=4.0)
     caps = torch.tensor([12, 14, 16, 25, 40, 40, 40, 40])
     want = nl.reassign_labels(probs, true, 3, caps)
     compare_labels(student("reassign_labels", probs, true, 3, caps), want, probs, true, caps)
 
 
-def test_caps_that_cannot_be_met_raise(student):
+@graded(1)
+def check_caps_that_cannot_be_met_raise(student):
     probs, true = random_probs(0, 10, 4)
     check(student.raises(ValueError, "reassign_labels", probs, true, 3, torch.tensor([9, 9, 1, 9])),
           "with caps [9, 9, 1, 9], 10 samples and n=3, some sample cannot get 3 labels: reassign_labels should "
           "raise a ValueError (it returned instead)")
 
 
-def test_drawn_images_have_the_requested_class_and_are_distinct(student):
+@graded(2)
+def check_drawn_images_have_the_requested_class_and_are_distinct(student):
     g = torch.Generator().manual_seed(0)
     retain_labels = torch.randint(0, 6, (300,), generator=g)
     requested = torch.randint(0, 6, (120,), generator=g)
@@ -79,7 +85,8 @@ def test_drawn_images_have_the_requested_class_and_are_distinct(student):
                                    "times: no remaining image may be used twice")
 
 
-def test_draws_follow_the_generator(student):
+@graded(2)
+def check_draws_follow_the_generator(student):
     retain_labels, requested = torch.arange(4).repeat(50), torch.tensor([0, 1, 2, 3, 0, 1])
     a = student("draw_retain", requested, retain_labels, torch.Generator().manual_seed(7))
     b = student("draw_retain", requested, retain_labels, torch.Generator().manual_seed(7))
@@ -91,7 +98,8 @@ def test_draws_follow_the_generator(student):
                              "the draw should be uniform over the class's images")
 
 
-def test_asking_for_more_images_than_there_are_raises(student):
+@graded(1)
+def check_asking_for_more_images_than_there_are_raises(student):
     check(student.raises(ValueError, "draw_retain", torch.tensor([1, 1, 1]), torch.tensor([0, 1, 1, 2]),
                          torch.Generator().manual_seed(0)),
           "class 1 is requested 3 times but retain_labels holds 2 images of it: draw_retain should raise a "
@@ -113,8 +121,8 @@ def hybrid_set(student, scenario):
     return data, split, original, got
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_hybrid_set(student, scenario):
+@graded(3, "scenario", SCENARIOS)
+def check_hybrid_set(student, scenario):
     data, split, original, got = hybrid_set(student, scenario)
     want = nl.build_unlearning_set(original, data, split, delta=0.1, n=3, seed=1)
     for field, what in [("labels", "the relevant labels, flattened sample by sample (with the caps)"),
@@ -138,7 +146,8 @@ def test_hybrid_set(student, scenario):
 # independent of the package
 
 
-def test_relevant_labels_worked_out_by_hand(student):
+@graded(2)
+def check_relevant_labels_worked_out_by_hand(student):
     """Three samples, four classes, n=2, without and with caps, worked out by hand."""
     probs = torch.tensor([[0.10, 0.50, 0.15, 0.25], [0.40, 0.05, 0.20, 0.35], [0.30, 0.10, 0.20, 0.40]])
     true = torch.tensor([1, 0, 3])
@@ -154,9 +163,9 @@ def test_relevant_labels_worked_out_by_hand(student):
                    true, caps)
 
 
-@pytest.mark.parametrize("k,n,skew,cap", [(10, 4, 0.0, 17), (5, 4, 0.0, None), (8, 3, 4.0, 20), (20, 3, 4.0, 8),
+@graded(2, "k,n,skew,cap", [(10, 4, 0.0, 17), (5, 4, 0.0, None), (8, 3, 4.0, 20), (20, 3, 4.0, 8),
                                           (10, 1, 0.0, 5)])
-def test_labels_against_a_brute_force_ranking(student, k, n, skew, cap):
+def check_labels_against_a_brute_force_ranking(student, k, n, skew, cap):
     """Against each row's classes sorted in plain Python (references.ref_relevant_labels), without caps and with a
     cap per class that binds (with 5 classes and n=4 every sample needs every other class: no cap can bind), not
     against the package."""
@@ -170,8 +179,8 @@ def test_labels_against_a_brute_force_ranking(student, k, n, skew, cap):
         compare_labels(student("reassign_labels", probs, true, n, caps), torch.tensor(capped), probs, true, caps)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_hybrid_set_from_the_definition(student, scenario):
+@graded(3, "scenario", SCENARIOS)
+def check_hybrid_set_from_the_definition(student, scenario):
     """The hybrid set rebuilt from the paper's definition without the package's NatMU functions: sample i's labels are
     its top-3 classes by the original model's probabilities (brute force, with the official cap int(0.98 |D_r| / K)
     in random forgetting), instance 3i + j pairs rank j with mask j, the masks are NumPy's from Eq. 1, and each

@@ -3,18 +3,23 @@ summaries against their definitions; independently of the package and of those d
 a plain float64 forward pass and the summaries against curves worked out by hand. (The figure and the explanation
 are graded by the instructor.)"""
 
-import pytest
 import torch
-from grading import check, tiny_dataset
-from references import ref_accuracy, ref_logits
 
 import natmu_lite as nl
+
+from ..checking import check, graded
+from ..references import ref_accuracy, ref_logits
+from . import tiny_dataset
+
+FUNCTIONS = ("make_fa_callback", "first_crossing", "overforgetting")  # what the student writes
+RUBRIC = {"figure": 1, "curves described": 1, "mechanism": 2, "early stopping": 1}  # graded by hand: points
 
 CURVES = [([95, 90, 80, 70], 85), ([95, 90, 80, 70], 80), ([95, 96], 85), ([60, 90], 70), ([88.5], 88.5),
           ([92.0, 85.0, 86.0, 79.0, 81.0], 85.0)]
 
 
-def test_callback_records_forget_accuracy_each_epoch(student):
+@graded(4)
+def check_callback_records_forget_accuracy_each_epoch(student):
     data = tiny_dataset()
     images, labels = data.train_x[:40], data.train_y[:40]
     curve = []
@@ -33,8 +38,8 @@ def test_callback_records_forget_accuracy_each_epoch(student):
           f"{[round(g, 2) for g in got]}. Measure the model the callback is given, on the images it was made with.")
 
 
-@pytest.mark.parametrize("curve,reference", CURVES)
-def test_first_crossing(student, curve, reference):
+@graded(3, "curve,reference", CURVES)
+def check_first_crossing(student, curve, reference):
     want = next((i + 1 for i, v in enumerate(curve) if v <= reference), None)
     got = student("first_crossing", list(curve), reference)
     check(got == want, f"first_crossing({curve}, {reference}) should be {want}" +
@@ -42,8 +47,8 @@ def test_first_crossing(student, curve, reference):
           (" (at or below counts)" if curve.count(reference) else "") + f"; yours is {got}")
 
 
-@pytest.mark.parametrize("curve,reference", CURVES)
-def test_overforgetting(student, curve, reference):
+@graded(3, "curve,reference", CURVES)
+def check_overforgetting(student, curve, reference):
     want = max(0.0, reference - min(curve))
     got = student("overforgetting", list(curve), reference)
     check(isinstance(got, int | float) and abs(got - want) < 1e-9,
@@ -51,7 +56,8 @@ def test_overforgetting(student, curve, reference):
           (" (0 when the curve never goes below)" if want == 0 else "") + f"; yours is {got}")
 
 
-def test_summaries_on_random_curves(student):
+@graded(3)
+def check_summaries_on_random_curves(student):
     g = torch.Generator().manual_seed(0)
     for _ in range(20):
         curve, reference = (torch.rand(8, generator=g) * 100).tolist(), float(torch.rand(1, generator=g) * 100)
@@ -66,7 +72,8 @@ def test_summaries_on_random_curves(student):
 # independent of the package and of the definitions above
 
 
-def test_callback_against_a_plain_forward_pass(student):
+@graded(4)
+def check_callback_against_a_plain_forward_pass(student):
     """The accuracies against a plain float64 forward pass and argmax (references.ref_logits, ref_accuracy), not
     against the package's predict and accuracy; on 60 images that three models get partly right."""
     data = tiny_dataset()
@@ -97,8 +104,8 @@ BY_HAND = [([95, 90, 80, 70], 85, 3, 15),  # 80 <= 85 at epoch 3; lowest 70 = 85
            ([50.0, 40.0, 45.0], 30.0, None, 0)]  # falls, but stays above the reference
 
 
-@pytest.mark.parametrize("curve,reference,crossing,below", BY_HAND)
-def test_summaries_worked_out_by_hand(student, curve, reference, crossing, below):
+@graded(3, "curve,reference,crossing,below", BY_HAND)
+def check_summaries_worked_out_by_hand(student, curve, reference, crossing, below):
     got = (student("first_crossing", list(curve), reference), student("overforgetting", list(curve), reference))
     check(got[0] == crossing, f"first_crossing({curve}, {reference}) should be {crossing}; yours is {got[0]}")
     check(isinstance(got[1], int | float) and abs(got[1] - below) < 1e-9,

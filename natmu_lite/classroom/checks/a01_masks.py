@@ -3,12 +3,15 @@ independent references: NumPy from the paper's equations, the truncated blend co
 worked out by hand."""
 
 import numpy as np
-import pytest
 import torch
-from grading import check
-from references import ref_masks, truncation_check
 
 import natmu_lite as nl
+
+from ..checking import check, graded
+from ..references import ref_masks, truncation_check
+
+FUNCTIONS = ("natmu_masks", "blend")  # what the student writes
+RUBRIC = {"question on delta": 2}  # graded by hand: points
 
 SIZES = [(28, 28), (32, 32), (7, 10), (9, 6)]
 NAMES = ["m1", "m2", "m3", "m4"]
@@ -31,16 +34,16 @@ def masks(student, h, w, delta):
     return got
 
 
-@pytest.mark.parametrize("h,w", SIZES)
-def test_tents_m1_m2(student, h, w):
+@graded(2, "h,w", SIZES)
+def check_tents_m1_m2(student, h, w):
     got, want = masks(student, h, w, 0.0), nl.natmu_masks(h, w, 0.0)
     check(got[0, 0].abs().max() < 1e-5 and got[0, -1].abs().max() < 1e-5,
           f"m1 should be 0 on the first and last row; yours is {got[0, 0].abs().max():.4f} there")
     first_difference(got[:2], want[:2], f"height={h}, width={w}, delta=0")
 
 
-@pytest.mark.parametrize("h,w", SIZES)
-def test_complements_m3_m4(student, h, w):
+@graded(2, "h,w", SIZES)
+def check_complements_m3_m4(student, h, w):
     got, want = masks(student, h, w, 0.0), nl.natmu_masks(h, w, 0.0)
     if h % 2 == 0:  # for odd sizes m3 dips below 0 in the middle row, and the clipping breaks the sum
         total = got[0] + got[2]
@@ -50,8 +53,8 @@ def test_complements_m3_m4(student, h, w):
     first_difference(torch.cat([want[:2], got[2:]]), want, f"height={h}, width={w}, delta=0")
 
 
-@pytest.mark.parametrize("delta", [-0.3, -0.053, 0.2, 0.6, 1.0])
-def test_delta_shifts_and_clips(student, delta):
+@graded(2, "delta", [-0.3, -0.053, 0.2, 0.6, 1.0])
+def check_delta_shifts_and_clips(student, delta):
     for h, w in SIZES:
         got, want = masks(student, h, w, delta), nl.natmu_masks(h, w, delta)
         check(got.min() >= 0 and got.max() <= 1, f"with delta={delta} the masks should be clipped to [0, 1]; "
@@ -64,8 +67,8 @@ def random_pairs(g, n, c, h, w):
             torch.randint(0, 256, (n, c, h, w), generator=g, dtype=torch.uint8))
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_blend_matches_the_formula(student, channels):
+@graded(3, "channels", [1, 3])
+def check_blend_matches_the_formula(student, channels):
     g = torch.Generator().manual_seed(channels)
     for h, w in SIZES:
         xf, xr = random_pairs(g, 8, channels, h, w)
@@ -85,7 +88,8 @@ def test_blend_matches_the_formula(student, channels):
                              f"yours is {got[i, ch, r, col]}")
 
 
-def test_blend_accepts_masks_with_a_channel_axis(student):
+@graded(2)
+def check_blend_accepts_masks_with_a_channel_axis(student):
     g = torch.Generator().manual_seed(0)
     xf, xr = random_pairs(g, 4, 3, 9, 6)
     m = nl.natmu_masks(9, 6)
@@ -100,8 +104,8 @@ def test_blend_accepts_masks_with_a_channel_axis(student):
 # independent of the package
 
 
-@pytest.mark.parametrize("h,w", SIZES)
-def test_masks_match_the_papers_equations(student, h, w):
+@graded(2, "h,w", SIZES)
+def check_masks_match_the_papers_equations(student, h, w):
     """Against NumPy in float64 from the tent and Eq. 1 (references.ref_masks), not against the package."""
     for delta in (0.0, -0.3, 0.2, 0.6):
         got = masks(student, h, w, delta)
@@ -109,7 +113,8 @@ def test_masks_match_the_papers_equations(student, h, w):
                          f"height={h}, width={w}, delta={delta}, from the paper's equations")
 
 
-def test_masks_worked_out_by_hand(student):
+@graded(2)
+def check_masks_worked_out_by_hand(student):
     """A 4 x 6 and a 3 x 5 image (even and odd sides) worked out by hand, then shifted by delta and clipped."""
     # height 4: t(i) = min(i, 3 - i) / 2 = [0, 1/2, 1/2, 0]; m3 = (2 - 1) / 2 - m1 = [1/2, 0, 0, 1/2]
     # width 6: t(i) = min(i, 5 - i) / 3 = [0, 1/3, 2/3, 2/3, 1/3, 0]; m4 = (3 - 1) / 3 - m2 = [2/3, 1/3, 0, 0, 1/3, 2/3]
@@ -144,7 +149,8 @@ BY_HAND = [(201, 10, 0.375, 81),  # 75.375 + 6.25 = 81.625 -> 81 (rounding would
            (40, 220, 0.0, 220)]  # m = 0: the remaining pixel
 
 
-def test_blend_worked_out_by_hand(student):
+@graded(2)
+def check_blend_worked_out_by_hand(student):
     """Six pairs of flat 3-channel images whose blends are worked out by hand (BY_HAND)."""
     xf, xr, m, _ = (torch.tensor(column) for column in zip(*BY_HAND))
     xf = xf.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).contiguous()
@@ -162,8 +168,8 @@ def test_blend_worked_out_by_hand(student):
                                   if mine == [value + 1] else ""))
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_blend_truncates_the_exact_value(student, channels):
+@graded(3, "channels", [1, 3])
+def check_blend_truncates_the_exact_value(student, channels):
     """Every pixel against floor(forget * m + remaining * (1 - m)) computed in float64 with NumPy (where float32
     arithmetic may land on either side of an integer, both neighbours pass), not against the package."""
     g = torch.Generator().manual_seed(10 + channels)
