@@ -31,7 +31,7 @@ demo:
 book:
 	$(PY) tools/book_stamp.py prepare
 	jupyter-book build . --builder html -W --keep-going
-	$(PY) tools/book_stamp.py write
+	$(PY) tools/book_stamp.py write notebooks
 	@if [ -n "$(CHROMIUM)" ]; then mkdir -p _build/html/_static && "$(CHROMIUM)" --headless --no-sandbox \
 		--disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update \
 		--disable-sync --user-data-dir=$$(mktemp -d) --window-size=1280,1400 --virtual-time-budget=5000 \
@@ -43,8 +43,10 @@ book:
 # executed, into _build/instructor/_build/html. Not for public hosting; after `make book` only the solutions run.
 book-instructor:
 	$(PY) tools/instructor_book.py
+	$(PY) tools/book_stamp.py prepare
 	jupyter-book build . --toc _build/instructor/_toc.yml --config _build/instructor/_config.yml \
 		--path-output _build/instructor --builder html -W --keep-going
+	$(PY) tools/book_stamp.py write assignments/solutions
 	@echo "open _build/instructor/_build/html/index.html"
 
 test:

@@ -6,8 +6,10 @@ keys a notebook on its code cells alone, so after a change to the package or to 
 it would show outputs computed by the old code. When those sources changed since the last build, the
 cache is dropped and every notebook is executed again.
 
-``python tools/book_stamp.py write`` (after a build that succeeded, warnings being errors): records, per
-notebook, a hash of the notebook and of those sources in ``_build/executed.json``.
+``python tools/book_stamp.py write FOLDER`` (after a build that succeeded, warnings being errors, which
+executed the notebooks under FOLDER: ``notebooks`` for the public book, ``assignments/solutions`` for the
+instructor edition): records, per notebook, a hash of the notebook and of those sources in
+``_build/executed.json``.
 
 ``tests/conftest.py`` then leaves out of the test run the notebooks whose hash is still the recorded
 one: the build has just executed them, from exactly these sources, without an error.
@@ -25,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STAMP = ROOT / "_build" / "executed.json"
 JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
 SOURCES = ("natmu_lite/**/*.py", "results/*.json", "results/*-originals/*.pt")  # what the notebooks run and read
-NOTEBOOKS = "notebooks/**/*.ipynb"
 
 
 def sources_digest(root: Path = ROOT) -> str:
@@ -35,11 +36,11 @@ def sources_digest(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def stamps(root: Path = ROOT) -> dict[str, str]:
-    """Per notebook (path relative to ``root``): the hash of its file and of the sources."""
+def stamps(root: Path = ROOT, folder: str = "") -> dict[str, str]:
+    """Per notebook under ``folder`` (paths relative to ``root``): the hash of its file and of the sources."""
     digest = sources_digest(root)
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes() + digest.encode()).hexdigest()
-            for p in sorted(root.glob(NOTEBOOKS)) if ".ipynb_checkpoints" not in p.parts}
+            for p in sorted((root / folder).glob("**/*.ipynb")) if ".ipynb_checkpoints" not in p.parts}
 
 
 def recorded(root: Path = ROOT) -> dict:
@@ -54,16 +55,19 @@ def unchanged(root: Path = ROOT) -> set[str]:
 
 
 def prepare(root: Path = ROOT) -> None:
-    """Drop the execution cache unless it was made from the sources on disk now; record them."""
+    """Drop the execution cache unless it was made from the sources on disk now; record them. (A stamp
+    holds the sources' hash, so stamps of other sources never match: they need no clearing.)"""
     cache, now = root / JUPYTER_CACHE.relative_to(ROOT), sources_digest(root)
-    if cache.exists() and recorded(root).get("sources") != now:
+    doc = recorded(root)
+    if cache.exists() and doc.get("sources") != now:
         shutil.rmtree(cache)
         print("the package or the committed results changed since the last build: every notebook runs again")
-    _save(root, {"sources": now, "notebooks": {}})  # no notebook counts as executed until the build succeeds
+    _save(root, {**doc, "sources": now})
 
 
-def write(root: Path = ROOT) -> None:
-    _save(root, {"sources": sources_digest(root), "notebooks": stamps(root)})
+def write(folder: str, root: Path = ROOT) -> None:
+    doc = recorded(root)
+    _save(root, {"sources": sources_digest(root), "notebooks": {**doc.get("notebooks", {}), **stamps(root, folder)}})
 
 
 def _save(root: Path, doc: dict) -> None:
@@ -73,4 +77,4 @@ def _save(root: Path, doc: dict) -> None:
 
 
 if __name__ == "__main__":
-    {"prepare": prepare, "write": write}[sys.argv[1]]()
+    prepare() if sys.argv[1] == "prepare" else write(sys.argv[2])
