@@ -37,7 +37,7 @@ from natmu_lite.explain import lrp
 from natmu_lite.methods import METHODS, REFERENCE_METHODS
 from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
-from natmu_lite.protocol import default_storage, tuned_params
+from natmu_lite.protocol import tuned_params
 from natmu_lite.runs import experiment
 from natmu_lite.settings import Setting, get_setting, resized
 from natmu_lite.stats import privacy_summary
@@ -145,7 +145,7 @@ def audit_on_device(models: int, workers: int, smoke: bool, out: str | None, tun
     committed = results.load_audit("ulira-default")["audits"]
     if tuned_by:
         methods = [a["method"] for a in committed]
-        params = tuned_params(tuned_by, default_storage(tuned_by), "default", audit.CANDIDATE_FRACTION, methods)
+        params = tuned_params(results.load_protocol(tuned_by), "default", audit.CANDIDATE_FRACTION)
     else:
         committed = [a for a in committed if a["method"] in REFERENCE_METHODS]
         committed += results.load_audit("ulira-default-untuned")["audits"]

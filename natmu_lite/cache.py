@@ -119,7 +119,12 @@ def write_model(model: nn.Module, weights: Path, meta: Path, info: dict) -> None
     """Save the weights, then their metadata (``info`` with their checksum): both atomically, the
     metadata last, so that a reader never takes a half-written model for a whole one."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(weights, lambda p: torch.save(state, p))
+
+    def save(path: Path) -> None:  # through a file object: the archive's inner name is then fixed, and the
+        with open(path, "wb") as f:  # same weights give the same bytes (a path would embed the temporary name)
+            torch.save(state, f)
+
+    atomic_write(weights, save)
     info = {**info, "sha256": _sha256(weights)}
     atomic_write(meta, lambda p: p.write_text(json.dumps(info, indent=1)))  # written last: the commit mark
 

@@ -179,22 +179,22 @@ def protocol_cmd(args: argparse.Namespace) -> int:
 def audit_cmd(args: argparse.Namespace) -> int:
     """U-LiRA on one or more methods (see natmu_lite.audit): models on random halves of the pool unlearn
     their share of a fixed candidate set; a per-example attack tells unlearned candidates from unseen ones.
-    With --tuned-by, each method runs with the parameters that protocol's study chose for the random
-    request of the candidates' ratio (the fair table's tuned variant)."""
+    With --tuned-by, each method runs with the knobs an exported protocol's tuned variant used for the
+    random request of the candidates' ratio (read off its committed runs, no storage needed)."""
     setting = chosen_setting(args)
     methods = list(AUDITED) if "all" in args.method else list(dict.fromkeys(args.method))
     if args.out:
         check_output(args.out, "--out")
     params = {}
     if args.tuned_by:
-        from .protocol import PROTOCOLS, default_storage, tuned_params
-        from .tune import check_storage
+        from .protocol import tuned_params
+        from .results import load_protocol
 
-        if args.tuned_by not in PROTOCOLS:
-            raise ValueError(f"--tuned-by {args.tuned_by!r}: unknown protocol; valid: {', '.join(PROTOCOLS)}")
-        storage = args.storage or default_storage(args.tuned_by)
-        check_storage(storage, must_exist=True, what="--storage")
-        params = tuned_params(args.tuned_by, storage, setting.name, args.candidate_fraction, methods)
+        try:
+            doc = load_protocol(args.tuned_by)
+        except FileNotFoundError as e:
+            raise ValueError(f"--tuned-by {args.tuned_by}: {e}") from None
+        params = tuned_params(doc, setting.name, args.candidate_fraction)
     start = time.perf_counter()
     audits = ulira_many(setting, {m: params.get(m) for m in methods}, args.models, args.candidate_fraction,
                         workers=args.workers, progress=not args.quiet)  # checks every argument before training
@@ -399,8 +399,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--setting-file", "--preset-file", default=None,
                    help="a setting file saved by `tune --save-setting`")
     p.add_argument("--tuned-by", default=None, metavar="PROTOCOL",
-                   help="audit each method with the parameters this protocol's study chose (e.g. default)")
-    p.add_argument("--storage", default=None, help="the protocol's storage (default sqlite:///results/PROTOCOL.db)")
+                   help="audit each method with the knobs of an exported protocol's tuned runs (a committed "
+                        "name, e.g. default, or an export file)")
     p.add_argument("--candidate-fraction", "--target-fraction", type=candidate_fraction, default=CANDIDATE_FRACTION,
                    help="the candidates' share of the training set (each model forgets those in its half)")
     p.add_argument("--workers", type=POSITIVE, default=1, help="processes running the models, one torch thread each")

@@ -1,23 +1,36 @@
-"""The fair benchmark: every method tuned with the same budget on a held-out request, then evaluated
-on the tables' requests over five seeds, tuned and untuned.
+"""The fair benchmark: every method tuned with the same budget on held-out requests, its choice re-checked
+before it counts, then evaluated on the tables' requests over five seeds, each seed with its own
+original model.
 
-Why: choosing a method's knobs on the very request (and seed) it is scored on flatters that method,
-and one seed cannot tell a ranking from noise. So, for each scenario of a protocol:
+Why: choosing a method's knobs on the very request (and seed) it is scored on flatters that method, one
+seed cannot tell a ranking from noise, and one original model shared by every seed hides how much the
+starting model matters. So, for each scenario of a protocol:
 
 1. **Tune** each method (Retrain excepted) in an Optuna study of exactly :data:`TRIALS` completed
-   trials on the scenario's *validation request*: a random forget set drawn with another split seed,
-   or a class that is not in the table (``Setting.validation``). Every study uses the same TPE seed
-   and starts from the setting's values (trial 0), with the search spaces of ``tune.SEARCH_SPACES``.
-   A trial's score is its AvgGap to Retrain (seed 0) on the validation request.
-2. **Evaluate** on the test requests (``Setting.targets`` for class scenarios, the setting's forget
-   set for random ones) with seeds 0-4, each against the same seed's Retrain, three ways: ``tuned``
-   (the study's best), ``untuned`` (the setting's values), and for random 1% ``transfer`` (the best
-   of the random-10% study: the paper's Fig. 4 question, can parameters found at 10% serve 1%?).
+   trials on the scenario's first *validation replica*: a random forget set drawn with another split
+   seed, or a class that is not in the table (``Setting.validation``), with an original model, Retrain
+   and run seed of its own (:data:`VALIDATION_SEEDS`). Every study uses the same TPE seed and starts from
+   the setting's values (trial 0). A trial's score is its AvgGap to Retrain.
+2. **Select** (:mod:`natmu_lite.selection`): the study's best trials and its trial 0 run again on the
+   other validation replicas (other requests, originals and seeds); the knobs with the lowest mean AvgGap
+   over all replicas win, unless their model collapsed or did nothing. Every method gets the same
+   number of replica runs.
+3. **Evaluate** on the test requests (``Setting.targets`` for class scenarios, the setting's forget set
+   for random ones) with seeds 0-4. Seed s has its own original model (initialised and trained with seed
+   s), Retrain from the same initialisation, and the unlearning runs start from it. Variants: ``tuned``
+   (the selected knobs), ``single-stage`` (the study's best trial, the choice without re-checking),
+   ``untuned`` (the setting's values), ``transfer`` for random 1% (random 10%'s selected knobs: the
+   paper's Fig. 4 question), and ``best of 8``/``best of 16`` (the best trial within a smaller budget)
+   for the :data:`BUDGET_METHODS` best methods of each scenario, for the budget figure.
 
-All state lives in one Optuna storage (SQLite here, PostgreSQL to share): the tuning studies, and a
-study of queued trials, one per evaluation run, which workers pop atomically, with heartbeats so
-that a dead worker's run is queued again. Start :func:`work` in as many processes or machines as you
-like; :func:`export` writes the finished results, with their provenance, as JSON.
+All runs of an export happen on one device, precision and torch version: :meth:`Protocol.export`
+refuses a storage that mixes them. All state lives in one Optuna storage (SQLite here, PostgreSQL to
+share): the tuning studies, and two studies of queued trials (the replica runs, then the evaluation runs)
+which workers pop atomically, with heartbeats so that a dead worker's run is queued again. The original
+models are pinned beside a SQLite storage (:meth:`Protocol.original`), so that a protocol resumed on
+another machine starts from the same models. Start :meth:`Protocol.work` in as many processes or
+machines as you like (``natmu-lite protocol --workers N``); :meth:`Protocol.export` writes the finished
+results, with their provenance, as JSON.
 """
 
 from __future__ import annotations
@@ -34,48 +47,44 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import TrialState
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import atomic_write, cached_model, locked, model_key, read_model, write_model
+from . import selection
+from .cache import atomic_write, cache_dir, cached_model, locked, model_key, read_model, write_model
 from .data import Dataset
-from .methods import REFERENCE_METHODS
+from .methods import REFERENCE_METHODS, SEARCH_SPACES
 from .metrics import accuracy, as_row, collapsed, evaluate
 from .models import model_for
 from .provenance import machine, record
 from .runs import run_method
-from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized
+from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized, split_params
 from .train import default_device, predict
-from .tune import (
-    SEARCH_SPACES,
-    default_params,
-    objective,
-    open_storage,
-    open_study,
-    search_distributions,
-    split_params,
-    study_name,
-)
+from .tune import DIVERGED_GAP, default_params, objective, open_storage, open_study, search_distributions, study_name
 
 TRIALS = 24  # completed trials per (scenario, method) study, the same for every method
-SEEDS = (0, 1, 2, 3, 4)  # run seeds of the tables; seed s of a method is compared with seed s of Retrain
+SEEDS = (0, 1, 2, 3, 4)  # seed s: original model s, Retrain s (from original s's initialisation), unlearning run s
+VALIDATION_SEEDS = (100, 101, 102)  # validation replica i: its original, Retrain and run seed (never a test seed)
 SAMPLER_SEED = 0  # one TPE seed for every study
+BUDGETS = (8, 16)  # the budget figure's smaller budgets (with TRIALS), as "best of 8" / "best of 16" runs
+BUDGET_METHODS = 2  # per scenario, the methods (best by validation) whose smaller-budget choices are evaluated
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
 PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {}  # protocol -> a subset of the tuned methods, where it has one
-TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose tuned parameters it also tries
-VARIANTS = ("tuned", "untuned", "transfer")
+TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selected knobs it also tries
+VARIANTS = ("tuned", "single-stage", "untuned", "transfer", *(f"best of {b}" for b in BUDGETS))
 
 
 @dataclass(frozen=True)
 class Plan:
     """One setting expanded into the protocol's requests, each a named scenario of ``setting``:
     ``requests[scenario]`` are the requests of the scenario's table (one per forget class of a class
-    scenario), ``validation[scenario]`` the request its methods are tuned on."""
+    scenario), ``validation[scenario]`` its validation replicas (the first is the one it is tuned on)."""
 
     setting: Setting
     requests: dict[str, tuple[str, ...]]
-    validation: dict[str, str]
+    validation: dict[str, tuple[str, ...]]
 
 
 def default_storage(name: str) -> str:
@@ -87,14 +96,19 @@ def plan(setting: Setting) -> Plan:
     """Expand a setting's scenarios into its protocol requests (see ``Setting.validation/targets``)."""
     scenarios, requests, validation = {}, {}, {}
     for name, request in setting.scenarios.items():
-        if name not in setting.validation:
+        replicas = setting.validation.get(name)
+        if not replicas:
             raise ValueError(f"setting {setting.name}: scenario {name!r} names no validation request")
+        if len(replicas) > len(VALIDATION_SEEDS):
+            raise ValueError(f"setting {setting.name}: scenario {name!r} has {len(replicas)} validation replicas; "
+                             f"at most {len(VALIDATION_SEEDS)} (one per validation seed)")
         targets = setting.targets.get(name)
         requests[name] = tuple(f"{name}: {t}" for t in targets) if targets else (name,)
         for test, target in zip(requests[name], targets or (None,)):
             scenarios[test] = {**request, "target": target} if target else request
-        validation[name] = f"{name} (validation)"
-        scenarios[validation[name]] = {**request, **setting.validation[name]}
+        validation[name] = tuple(f"{name} (validation {i + 1})" for i in range(len(replicas)))
+        for replica, changes in zip(validation[name], replicas):
+            scenarios[replica] = {**request, **changes}
     return Plan(replace(setting, scenarios=scenarios), requests, validation)
 
 
@@ -128,22 +142,14 @@ def parse_run_name(name: str) -> dict:
     return dict(setting=setting, request=request, method=method, seed=int(seed), variant=variant)
 
 
-def run_names(plans: list[Plan], methods: tuple[str, ...], seeds: tuple[int, ...] = SEEDS) -> list[str]:
-    """The name of every evaluation run of a protocol: per test request and seed, the references (Retrain and
-    the original) and each method in each variant that applies."""
-    out = []
-    for p in plans:
-        for scenario, requests in p.requests.items():
-            variants = ["tuned", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
-            for request in requests:
-                for seed in seeds:
-                    out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
-                    out += [run_name(p.setting.name, request, m, seed, v) for m in methods for v in variants]
-    return out
-
-
 def scenario_of(p: Plan, request: str) -> str:
-    return next(s for s, requests in p.requests.items() if request in requests or request == p.validation[s])
+    return next(s for s, requests in p.requests.items() if request in requests or request in p.validation[s])
+
+
+def replica_of(p: Plan, request: str) -> int | None:
+    """Which validation replica a request is (None: a test request)."""
+    scenario = scenario_of(p, request)
+    return p.validation[scenario].index(request) if request in p.validation[scenario] else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,30 +169,29 @@ def budget_trials(study: optuna.Study, trials: int = TRIALS) -> list[optuna.tria
 
 
 def best_within_budget(study: optuna.Study, trials: int = TRIALS) -> optuna.trial.FrozenTrial:
-    return min(budget_trials(study, trials), key=lambda t: t.value)
+    return min(budget_trials(study, trials), key=lambda t: (t.value, t.number))
 
 
-def tuned_params(name: str, storage: str, setting: str, ratio: float, methods: list[str]) -> dict[str, dict]:
-    """The parameters that a protocol's studies chose (within the budget) for each method on a setting's
-    random-forgetting scenario of ``ratio``: the fair table's tuned variant, which the U-LiRA audit of
-    :mod:`natmu_lite.audit` then attacks. The references (Retrain, the original models) are never tuned,
-    so they get no entry. Refuses a study that is missing or short of its budget."""
-    proto = Protocol(name, storage)
-    if setting not in proto.plans:
-        raise ValueError(f"protocol {name!r} has no setting {setting!r}; it has {', '.join(proto.plans)}")
-    p = proto.plans[setting]
-    scenario = next((sc for sc in p.requests if p.setting.scenarios[p.validation[sc]].get("kind") == "random"
-                     and p.setting.scenarios[p.validation[sc]].get("ratio") == ratio), None)
-    if scenario is None:
-        raise ValueError(f"protocol {name!r} tunes no random-forgetting scenario of ratio {ratio} on {setting}")
-    names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))}
-    out = {}
-    for method in (m for m in methods if m not in REFERENCE_METHODS):
-        study = study_name(p.setting, p.validation[scenario], method)
-        if study not in names:
-            raise ValueError(f"{storage} holds no study {study!r}: run `natmu-lite protocol {name}` first")
-        out[method] = best_within_budget(proto.study(p, scenario, method), proto.trials).params
-    return out
+def candidates(study: optuna.Study, trials: int = TRIALS) -> list[optuna.trial.FrozenTrial]:
+    """The trials a study's choice is re-checked among: its :data:`~natmu_lite.selection.CANDIDATES`
+    best trials within the budget (a diverged one never), and its trial 0 (the untuned knobs)."""
+    budget = budget_trials(study, trials)
+    ranked = sorted((t for t in budget if not t.user_attrs.get("diverged")), key=lambda t: (t.value, t.number))
+    picked = {t.number: t for t in ranked[:selection.CANDIDATES]}
+    picked.setdefault(budget[0].number, budget[0])
+    return sorted(picked.values(), key=lambda t: t.number)
+
+
+def tuned_params(doc: dict, setting: str, ratio: float) -> dict[str, dict]:
+    """From an exported protocol (``results.load_protocol``): the knobs its ``tuned`` variant used for
+    each method on a setting's random-forgetting scenario of ``ratio``, which the U-LiRA audit of
+    :mod:`natmu_lite.audit` then attacks. Read off the runs themselves, so it holds for any selection
+    rule the export was made with."""
+    target = f"{ratio:.0%}"
+    rows = [r for r in doc["runs"] if r["setting"] == setting and r["variant"] == "tuned" and r["target"] == target]
+    if not rows:
+        raise ValueError(f"protocol {doc['protocol']!r} has no tuned runs of random forgetting {target} on {setting}")
+    return {r["method"]: r["params"] for r in rows}
 
 
 class Protocol:
@@ -203,55 +208,58 @@ class Protocol:
                  sizes: dict | None = None, originals: str | Path | None = None):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
+        if set(seeds) & set(VALIDATION_SEEDS):
+            raise ValueError(f"seeds {sorted(set(seeds) & set(VALIDATION_SEEDS))} are validation seeds")
         self.name, self.storage, self.trials, self.seeds = name, storage, trials, tuple(seeds)
         self.originals = Path(originals) if originals else originals_beside(storage, name)
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
         self.methods = protocol_methods(name)
         self._data: dict[str, Dataset] = {}
-        self._originals: dict[str, nn.Module] = {}
+        self._originals: dict[tuple[str, int], nn.Module] = {}
+        self._selected: dict[tuple[str, str, str], dict] = {}  # complete selections (they never change)
 
-    def run_names(self) -> list[str]:
-        return run_names(list(self.plans.values()), self.methods, self.seeds)
-
-    def run_name_of(self, row: dict) -> str:
-        """The run name of an exported row."""
-        tests = self.plans[row["setting"]].requests[row["scenario"]]
-        request = next(r for r in tests if r == row["scenario"] or r.endswith(f": {row['target']}"))
-        return run_name(row["setting"], request, row["method"], row["seed"], row["variant"])
-
-    # -- models
+    # -- models: seed s has its own original, Retrain from the same initialisation, and run seed
     def data(self, p: Plan) -> Dataset:
         if p.setting.name not in self._data:
             self._data[p.setting.name] = load_setting_data(p.setting)
         return self._data[p.setting.name]
 
-    def original(self, p: Plan) -> nn.Module:
-        """The setting's original model, pinned: read from the protocol's ``originals`` folder (checksum
+    @staticmethod
+    def seeded(p: Plan, seed: int) -> Setting:
+        """The setting whose original model is initialised (and trained) with ``seed``."""
+        return replace(p.setting, original_seed=seed)
+
+    def original(self, p: Plan, seed: int) -> nn.Module:
+        """Seed ``seed``'s original model, pinned: read from the protocol's ``originals`` folder (checksum
         verified) when it is there, else taken from the checkpoint cache (trained if need be) and written
         there. Training is not bit-reproducible across CPUs (see :mod:`natmu_lite.provenance`), so a
         protocol resumed on another machine, or a test that re-runs a committed row, starts from exactly
         the model the committed runs started from, not from one trained again."""
-        if p.setting.name not in self._originals:
-            self._originals[p.setting.name] = self._pinned(p, p.setting.original_seed)
-        return self._originals[p.setting.name]
+        if (p.setting.name, seed) not in self._originals:
+            self._originals[p.setting.name, seed] = self._pinned(p, seed)
+        return self._originals[p.setting.name, seed]
 
     def _pinned(self, p: Plan, seed: int) -> nn.Module:
-        data = self.data(p)
+        data, setting = self.data(p), self.seeded(p, seed)
         if self.originals is None:
-            return cached_model("original", p.setting, data, seed, progress=False)[0]
+            return cached_model("original", setting, data, seed, progress=False)[0]
         weights, meta = pinned_files(self.originals, p.setting.name, seed)
+        key = model_key("original", setting, seed)
         with locked(weights):
             if not weights.exists():
-                model, seconds = cached_model("original", p.setting, data, seed, progress=False)
-                pin_original(model, weights, meta, data, key=model_key("original", p.setting, seed),
-                             seconds=seconds)
-            return load_pinned(weights, meta, model_for(p.setting.model, data, seed).to(default_device()),
-                               model_key("original", p.setting, seed))
+                model, seconds = cached_model("original", setting, data, seed, progress=False)
+                pin_original(model, weights, meta, data, key=key, seconds=seconds)
+            return load_pinned(weights, meta, model_for(p.setting.model, data, seed).to(default_device()), key)
 
-    # -- tuning
+    def retrained(self, p: Plan, seed: int, request: str) -> tuple[nn.Module, float]:
+        data = self.data(p)
+        split = make_scenario_split(p.setting, data, request)
+        return cached_model("retrain", self.seeded(p, seed), data, seed, split, progress=False)
+
+    # -- tuning, on each scenario's first validation replica
     def study(self, p: Plan, scenario: str, method: str) -> optuna.Study:
-        return open_study(p.setting, p.validation[scenario], method, self.storage, prune=False,
+        return open_study(p.setting, p.validation[scenario][0], method, self.storage, prune=False,
                           sampler_seed=SAMPLER_SEED)
 
     def tune(self, p: Plan, scenario: str, method: str, wait: bool = False) -> tuple[optuna.Study, bool]:
@@ -273,11 +281,12 @@ class Protocol:
                 time.sleep(5)
                 continue
             if run is None:
-                data, request = self.data(p), p.validation[scenario]
+                seed, request = VALIDATION_SEEDS[0], p.validation[scenario][0]
+                data = self.data(p)
                 split = make_scenario_split(p.setting, data, request)
-                retrained = cached_model("retrain", p.setting, data, 0, split, progress=False)[0]
-                run = objective(p.setting, data, split, self.original(p), evaluate(retrained, data, split), method,
-                                seed=0, prune=False)
+                reference = evaluate(self.retrained(p, seed, request)[0], data, split)
+                run = objective(self.seeded(p, seed), data, split, self.original(p, seed), reference, method,
+                                seed=seed, prune=False)
             study.optimize(_tagged(run, "tune"), n_trials=1)
 
     def studies(self) -> Iterator[tuple[Plan, str, str]]:
@@ -299,39 +308,140 @@ class Protocol:
             if pending:
                 time.sleep(5)
 
-    # -- evaluation
-    def params(self, p: Plan, request: str, method: str, variant: str) -> dict:
-        if variant == "untuned":
-            return default_params(p.setting, method)
-        scenario = scenario_of(p, request)
-        source = TRANSFER[scenario] if variant == "transfer" else scenario
-        return best_within_budget(self.tune(p, source, method, wait=True)[0], self.trials).params
+    def tuned_study(self, p: Plan, scenario: str, method: str) -> optuna.Study | None:
+        """The study, when it has its budget (else None)."""
+        study = self.study(p, scenario, method)
+        return study if _count(study, TrialState.COMPLETE) >= self.trials else None
 
-    def result_row(self, name: str, params: dict | None = None) -> dict:
-        """One evaluation run as a results row; ``params`` replace the variant's parameters (to
-        re-run a committed row with the parameters it records)."""
-        q = parse_run_name(name)
-        p = self.plans[q["setting"]]
-        data = self.data(p)
-        split = make_scenario_split(p.setting, data, q["request"])
-        if q["method"] == "retrain":
-            model, seconds = cached_model("retrain", p.setting, data, q["seed"], split, progress=False)
-            metrics, params = evaluate(model, data, split), {}
-        elif q["method"] == "original":
-            metrics, params, seconds = evaluate(self.original(p), data, split), {}, 0.0
-        else:
-            params = self.params(p, q["request"], q["method"], q["variant"]) if params is None else params
-            recipe, knobs = split_params(params)
-            result = run_method(q["method"], self.original(p), data, split, p.setting, seed=q["seed"], progress=False,
-                                recipe_changes=recipe, **knobs)
-            metrics, seconds = result.metrics, result.seconds
-        return {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
-                "method": q["method"], "seed": q["seed"], "variant": q["variant"], "params": params,
-                **as_row(metrics), "seconds": seconds}
+    # -- selection: the candidates re-run on the other replicas
+    def selection(self, p: Plan, scenario: str, method: str, rows: dict | None = None) -> dict | None:
+        """The study's candidates assessed over every validation replica, and the chosen one (see
+        :mod:`natmu_lite.selection`); None until the study and the candidates' replica runs are done.
+        ``rows``: the replica queue's rows, when the caller has read them already."""
+        key = (p.setting.name, scenario, method)
+        if key in self._selected:
+            return self._selected[key]
+        study = self.tuned_study(p, scenario, method)
+        if study is None:
+            return None
+        rows = _rows(self.queue("replicas")) if rows is None else rows
+        budget = budget_trials(study, self.trials)
+        assessed = {}
+        for trial in candidates(study, self.trials):
+            if trial.user_attrs.get("diverged"):
+                assessed[trial.number] = {"score": DIVERGED_GAP, "excluded": True, "diverged": True}
+            else:
+                replicas = self._replicas(p, scenario, method, trial, rows)
+                if replicas is None:
+                    return None
+                if any(r["run"].get("diverged") for r in replicas):
+                    assessed[trial.number] = {"score": DIVERGED_GAP, "excluded": True, "diverged": True}
+                else:
+                    assessed[trial.number] = selection.assess(replicas, self.data(p).num_classes)
+            assessed[trial.number].update(params=trial.params, value=trial.value)
+        chosen, fallback = selection.choose(assessed, untuned=budget[0].number)
+        self._selected[key] = {"candidates": assessed, "chosen": chosen, "no_valid_candidate": fallback,
+                               "params": assessed[chosen]["params"]}
+        return self._selected[key]
 
-    def evaluate_all(self) -> None:
-        """Run queued evaluation runs until the queue is empty."""
-        study = self.run_queue(enqueue=False)
+    def _replicas(self, p: Plan, scenario: str, method: str, trial, rows: dict) -> list[dict] | None:
+        """Per replica: the candidate's row (replica 0: the trial itself), Retrain's and the original's."""
+        out = []
+        for i, request in enumerate(p.validation[scenario]):
+            seed = VALIDATION_SEEDS[i]
+            name = run_name(p.setting.name, request, method, seed, f"trial {trial.number}")
+            run = as_row(trial.user_attrs) if i == 0 else rows.get(name)
+            retrain, original = (rows.get(run_name(p.setting.name, request, ref, seed, "reference"))
+                                 for ref in ("retrain", "original"))
+            if run is None or retrain is None or original is None:
+                return None
+            out.append({"run": run, "retrain": retrain, "original": original})
+        return out
+
+    # -- the two queues: replica runs, then evaluation runs
+    def queue(self, which: str) -> optuna.Study:
+        """The study whose trials are the protocol's ``"replicas"`` or ``"runs"``, one queued trial
+        (``enqueue_trial``) per run. Workers pop queued trials atomically, so each run goes to one worker;
+        a dead worker's run is queued again by the heartbeat."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(study_name=f"protocol/{self.name}/{which}", storage=open_storage(self.storage),
+                                    load_if_exists=True)
+        sizes = study.user_attrs.get("sizes")
+        if sizes is None:
+            study.set_user_attr("sizes", self.sizes)
+        elif sizes != self.sizes:
+            raise ValueError(f"storage {self.storage} holds this protocol with sizes {sizes}, not {self.sizes}; "
+                             "use another --storage")
+        return study
+
+    def replica_names(self) -> list[str]:
+        """Every replica run known so far: Retrain and the original on each validation replica, and each
+        tuned study's candidates on the replicas after the first (the first is the study's own)."""
+        out = []
+        for p in self.plans.values():
+            for replicas in p.validation.values():
+                for request, seed in zip(replicas, VALIDATION_SEEDS):
+                    out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
+            for scenario, method in ((sc, m) for sc in p.requests for m in self.methods):
+                study = self.tuned_study(p, scenario, method)
+                if study is None:
+                    continue
+                for trial in candidates(study, self.trials):
+                    if not trial.user_attrs.get("diverged"):
+                        out += [run_name(p.setting.name, request, method, seed, f"trial {trial.number}")
+                                for request, seed in list(zip(p.validation[scenario], VALIDATION_SEEDS))[1:]]
+        return out
+
+    def test_names(self) -> list[str]:
+        """Every evaluation run: per test request and seed, the references and each method in each
+        variant; the smaller budgets' runs once a scenario's selections are all known."""
+        rows, out = None, []
+        for p in self.plans.values():
+            for scenario, requests in p.requests.items():
+                variants = ["tuned", "single-stage", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
+                rows = _rows(self.queue("replicas")) if rows is None else rows
+                picked = self.budget_methods(p, scenario, rows)
+                for request in requests:
+                    for seed in self.seeds:
+                        out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
+                        out += [run_name(p.setting.name, request, m, seed, v) for m in self.methods for v in variants]
+                        out += [run_name(p.setting.name, request, m, seed, f"best of {b}") for m in picked
+                                for b in BUDGETS if b < self.trials]
+        return out
+
+    def budget_methods(self, p: Plan, scenario: str, rows: dict) -> list[str]:
+        """The scenario's :data:`BUDGET_METHODS` best methods by their selected validation score ([]
+        until every selection of the scenario is known)."""
+        scores = {}
+        for method in self.methods:
+            chosen = self.selection(p, scenario, method, rows)
+            if chosen is None:
+                return []
+            scores[method] = chosen["candidates"][chosen["chosen"]]["score"]
+        return sorted(scores, key=lambda m: (scores[m], m))[:BUDGET_METHODS]
+
+    def run_names(self) -> list[str]:
+        return self.replica_names() + self.test_names()
+
+    def enqueue(self) -> None:
+        """Queue every run known so far that is neither finished, running nor queued (new ones: a study
+        done, a method added; and those whose run raised), seed by seed, so that a protocol stopped
+        half-way has whole seeds of every scenario. Under a lock, so that workers never queue a run twice."""
+        with locked(self._lock_path()):
+            for which, names in (("replicas", self.replica_names()), ("runs", self.test_names())):
+                study = self.queue(which)
+                live = {_run_name(t) for t in study.get_trials(deepcopy=False)
+                        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
+                for name in sorted((q for q in names if q not in live), key=lambda q: parse_run_name(q)["seed"]):
+                    study.enqueue_trial({}, user_attrs={"run": name})
+
+    def _lock_path(self) -> Path:
+        local = self.storage.startswith("sqlite:///") and not self.storage.endswith(":memory:")
+        return Path(self.storage.removeprefix("sqlite:///")) if local else cache_dir() / f"protocol-{self.name}"
+
+    def drain(self, which: str) -> None:
+        """Run queued runs of one queue until none is waiting."""
+        study = self.queue(which)
 
         def trial_fn(trial: optuna.Trial) -> float:
             name = trial.user_attrs.get("run")
@@ -342,96 +452,173 @@ class Protocol:
             return row["seconds"]
 
         while _count(study, TrialState.WAITING):
-            study.optimize(_tagged(trial_fn, "evaluate"), n_trials=1, catch=(Exception,))
+            study.optimize(_tagged(trial_fn, which), n_trials=1, catch=(Exception,))
 
-    def run_queue(self, enqueue: bool = True) -> optuna.Study:
-        """The study whose trials are the protocol's evaluation runs, one queued (``enqueue_trial``)
-        per run. Workers pop queued trials atomically, so each run goes to one worker; a dead worker's
-        run is queued again by the heartbeat. With ``enqueue`` (the command that starts the workers,
-        never the workers themselves, which would all queue the same runs at once) the runs that are
-        neither finished, running nor queued are queued: new ones (a method added to the protocol)
-        and those whose run raised."""
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(study_name=f"protocol/{self.name}/runs", storage=open_storage(self.storage),
-                                    load_if_exists=True)
-        sizes = study.user_attrs.get("sizes")
-        if sizes is None:
-            study.set_user_attr("sizes", self.sizes)
-        elif sizes != self.sizes:
-            raise ValueError(f"storage {self.storage} holds this protocol with sizes {sizes}, not {self.sizes}; "
-                             "use another --storage")
-        if not enqueue:
-            return study
-        trials = study.get_trials(deepcopy=False)
-        live = {_run_name(t) for t in trials
-                if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
-        todo = [q for q in self.run_names() if q not in live]
-        # seed by seed: a protocol stopped half-way has whole seeds of every scenario, not half the table
-        todo.sort(key=lambda q: parse_run_name(q)["seed"])
-        for name in todo:
-            study.enqueue_trial({}, user_attrs={"run": name})
-        return study
+    def work(self, phase: str = "all") -> None:
+        """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``): tune, then run the
+        replica runs until every selection is known, then the evaluation runs. A run that needs what
+        other workers are still doing waits for it, running what it can meanwhile."""
+        if phase in ("all", "tune"):
+            self.tune_all(until_done=phase == "tune")
+        if phase in ("all", "evaluate"):
+            self.enqueue()
+            self.drain("replicas")
+            while _count(self.queue("replicas"), TrialState.RUNNING, TrialState.WAITING):
+                time.sleep(5)  # the last replica runs, on other workers
+            self.enqueue()  # now with the smaller budgets' runs
+            self.drain("runs")
 
+    # -- evaluation
+    def params(self, p: Plan, request: str, method: str, variant: str) -> dict:
+        """The knobs a run of ``variant`` uses (waiting for the study, and the selection, it needs)."""
+        if variant == "untuned":
+            return default_params(p.setting, method)
+        scenario = scenario_of(p, request)
+        if variant.startswith("trial "):
+            study = self.tune(p, scenario, method, wait=True)[0]
+            return next(t for t in budget_trials(study, self.trials) if t.number == int(variant.split()[1])).params
+        if variant in ("single-stage", *(f"best of {b}" for b in BUDGETS)):
+            budget = self.trials if variant == "single-stage" else int(variant.split()[-1])
+            return best_within_budget(self.tune(p, scenario, method, wait=True)[0], budget).params
+        source = TRANSFER[scenario] if variant == "transfer" else scenario
+        return self._selected_params(p, source, method)
+
+    def _selected_params(self, p: Plan, scenario: str, method: str) -> dict:
+        self.tune(p, scenario, method, wait=True)
+        while (chosen := self.selection(p, scenario, method)) is None:
+            self.enqueue()  # the study's candidates, once it is done
+            replicas = self.queue("replicas")
+            if _count(replicas, TrialState.WAITING):
+                self.drain("replicas")
+            else:
+                time.sleep(5)
+        return chosen["params"]
+
+    def result_row(self, name: str, params: dict | None = None) -> dict:
+        """One run as a results row; ``params`` replace the variant's parameters (to re-run a committed
+        row with the parameters it records). A run with the same knobs as a finished run of another
+        variant (same request, method and seed) is not run again: its row is that run's, marked ``same_as``."""
+        q = parse_run_name(name)
+        p = self.plans[q["setting"]]
+        data, seed = self.data(p), q["seed"]
+        split = make_scenario_split(p.setting, data, q["request"])
+        row = {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
+               "request": q["request"], "method": q["method"], "seed": seed, "variant": q["variant"]}
+        if q["method"] == "retrain":
+            model, seconds = self.retrained(p, seed, q["request"])
+            return {**row, "params": {}, **as_row(evaluate(model, data, split)), "seconds": seconds}
+        if q["method"] == "original":
+            return {**row, "params": {}, **as_row(evaluate(self.original(p, seed), data, split)), "seconds": 0.0}
+        params = self.params(p, q["request"], q["method"], q["variant"]) if params is None else params
+        twin = self._twin(q, params) if replica_of(p, q["request"]) is None else None
+        if twin is not None:
+            return {**row, "params": params, **{k: twin[k] for k in ("RA", "FATrain", "FATest", "MIA", "RetainAcc")},
+                    "seconds": 0.0, "same_as": twin["variant"]}
+        recipe, knobs = split_params(params)
+        try:
+            result = run_method(q["method"], self.original(p, seed), data, split, self.seeded(p, seed), seed=seed,
+                                progress=False, recipe_changes=recipe, **knobs)
+        except FloatingPointError:  # a diverging run is a result, not a crash: recorded, never a winner
+            return {**row, "params": params, "diverged": True, "seconds": 0.0}
+        return {**row, "params": params, **as_row(result.metrics), "seconds": result.seconds}
+
+    def _twin(self, q: dict, params: dict) -> dict | None:
+        """A finished evaluation run of another variant with the same request, method, seed and knobs."""
+        for other, row in _rows(self.queue("runs")).items():
+            o = parse_run_name(other)
+            if (o["setting"], o["request"], o["method"], o["seed"]) == (q["setting"], q["request"], q["method"],
+                                                                        q["seed"]) \
+                    and o["variant"] != q["variant"] and row["params"] == params and "same_as" not in row:
+                return row
+        return None
+
+    # -- progress and export
     def complete_seeds(self, missing: list[str]) -> dict[str, list[int]]:
-        """Per scenario, the seeds none of whose runs is missing."""
+        """Per scenario, the seeds none of whose evaluation runs is missing."""
         gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
         return {scenario: [s for s in self.seeds if not any((p.setting.name, r, s) in gaps for r in tests)]
                 for p in self.plans.values() for scenario, tests in p.requests.items()}
 
     def progress(self) -> tuple[int, int]:
-        """(finished, total) of the budgeted tuning trials and the evaluation runs, for progress bars."""
+        """(finished, total) of the budgeted tuning trials and the runs known so far, for progress bars."""
         store = open_storage(self.storage)
         names = {s.study_name for s in optuna.get_all_study_summaries(store)}
         done = total = 0
         for p, scenario, method in self.studies():
             total += self.trials
-            name = study_name(p.setting, p.validation[scenario], method)
+            name = study_name(p.setting, p.validation[scenario][0], method)
             if name in names:
                 done += min(self.trials, _count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
-        if f"protocol/{self.name}/runs" in names:
-            done += len(_rows(optuna.load_study(study_name=f"protocol/{self.name}/runs", storage=store)))
+        for which in ("replicas", "runs"):
+            if f"protocol/{self.name}/{which}" in names:
+                done += len(_rows(self.queue(which)))
         return done, total + len(self.run_names())
 
     def tuning_summary(self) -> list[dict]:
-        """Per study: the validation request, the budget's best trial and the setting values' score."""
-        rows = []
+        """Per study: its validation replicas, the budget's best trial (the single-stage choice), the
+        setting values' score, the search curve (best so far after each trial) and the selection."""
+        rows, replicas = [], _rows(self.queue("replicas"))
         for p, scenario, method in self.studies():
             study = self.study(p, scenario, method)
+            budget = budget_trials(study, self.trials)
             best = best_within_budget(study, self.trials)
+            chosen = self.selection(p, scenario, method, replicas)
             rows.append({"setting": p.setting.name, "scenario": scenario, "method": method,
-                         "validation": p.setting.scenarios[p.validation[scenario]], "trials": self.trials,
-                         "best_trial": best.number, "best_avg_gap": best.value, "best_params": best.params,
-                         "default_avg_gap": budget_trials(study, self.trials)[0].value})
+                         "validation": [p.setting.scenarios[r] for r in p.validation[scenario]],
+                         "trials": self.trials, "best_trial": best.number, "best_avg_gap": best.value,
+                         "best_params": best.params, "default_avg_gap": budget[0].value,
+                         "search_curve": selection.best_so_far([t.value for t in budget]), "selection": chosen})
         return rows
 
+    def check_one_device(self, trials: list[optuna.trial.FrozenTrial]) -> dict:
+        """The one device, precision and torch version every finished trial of the export ran with;
+        ``ValueError`` when they are several (runs of other kernels and precisions are not one export)."""
+        kinds = {(t.user_attrs.get("device"), t.user_attrs.get("precision"), t.user_attrs.get("torch"))
+                 for t in trials if t.state == TrialState.COMPLETE}
+        if len(kinds) > 1:
+            listed = "; ".join(f"{d}, {pr}, torch {v}" for d, pr, v in sorted(kinds, key=str))
+            raise ValueError(f"storage {self.storage} mixes devices, precisions or torch versions ({listed}): "
+                             "one export runs on one of each; use another --storage for another device")
+        device, precision, version = next(iter(kinds), (None, None, None))
+        return {"device": device, "precision": precision, "torch": version}
+
     def export(self, out: str | Path, command: str = "", partial: bool = False, exported_by: str = "") -> dict:
-        """Write the results (every run, every study's budget and best trial, provenance) as JSON.
-        ``command`` produces the runs (and resumes them); ``exported_by`` wrote this file, when that
-        was another command (``--export-only``).
-        Raises if a study lacks its budget or a run is missing, unless ``partial``: then the finished
-        runs are written with ``"complete": false``, the missing runs, and per scenario the seeds
-        whose runs are all finished (the only ones :func:`runs` reads)."""
+        """Write the results (every evaluation run, every study's budget, search curve and selection, the
+        replica runs, the pinned originals, provenance) as JSON. ``command`` produces the runs (and
+        resumes them); ``exported_by`` wrote this file, when that was another command (``--export-only``).
+        Raises if the runs mix devices, or if a study lacks its budget or a run is missing, unless
+        ``partial``: then the finished runs are written with ``"complete": false``, the missing runs, and
+        per scenario the seeds whose runs are all finished (the only ones :func:`natmu_lite.results.runs`
+        reads)."""
         summaries = self.tuning_summary()
         tuning = [t for p, scenario, method in self.studies() for t in self.study(p, scenario, method).trials]
-        queue = self.run_queue(enqueue=False)
-        rows = _rows(queue)
+        queues = {which: self.queue(which) for which in ("replicas", "runs")}
+        device = self.check_one_device(tuning + [t for q in queues.values() for t in q.trials])
+        rows = {which: _rows(q) for which, q in queues.items()}
         classes = {name: self.data(p).num_classes for name, p in self.plans.items()}
-        for row in rows.values():  # derived here, in one place, from the retain accuracy
-            row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])
-        missing = [q for q in self.run_names() if q not in rows]
+        for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
+            row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])  # one place, one rule
+        names = {"replicas": self.replica_names(), "runs": self.test_names()}
+        missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
         if missing and not partial:
-            raise ValueError(f"{len(missing)} of {len(self.run_names())} runs are not finished (e.g. {missing[0]}); "
-                             "run the protocol again to finish them")
-        doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes,
+            raise ValueError(f"{len(missing)} of {sum(map(len, names.values()))} runs are not finished "
+                             f"(e.g. {missing[0]}); run the protocol again to finish them")
+        doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes, "device": device,
                "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
                "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
-                                    tuning=_phase_summary(tuning), evaluation=_phase_summary(queue.trials)),
+                                    tuning=_phase_summary(tuning), replicas=_phase_summary(queues["replicas"].trials),
+                                    evaluation=_phase_summary(queues["runs"].trials)),
                "originals": self.pin_originals(),
+               "design": {"seeds": list(self.seeds), "validation_seeds": list(VALIDATION_SEEDS),
+                          "variants": list(VARIANTS), "candidates": selection.CANDIDATES,
+                          "min_progress": selection.MIN_PROGRESS, "budgets": [*BUDGETS, self.trials],
+                          "budget_methods": BUDGET_METHODS, "transfer": TRANSFER},
                "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
                           "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
                                             for m in self.methods}, "seeds": list(self.seeds)},
                "studies": summaries,
-               "runs": [rows[q] for q in self.run_names() if q in rows]}
+               "replicas": [rows["replicas"][q] for q in names["replicas"] if q in rows["replicas"]],
+               "runs": [rows["runs"][q] for q in names["runs"] if q in rows["runs"]]}
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
@@ -445,41 +632,38 @@ class Protocol:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         done, total = self.progress()  # opens the storage: a bad one fails here, before any training
-        if done >= total:
+        if done >= total and self.replica_names() and self.test_names():
             return
-        if phase != "tune":
-            self.run_queue()  # queued here, once, not by each worker
         argv = [sys.executable, "-m", "natmu_lite.cli", *(["--threads", "1"] if workers > 1 else []), *command,
                 "--worker"]
         procs = [subprocess.Popen(argv) for _ in range(workers)]
         with tqdm(total=total, initial=done, desc=f"protocol {self.name}", disable=not progress) as bar:
             while any(p.poll() is None for p in procs):
                 time.sleep(30)  # progress() reads every study: polling it often costs a worker's CPU
-                bar.update(self.progress()[0] - bar.n)
+                done, total = self.progress()
+                bar.total = total
+                bar.update(done - bar.n)
         failed = [p.returncode for p in procs if p.returncode]
         if failed:
             raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
 
     def pin_originals(self) -> dict[str, dict]:
-        """Pin every original model the protocol's runs start from (training what is not pinned yet)
-        and describe each for the export: its file, checksum and accuracies, and where it was trained."""
+        """Pin every original model the protocol's runs start from (training what is not pinned yet: the
+        seeds' and the validation replicas') and describe each for the export: its file, checksum and
+        accuracies, and where it was trained."""
         out = {}
         for p in self.plans.values():
-            self.original(p)
-            if self.originals is not None:
-                weights, meta = pinned_files(self.originals, p.setting.name, p.setting.original_seed)
-                info = json.loads(meta.read_text())
-                out[p.setting.name] = {"file": f"{self.originals.name}/{weights.name}",
-                                       **{k: info[k] for k in ("sha256", "metrics", "seconds", "provenance")}}
+            replicas = max(len(v) for v in p.validation.values())
+            for seed in (*self.seeds, *VALIDATION_SEEDS[:replicas]):
+                self.original(p, seed)
+                if self.originals is not None:
+                    weights, meta = pinned_files(self.originals, p.setting.name, seed)
+                    info = json.loads(meta.read_text())
+                    out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
+                                                       "file": f"{self.originals.name}/{weights.name}",
+                                                       **{k: info[k] for k in ("sha256", "metrics", "seconds",
+                                                                               "provenance")}}
         return out
-
-    def work(self, phase: str = "all") -> None:
-        """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``: a worker with no
-        study left to take evaluates; a run that needs a study still being tuned waits for it)."""
-        if phase in ("all", "tune"):
-            self.tune_all(until_done=phase == "tune")
-        if phase in ("all", "evaluate"):
-            self.evaluate_all()
 
 
 def originals_beside(storage: str, name: str) -> Path | None:
@@ -515,10 +699,15 @@ def load_pinned(weights: Path, meta: Path, model: nn.Module, key: dict) -> nn.Mo
     return model
 
 
+def precision() -> str:
+    """What a run here trains in: fp32 on the CPU, the trainer's autocast on a GPU."""
+    return "bf16 autocast" if torch.cuda.is_available() else "fp32"
+
+
 def _tagged(fn, phase: str):
-    """Record where each trial ran (for the provenance) before running it."""
+    """Record where each trial ran (for the provenance and the one-device check) before running it."""
     def run(trial: optuna.Trial):
-        for k, v in {**machine(), "phase": phase}.items():
+        for k, v in {**machine(), "precision": precision(), "phase": phase}.items():
             trial.set_user_attr(k, v)
         return fn(trial)
     return run
@@ -544,7 +733,7 @@ def _phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
     if not done:
         return {}
-    keys = ("host", "device", "cpu", "isa", "cores", "threads", "torch")  # "isa": None where it was not recorded
+    keys = ("host", "device", "precision", "cpu", "isa", "cores", "threads", "torch")
     machines = sorted({json.dumps({k: t.user_attrs.get(k) for k in keys}) for t in done})
     wall = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     return {"trials": len(done), "wall_seconds": wall.total_seconds(),

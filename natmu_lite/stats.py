@@ -144,6 +144,45 @@ def paired_difference(results: pd.DataFrame, method: str = "natmu", level: float
     return pd.DataFrame(rows)
 
 
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of several p-values (the family-wise error stays at the level):
+    sorted ascending, the j-th (from 0) is multiplied by (m - j), made non-decreasing, capped at 1."""
+    order = np.argsort(p_values, kind="stable")
+    adjusted, running = np.empty(len(p_values)), 0.0
+    for j, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - j) * p_values[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def tied_leaders(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per scenario, which methods the seeds cannot tell from the best one. The best is the lowest mean
+    per-seed AvgGap among the methods none of whose runs collapsed; every other method is compared with it
+    seed by seed (a paired t-test of the per-seed differences, two-sided), and the p-values of the
+    scenario's comparisons are Holm-adjusted. ``leader`` is the best and every method whose adjusted
+    p-value is at least ``alpha``: a set, not one winner, because with five seeds the runner-up is often
+    not separable from the winner."""
+    from scipy import stats  # imported here: scipy is slow to import and only the fair tables need it
+
+    summary = fair_summary(results).set_index(["scenario", "method"])
+    rows = []
+    for scenario, g in scenario_gaps(results).groupby("scenario", sort=False):
+        wide = g.pivot(index="seed", columns="method", values="AvgGap").drop(columns=list(REFERENCE_METHODS),
+                                                                             errors="ignore")
+        means = wide.mean()
+        whole = [m for m in wide if summary.loc[(scenario, m), "collapsed"] == 0] or list(wide)
+        best = means[whole].idxmin()
+        others = [m for m in wide if m != best]
+        diffs = {m: wide[m] - wide[best] for m in others}
+        p = [1.0 if np.allclose(d, d.iloc[0]) and d.iloc[0] == 0 else float(stats.ttest_1samp(d, 0.0).pvalue)
+             for d in diffs.values()]
+        for m, raw, adjusted in zip(others, p, holm(p)):
+            rows.append(dict(scenario=scenario, method=m, best=best, difference=float(diffs[m].mean()), p=raw,
+                             p_holm=adjusted, leader=adjusted >= alpha))
+        rows.append(dict(scenario=scenario, method=best, best=best, difference=0.0, p=1.0, p_holm=1.0, leader=True))
+    return pd.DataFrame(rows)
+
+
 def privacy_summary(audits: list[dict]) -> pd.DataFrame:
     """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
     standard error and AUC, the share of candidates exposed (classified right by at least

@@ -1,0 +1,61 @@
+"""The statistics of the comparisons (stats.py): per-seed gaps, intervals, Holm's adjustment and the
+tied leaders."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from natmu_lite import stats, tables
+
+from .test_tables import frame, rows
+
+
+def test_seed_gaps_pair_each_run_with_its_own_seeds_retrain():
+    gaps = stats.seed_gaps(frame()).set_index(["method", "seed"]).AvgGap
+    assert [gaps[("a", s)] for s in range(3)] == pytest.approx([1.0, 1.0, 0.0])
+    assert [gaps[("b", s)] for s in range(3)] == pytest.approx([1 / 3] * 3)
+    assert [gaps[("c", s)] for s in range(3)] == pytest.approx([1.0, 1.0, 0.0])
+    # the paper's AvgGap of seed means sees no gap at all for "c", whose errors cancel
+    summary = tables.summarize(frame()).set_index(["method", "metric"])["mean"]
+    assert summary[("c", "AvgGap")] == pytest.approx(0.0) and summary[("a", "AvgGap")] == pytest.approx(2 / 3)
+
+
+def test_t_interval_matches_the_textbook():
+    mean, low, high = stats.t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)  # t(0.975, 4) * s / sqrt(n)
+    assert (mean, low, high) == pytest.approx((3.0, 3.0 - half, 3.0 + half))
+    assert math.isnan(stats.t_interval([2.0])[1])
+
+
+def test_tow_refuses_rows_without_retain_accuracy():
+    with pytest.raises(ValueError, match="random-1%/1%: the a run of seed 0: ToW needs the retain-set accuracy"):
+        stats.seed_gaps(frame(), tow=True)  # the frame has no RetainAcc column
+    results = frame()
+    results["RetainAcc"] = 99.0
+    results.loc[results.method == "retrain", "RetainAcc"] = None
+    with pytest.raises(ValueError, match="Retrain lacks it"):
+        stats.fair_summary(results, tow=True)
+
+
+def test_holm_multiplies_the_sorted_p_values_and_keeps_them_ordered():
+    """The textbook example: p = 0.01, 0.04, 0.03 of 3 tests -> 0.03, 0.06 (0.03 x 2), 0.06 (0.04 x 1,
+    raised to the previous)."""
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_tied_leaders_are_the_best_and_whom_the_seeds_cannot_tell_from_it():
+    """a is best; b is worse by 1 point on every seed but one (separable); c differs from a by noise."""
+    retrain = rows("retrain", {s: (90, 80, 50) for s in range(5)})
+    a = rows("a", {s: (90, 81, 50) for s in range(5)})  # gap 1/3 on every seed
+    b = rows("b", {s: (90, 84 + (s == 0), 50) for s in range(5)})  # gap 4/3 or 5/3: always worse than a
+    c = rows("c", {s: (90, 80 + [0, 2, 1, 0, 2][s], 50) for s in range(5)})  # 0 to 2/3: around a's
+    got = stats.tied_leaders(pd.DataFrame(retrain + a + b + c)).set_index("method")
+    assert got.loc["a", "best"] == "a" and got.loc["a", "leader"] and got.loc["c", "leader"]
+    assert not got.loc["b", "leader"] and got.loc["b", "p_holm"] < 0.05
+    diffs = np.array([4 + (s == 0) for s in range(5)]) / 3 - 1 / 3
+    assert got.loc["b", "difference"] == pytest.approx(diffs.mean())
+    assert got.loc["b", "p_holm"] == pytest.approx(stats.holm([got.loc["b", "p"], got.loc["c", "p"]])[0])
+    assert stats.tied_leaders(frame()).query("leader and method == best").method.tolist() == ["b"]  # b is best there
