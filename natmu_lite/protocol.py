@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,6 +74,7 @@ BUDGET_METHODS = 2  # per scenario, the methods (best by validation) whose small
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
 PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {}  # protocol -> a subset of the tuned methods, where it has one
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selected knobs it also tries
+RETRIES = 3  # a run that raised is queued again this many times at most (a deterministic error stops the protocol)
 VARIANTS = ("tuned", "single-stage", "untuned", "transfer", *(f"best of {b}" for b in BUDGETS))
 
 
@@ -144,12 +146,6 @@ def parse_run_name(name: str) -> dict:
 
 def scenario_of(p: Plan, request: str) -> str:
     return next(s for s, requests in p.requests.items() if request in requests or request in p.validation[s])
-
-
-def replica_of(p: Plan, request: str) -> int | None:
-    """Which validation replica a request is (None: a test request)."""
-    scenario = scenario_of(p, request)
-    return p.validation[scenario].index(request) if request in p.validation[scenario] else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,21 +388,48 @@ class Protocol:
                                 for request, seed in list(zip(p.validation[scenario], VALIDATION_SEEDS))[1:]]
         return out
 
-    def test_names(self) -> list[str]:
-        """Every evaluation run: per test request and seed, the references and each method in each
-        variant; the smaller budgets' runs once a scenario's selections are all known."""
-        rows, out = None, []
+    def test_names(self) -> tuple[list[str], dict[str, str]]:
+        """Every evaluation run known so far, and its aliases. Per test request and seed: the references,
+        then, once the scenario's selections are known (and its transfer source's), each method in each
+        variant. Variants whose knobs coincide (the selected knobs are often the best trial's) are one run:
+        the first in :data:`VARIANTS` order is queued, the others are aliases of it (``{alias: run}``)."""
+        rows, out, aliases = _rows(self.queue("replicas")), [], {}
         for p in self.plans.values():
             for scenario, requests in p.requests.items():
-                variants = ["tuned", "single-stage", "untuned", *(["transfer"] if scenario in TRANSFER else [])]
-                rows = _rows(self.queue("replicas")) if rows is None else rows
-                picked = self.budget_methods(p, scenario, rows)
+                knobs = self._variant_params(p, scenario, rows)
                 for request in requests:
                     for seed in self.seeds:
                         out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
-                        out += [run_name(p.setting.name, request, m, seed, v) for m in self.methods for v in variants]
-                        out += [run_name(p.setting.name, request, m, seed, f"best of {b}") for m in picked
-                                for b in BUDGETS if b < self.trials]
+                        for method, variants in (knobs or {}).items():
+                            first: dict[str, str] = {}
+                            for variant, params in variants.items():
+                                name = run_name(p.setting.name, request, method, seed, variant)
+                                key = json.dumps(params, sort_keys=True)
+                                if key in first:
+                                    aliases[name] = first[key]
+                                else:
+                                    first[key] = name
+                                    out.append(name)
+        return out, aliases
+
+    def _variant_params(self, p: Plan, scenario: str, rows: dict) -> dict[str, dict[str, dict]] | None:
+        """Per method, the knobs of each variant of a scenario's runs; None until they are all known."""
+        sources = [scenario, *([TRANSFER[scenario]] if scenario in TRANSFER else [])]
+        chosen = {(sc, m): self.selection(p, sc, m, rows) for sc in sources for m in self.methods}
+        if any(c is None for c in chosen.values()):
+            return None
+        picked = self.budget_methods(p, scenario, rows)
+        out = {}
+        for method in self.methods:
+            study = self.study(p, scenario, method)
+            out[method] = {"tuned": chosen[scenario, method]["params"],
+                           "single-stage": best_within_budget(study, self.trials).params,
+                           "untuned": default_params(p.setting, method)}
+            if scenario in TRANSFER:
+                out[method]["transfer"] = chosen[TRANSFER[scenario], method]["params"]
+            if method in picked:
+                out[method].update({f"best of {b}": best_within_budget(study, b).params
+                                    for b in BUDGETS if b < self.trials})
         return out
 
     def budget_methods(self, p: Plan, scenario: str, rows: dict) -> list[str]:
@@ -421,27 +444,36 @@ class Protocol:
         return sorted(scores, key=lambda m: (scores[m], m))[:BUDGET_METHODS]
 
     def run_names(self) -> list[str]:
-        return self.replica_names() + self.test_names()
+        """The name of every run known so far (aliases included)."""
+        tests, aliases = self.test_names()
+        return self.replica_names() + tests + list(aliases)
 
-    def enqueue(self) -> None:
+    def enqueue(self) -> int:
         """Queue every run known so far that is neither finished, running nor queued (new ones: a study
-        done, a method added; and those whose run raised), seed by seed, so that a protocol stopped
-        half-way has whole seeds of every scenario. Under a lock, so that workers never queue a run twice."""
+        done, a selection known, a method added; and those whose run raised, :data:`RETRIES` times at
+        most), seed by seed, so that a protocol stopped half-way has whole seeds of every scenario. Under
+        a lock, so that workers never queue a run twice. Returns how many it queued."""
+        queued = 0
         with locked(self._lock_path()):
-            for which, names in (("replicas", self.replica_names()), ("runs", self.test_names())):
+            for which, names in (("replicas", self.replica_names()), ("runs", self.test_names()[0])):
                 study = self.queue(which)
-                live = {_run_name(t) for t in study.get_trials(deepcopy=False)
+                trials = study.get_trials(deepcopy=False)
+                live = {_run_name(t) for t in trials
                         if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
-                for name in sorted((q for q in names if q not in live), key=lambda q: parse_run_name(q)["seed"]):
+                failed = Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
+                todo = [q for q in names if q not in live and failed[q] < RETRIES]
+                for name in sorted(todo, key=lambda q: parse_run_name(q)["seed"]):
                     study.enqueue_trial({}, user_attrs={"run": name})
+                queued += len(todo)
+        return queued
 
     def _lock_path(self) -> Path:
         local = self.storage.startswith("sqlite:///") and not self.storage.endswith(":memory:")
         return Path(self.storage.removeprefix("sqlite:///")) if local else cache_dir() / f"protocol-{self.name}"
 
-    def drain(self, which: str) -> None:
-        """Run queued runs of one queue until none is waiting."""
-        study = self.queue(which)
+    def drain(self, which: str) -> int:
+        """Run queued runs of one queue until none is waiting; returns how many this worker ran."""
+        study, ran = self.queue(which), 0
 
         def trial_fn(trial: optuna.Trial) -> float:
             name = trial.user_attrs.get("run")
@@ -453,51 +485,67 @@ class Protocol:
 
         while _count(study, TrialState.WAITING):
             study.optimize(_tagged(trial_fn, which), n_trials=1, catch=(Exception,))
+            ran += 1
+        return ran
+
+    def finished(self) -> bool:
+        """Every study tuned, every selection known, every run finished."""
+        if any(self.tuned_study(*s) is None for s in self.studies()):
+            return False
+        rows = {which: _rows(self.queue(which)) for which in ("replicas", "runs")}
+        if any(self.selection(*s, rows["replicas"]) is None for s in self.studies()):
+            return False
+        return all(q in rows["replicas"] for q in self.replica_names()) and \
+            all(q in rows["runs"] for q in self.test_names()[0])
 
     def work(self, phase: str = "all") -> None:
-        """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``): tune, then run the
-        replica runs until every selection is known, then the evaluation runs. A run that needs what
-        other workers are still doing waits for it, running what it can meanwhile."""
-        if phase in ("all", "tune"):
-            self.tune_all(until_done=phase == "tune")
-        if phase in ("all", "evaluate"):
-            self.enqueue()
-            self.drain("replicas")
-            while _count(self.queue("replicas"), TrialState.RUNNING, TrialState.WAITING):
-                time.sleep(5)  # the last replica runs, on other workers
-            self.enqueue()  # now with the smaller budgets' runs
-            self.drain("runs")
+        """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``). A worker takes
+        what it can: the studies nobody is tuning, then the queued runs (the replica runs first, which
+        the selections and so the evaluation runs wait for), queueing new runs as they become known,
+        until the protocol is finished."""
+        if phase == "tune":
+            self.tune_all(until_done=True)
+            return
+        while True:
+            if phase == "all":
+                self.tune_all(until_done=False)
+            queued = self.enqueue()
+            ran = self.drain("replicas") + self.drain("runs")
+            if self.finished():
+                return
+            if not (ran or queued or self._busy()):
+                raise RuntimeError(f"protocol {self.name}: nothing left to run, yet unfinished: a run failed "
+                                   f"{RETRIES} times (see the failed trials of its queue in {self.storage})")
+            if not ran:
+                time.sleep(10)  # what is left runs on other workers, or needs what they are doing
+
+    def _busy(self) -> bool:
+        """Whether any worker is tuning or running something (or something is queued)."""
+        states = (TrialState.RUNNING, TrialState.WAITING)
+        return any(_count(self.queue(w), *states) for w in ("replicas", "runs")) or \
+            any(_count(self.study(*s), *states) for s in self.studies()) or \
+            any(self.tuned_study(*s) is None for s in self.studies())
 
     # -- evaluation
     def params(self, p: Plan, request: str, method: str, variant: str) -> dict:
-        """The knobs a run of ``variant`` uses (waiting for the study, and the selection, it needs)."""
+        """The knobs a run of ``variant`` uses (a run is queued only once they are known)."""
         if variant == "untuned":
             return default_params(p.setting, method)
         scenario = scenario_of(p, request)
+        study = self.study(p, scenario, method)
         if variant.startswith("trial "):
-            study = self.tune(p, scenario, method, wait=True)[0]
             return next(t for t in budget_trials(study, self.trials) if t.number == int(variant.split()[1])).params
         if variant in ("single-stage", *(f"best of {b}" for b in BUDGETS)):
             budget = self.trials if variant == "single-stage" else int(variant.split()[-1])
-            return best_within_budget(self.tune(p, scenario, method, wait=True)[0], budget).params
-        source = TRANSFER[scenario] if variant == "transfer" else scenario
-        return self._selected_params(p, source, method)
-
-    def _selected_params(self, p: Plan, scenario: str, method: str) -> dict:
-        self.tune(p, scenario, method, wait=True)
-        while (chosen := self.selection(p, scenario, method)) is None:
-            self.enqueue()  # the study's candidates, once it is done
-            replicas = self.queue("replicas")
-            if _count(replicas, TrialState.WAITING):
-                self.drain("replicas")
-            else:
-                time.sleep(5)
+            return best_within_budget(study, budget).params
+        chosen = self.selection(p, TRANSFER[scenario] if variant == "transfer" else scenario, method)
+        if chosen is None:
+            raise ValueError(f"{method} on {scenario}: its selection is not known yet, so no {variant} run")
         return chosen["params"]
 
     def result_row(self, name: str, params: dict | None = None) -> dict:
         """One run as a results row; ``params`` replace the variant's parameters (to re-run a committed
-        row with the parameters it records). A run with the same knobs as a finished run of another
-        variant (same request, method and seed) is not run again: its row is that run's, marked ``same_as``."""
+        row with the parameters it records)."""
         q = parse_run_name(name)
         p = self.plans[q["setting"]]
         data, seed = self.data(p), q["seed"]
@@ -510,10 +558,6 @@ class Protocol:
         if q["method"] == "original":
             return {**row, "params": {}, **as_row(evaluate(self.original(p, seed), data, split)), "seconds": 0.0}
         params = self.params(p, q["request"], q["method"], q["variant"]) if params is None else params
-        twin = self._twin(q, params) if replica_of(p, q["request"]) is None else None
-        if twin is not None:
-            return {**row, "params": params, **{k: twin[k] for k in ("RA", "FATrain", "FATest", "MIA", "RetainAcc")},
-                    "seconds": 0.0, "same_as": twin["variant"]}
         recipe, knobs = split_params(params)
         try:
             result = run_method(q["method"], self.original(p, seed), data, split, self.seeded(p, seed), seed=seed,
@@ -522,17 +566,17 @@ class Protocol:
             return {**row, "params": params, "diverged": True, "seconds": 0.0}
         return {**row, "params": params, **as_row(result.metrics), "seconds": result.seconds}
 
-    def _twin(self, q: dict, params: dict) -> dict | None:
-        """A finished evaluation run of another variant with the same request, method, seed and knobs."""
-        for other, row in _rows(self.queue("runs")).items():
-            o = parse_run_name(other)
-            if (o["setting"], o["request"], o["method"], o["seed"]) == (q["setting"], q["request"], q["method"],
-                                                                        q["seed"]) \
-                    and o["variant"] != q["variant"] and row["params"] == params and "same_as" not in row:
-                return row
-        return None
-
     # -- progress and export
+    def _order(self, name: str) -> tuple:
+        """Exported runs in the order of the plans: setting, scenario, request, seed, method, variant."""
+        q = parse_run_name(name)
+        p = self.plans[q["setting"]]
+        scenario = scenario_of(p, q["request"])
+        rows = [*REFERENCE_METHODS, *self.methods]
+        return (list(self.plans).index(q["setting"]), list(p.requests).index(scenario),
+                p.requests[scenario].index(q["request"]), q["seed"], rows.index(q["method"]), VARIANTS.index(
+                    q["variant"]) if q["variant"] in VARIANTS else -1)
+
     def complete_seeds(self, missing: list[str]) -> dict[str, list[int]]:
         """Per scenario, the seeds none of whose evaluation runs is missing."""
         gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
@@ -552,7 +596,7 @@ class Protocol:
         for which in ("replicas", "runs"):
             if f"protocol/{self.name}/{which}" in names:
                 done += len(_rows(self.queue(which)))
-        return done, total + len(self.run_names())
+        return done, total + len(self.replica_names()) + len(self.test_names()[0])
 
     def tuning_summary(self) -> list[dict]:
         """Per study: its validation replicas, the budget's best trial (the single-stage choice), the
@@ -598,11 +642,18 @@ class Protocol:
         classes = {name: self.data(p).num_classes for name, p in self.plans.items()}
         for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
             row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])  # one place, one rule
-        names = {"replicas": self.replica_names(), "runs": self.test_names()}
+        tests, aliases = self.test_names()
+        for alias, primary in aliases.items():  # a variant with another's knobs: that run's row, marked
+            if primary in rows["runs"]:
+                rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
+                                       "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
+        names = {"replicas": self.replica_names(), "runs": sorted([*tests, *aliases], key=self._order)}
         missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
-        if missing and not partial:
-            raise ValueError(f"{len(missing)} of {sum(map(len, names.values()))} runs are not finished "
-                             f"(e.g. {missing[0]}); run the protocol again to finish them")
+        unknown = [f"{m} on {sc}" for p, sc, m in self.studies() if self.selection(p, sc, m, rows["replicas"]) is None]
+        if (missing or unknown) and not partial:
+            what = f"{len(missing)} runs are not finished (e.g. {missing[0]})" if missing else \
+                f"the choice of {unknown[0]} is not known yet ({len(unknown)} in all)"
+            raise ValueError(f"{what}; run the protocol again to finish them")
         doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes, "device": device,
                "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
                "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
@@ -632,14 +683,14 @@ class Protocol:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         done, total = self.progress()  # opens the storage: a bad one fails here, before any training
-        if done >= total and self.replica_names() and self.test_names():
+        if self.finished():
             return
         argv = [sys.executable, "-m", "natmu_lite.cli", *(["--threads", "1"] if workers > 1 else []), *command,
                 "--worker"]
         procs = [subprocess.Popen(argv) for _ in range(workers)]
         with tqdm(total=total, initial=done, desc=f"protocol {self.name}", disable=not progress) as bar:
             while any(p.poll() is None for p in procs):
-                time.sleep(30)  # progress() reads every study: polling it often costs a worker's CPU
+                time.sleep(120)  # progress() reads every study and queue: polling it often costs a worker CPU
                 done, total = self.progress()
                 bar.total = total
                 bar.update(done - bar.n)

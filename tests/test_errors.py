@@ -115,10 +115,10 @@ CASES = {  # id: (arguments, {tmp} for the folder, words the message must hold)
     "audit setting file unknown parameter": (["audit", "--method", "natmu", "--setting-file",
                                               "{tmp}/param-setting.json"],
                                             ["param-setting.json", "natmu has no parameter 'foo'"]),
-    "audit tuned by a missing storage": (["audit", "--method", "natmu", "--tuned-by", "default", "--storage",
-                                          "sqlite:///{tmp}/none.db"], ["--storage", "none.db"]),
-    "audit tuned by an unknown protocol": (["audit", "--method", "natmu", "--tuned-by", "nope", "--storage",
-                                            "sqlite:///{tmp}/none.db"], ["--tuned-by", "nope"]),
+    "audit tuned by a missing export": (["audit", "--method", "natmu", "--tuned-by", "{tmp}/none.json"],
+                                         ["--tuned-by", "none.json", "no exported protocol results"]),
+    "audit tuned by an unknown protocol": (["audit", "--method", "natmu", "--tuned-by", "nope"],
+                                           ["--tuned-by nope", "nope.json"]),
     "audit workers 0": (["audit", "--method", "all", "--workers", "0"], ["argument --workers"]),
 }
 
