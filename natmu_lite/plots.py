@@ -211,3 +211,28 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
            ylabel="U-LiRA per-example accuracy (%)")
     ax.legend(frameon=False, fontsize=8, ncol=2)
     return ax
+
+
+def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
+    """Is the tuning budget enough? Per scenario, each method's best validation AvgGap after k trials
+    (``curves``: :func:`natmu_lite.stats.search_curves`; lines), and, for the methods with the smaller
+    budgets' runs, the test AvgGap of the knobs chosen after 8, 16 and all trials (``budget``:
+    :func:`natmu_lite.stats.budget_gaps`; mean and 95% interval over seeds). A line still falling at the
+    end, or test points that keep improving, say the budget was short."""
+    import seaborn as sns
+
+    scenarios = list(dict.fromkeys(curves.scenario))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.6), squeeze=False, sharey=False)
+    for ax, scenario in zip(axes[0], scenarios):
+        frame = curves[curves.scenario == scenario].assign(method=lambda f: f.method.map(_name))
+        sns.lineplot(frame, x="trials", y="AvgGap", hue="method", hue_order=_hue_order(curves.method),
+                     palette=palette(), legend=ax is axes[0][-1], ax=ax, lw=1.2)
+        if budget is not None and len(test := budget[budget.scenario == scenario]):
+            sns.pointplot(test.assign(method=test.method.map(_name)), x="trials", y="AvgGap", hue="method",
+                          hue_order=[m for m in _hue_order(budget.method)], palette=palette(), errorbar=_t95,
+                          native_scale=True, markers="s", linestyles="--", legend=False, ax=ax)
+        ax.set(title=scenario, xlabel="trials", ylabel="AvgGap (lines: validation; squares: test)")
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig

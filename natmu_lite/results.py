@@ -80,3 +80,10 @@ def status(doc: dict) -> str:
             f"Every number below uses, per scenario, only the seeds whose runs are all finished "
             f"(seeds finished: {seeds}), so intervals are wider than they will be, and a scenario "
             "with no finished seed is missing.")
+
+
+def fallbacks(doc: dict) -> set[tuple[str, str]]:
+    """The (scenario, method) pairs of an export whose selection found no valid candidate and kept the
+    untuned knobs (none in exports made before the selection re-checked its winners)."""
+    return {(s["scenario"], s["method"]) for s in doc["studies"]
+            if (s.get("selection") or {}).get("no_valid_candidate")}

@@ -183,6 +183,37 @@ def tied_leaders(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def search_curves(doc: dict) -> pd.DataFrame:
+    """From an export's studies: per scenario, method and trial count, the best validation AvgGap found
+    so far (the search curve: does the budget suffice, or is the search still finding better knobs?)."""
+    return pd.DataFrame([dict(scenario=s["scenario"], method=s["method"], trials=k + 1, AvgGap=v)
+                         for s in doc["studies"] for k, v in enumerate(s["search_curve"])])
+
+
+def budget_gaps(results: pd.DataFrame, trials: int) -> pd.DataFrame:
+    """The test side of the budget: per scenario, method and seed, the per-seed AvgGap of the knobs the
+    study chose (single stage, no re-check) after 8, 16 and all ``trials`` trials (variants ``best of 8``,
+    ``best of 16`` and ``single-stage``), for the methods that have the smaller budgets' runs."""
+    smaller = {v: int(v.split()[-1]) for v in set(results.variant) if v.startswith("best of")}
+    budget = {"single-stage": trials, **smaller}
+    runs = results[results.variant.isin([*budget, "reference"])]
+    gaps = [scenario_gaps(runs[runs.variant.isin([v, "reference"])]).assign(trials=n) for v, n in budget.items()]
+    frame = pd.concat(gaps, ignore_index=True)
+    small = set(results[results.variant.str.startswith("best of")].method)
+    return frame[frame.method.isin(small)].reset_index(drop=True)
+
+
+def selection_moves(results: pd.DataFrame) -> pd.DataFrame:
+    """How much re-checking the choice moved each method: per scenario and method, the mean per-seed
+    AvgGap and rank with the single-stage choice (the study's best trial) and with the re-checked one
+    (``tuned``), and the change."""
+    old, new = (fair_summary(results[results.variant.isin([v, "reference"])]).set_index(["scenario", "method"])
+                for v in ("single-stage", "tuned"))
+    both = old[["AvgGap", "rank"]].add_suffix("_single").join(new[["AvgGap", "rank"]].add_suffix("_rechecked"))
+    both = both[both.rank_single.notna()]
+    return both.assign(change=both.AvgGap_rechecked - both.AvgGap_single).reset_index()
+
+
 def privacy_summary(audits: list[dict]) -> pd.DataFrame:
     """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
     standard error and AUC, the share of candidates exposed (classified right by at least

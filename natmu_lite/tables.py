@@ -140,13 +140,16 @@ def to_styler(table: pd.DataFrame):
     return table.style.map(bold).format(lambda c: c.strip("*") if isinstance(c, str) else c)
 
 
-def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
-    """The compact view of :func:`fair_summary`: methods as rows, scenarios as columns (narrow
-    enough for a book page), cells ``mean [low, high]``; the best mean of each column in bold (the
-    lowest AvgGap, or with ``metric="ToW"`` the highest ToW, from ``fair_summary(..., tow=True)``).
-    † marks a cell in which some runs collapsed (their model lost the retain set, see
-    :func:`~natmu_lite.metrics.collapsed`): its mean is that of destroyed models, not of unlearning,
-    so it is never bold."""
+def fair_table(summary: pd.DataFrame, metric: str = "AvgGap", leaders: pd.DataFrame | None = None,
+               fallbacks: set[tuple[str, str]] = frozenset()) -> pd.DataFrame:
+    """The compact view of :func:`~natmu_lite.stats.fair_summary`: methods as rows, scenarios as columns
+    (narrow enough for a book page), cells ``mean [low, high]``; the best mean of each column in bold (the
+    lowest AvgGap, or with ``metric="ToW"`` the highest ToW, from ``fair_summary(..., tow=True)``), or,
+    given ``leaders`` (:func:`~natmu_lite.stats.tied_leaders`), every leader of the column: the methods the
+    seeds cannot tell from the best. † marks a cell in which some runs collapsed (their model lost the
+    retain set, see :func:`~natmu_lite.metrics.collapsed`): its mean is that of destroyed models, not of
+    unlearning, so it is never bold. ‡ marks a (scenario, method) of ``fallbacks``: no candidate knobs
+    passed the selection's checks, so the untuned ones were kept (:mod:`natmu_lite.selection`)."""
     if metric not in ("AvgGap", "ToW"):
         raise ValueError(f"unknown metric {metric!r}; valid: AvgGap, ToW")
     if metric not in summary:
@@ -159,11 +162,13 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap") -> pd.DataFrame:
         broken = g["collapsed"].gt(0) if "collapsed" in g else pd.Series(False, g.index)
         ok = g[~broken & ~g.index.isin(REFERENCE_METHODS)]  # collapsed runs, or no unlearning: never the best
         ok = ok if len(ok) else g
-        best = ok[mean].idxmin() if metric == "AvgGap" else ok[mean].idxmax()
-        dagger = {m: " †" if broken[m] else "" for m in g.index}
-        text = {m: f"{g[mean][m]:.{digits}f} [{g[low][m]:.{digits}f}, {g[high][m]:.{digits}f}]{dagger[m]}"
+        best = {ok[mean].idxmin() if metric == "AvgGap" else ok[mean].idxmax()}
+        if leaders is not None:
+            best = set(leaders[(leaders.scenario == scenario) & leaders.leader].method) - set(g.index[broken])
+        marks = {m: (" †" if broken[m] else "") + (" ‡" if (scenario, m) in fallbacks else "") for m in g.index}
+        text = {m: f"{g[mean][m]:.{digits}f} [{g[low][m]:.{digits}f}, {g[high][m]:.{digits}f}]{marks[m]}"
                 for m in methods if m in g.index}
-        cells[scenario] = {m: f"**{t}**" if m == best else t for m, t in text.items()}
+        cells[scenario] = {m: f"**{t}**" if m in best else t for m, t in text.items()}
     return pd.DataFrame(cells).reindex(methods).rename(index=METHOD_NAMES)
 
 
@@ -176,3 +181,21 @@ def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "AvgGap", summary.AvgGap.round(2))
     out.index = summary.method.map(lambda m: METHOD_NAMES.get(m, m)).values
     return out
+
+
+def selection_table(doc: dict) -> pd.DataFrame:
+    """Per scenario and method, what the re-checked selection did (an export's ``studies``): the
+    single-stage choice (the study's best trial) and the chosen trial (``0`` is the untuned knobs), the
+    chosen knobs' mean validation AvgGap over the replicas, and how many candidates were excluded for
+    collapsing or doing nothing (``‡``: all of them, the untuned knobs kept)."""
+    rows = []
+    for s in doc["studies"]:
+        sel = s["selection"]
+        chosen = sel["candidates"][str(sel["chosen"])] if str(sel["chosen"]) in sel["candidates"] else \
+            sel["candidates"][sel["chosen"]]
+        excluded = sum(c.get("excluded", False) for c in sel["candidates"].values())
+        rows.append({"scenario": s["scenario"], "method": METHOD_NAMES.get(s["method"], s["method"]),
+                     "best trial": s["best_trial"], "chosen trial": sel["chosen"],
+                     "chosen score": round(chosen["score"], 2), "excluded": f"{excluded} of {len(sel['candidates'])}"
+                     + (" ‡" if sel["no_valid_candidate"] else "")})
+    return pd.DataFrame(rows).set_index(["scenario", "method"])

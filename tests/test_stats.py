@@ -59,3 +59,21 @@ def test_tied_leaders_are_the_best_and_whom_the_seeds_cannot_tell_from_it():
     assert got.loc["b", "difference"] == pytest.approx(diffs.mean())
     assert got.loc["b", "p_holm"] == pytest.approx(stats.holm([got.loc["b", "p"], got.loc["c", "p"]])[0])
     assert stats.tied_leaders(frame()).query("leader and method == best").method.tolist() == ["b"]  # b is best there
+
+
+def test_budget_and_selection_views_of_the_variants():
+    """``best of 8`` and ``single-stage`` runs give the test side of the budget figure; ``tuned`` against
+    ``single-stage`` says how much re-checking moved each method."""
+    retrain = rows("retrain", {0: (90, 80, 50), 1: (90, 90, 60)}, variant="reference")
+    a = [*rows("a", {0: (90, 84, 50), 1: (90, 94, 60)}, variant="single-stage"),
+         *rows("a", {0: (90, 81, 50), 1: (90, 91, 60)}, variant="tuned"),
+         *rows("a", {0: (90, 86, 50), 1: (90, 96, 60)}, variant="best of 8")]
+    b = [r for v in ("single-stage", "tuned") for r in rows("b", {0: (90, 82, 50), 1: (90, 92, 60)}, variant=v)]
+    results = pd.DataFrame(retrain + a + b)
+    budget = stats.budget_gaps(results, trials=24).groupby(["method", "trials"]).AvgGap.mean()
+    assert budget.to_dict() == pytest.approx({("a", 8): 2.0, ("a", 24): 4 / 3})  # b has no smaller budget
+    moves = stats.selection_moves(results).set_index("method")
+    assert moves.loc["a", "change"] == pytest.approx(1 / 3 - 4 / 3) and moves.loc["a", "rank_single"] == 2
+    assert moves.loc["a", "rank_rechecked"] == 1
+    curves = stats.search_curves({"studies": [{"scenario": "s", "method": "a", "search_curve": [3.0, 2.0]}]})
+    assert curves.AvgGap.tolist() == [3.0, 2.0] and curves.trials.tolist() == [1, 2]

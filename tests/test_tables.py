@@ -121,3 +121,19 @@ def test_paper_table_means_stds_and_gaps():
 def test_paper_table_needs_retrain():
     with pytest.raises(ValueError, match="no Retrain"):
         paper_table(hand_made().query("method != 'retrain'"))
+
+
+def test_the_fair_table_bolds_the_tied_leaders_and_marks_kept_untuned_knobs():
+    summary = stats.fair_summary(frame())
+    leaders = pd.DataFrame([dict(scenario="random-1%", method=m, leader=m in ("a", "b")) for m in "abc"])
+    table = tables.fair_table(summary, leaders=leaders, fallbacks={("random-1%", "c")})
+    assert table.loc["a", "random-1%"].startswith("**") and table.loc["b", "random-1%"].startswith("**")
+    assert not table.loc["c", "random-1%"].startswith("**") and table.loc["c", "random-1%"].endswith("‡")
+
+
+def test_the_selection_table_says_what_the_recheck_chose():
+    doc = {"studies": [{"scenario": "random-1%", "method": "natmu", "best_trial": 7, "selection": {
+        "chosen": 0, "no_valid_candidate": True,
+        "candidates": {"0": {"score": 3.0, "excluded": True}, "7": {"score": 1.0, "excluded": True}}}}]}
+    row = tables.selection_table(doc).loc[("random-1%", "NatMU")]
+    assert row["best trial"] == 7 and row["chosen trial"] == 0 and row["excluded"] == "2 of 2 ‡"
