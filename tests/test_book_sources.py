@@ -1,10 +1,13 @@
 """The book's sources, without building it: the Pages workflow builds it with the README's command,
-MathJax comes with the book (no CDN), and notebook code fits the page."""
+MathJax comes with the book (no CDN), notebook code fits the page, and the chapters keep the reader's
+path: computed numbers only, glossary links at each term's first use, the paper cited, a summary and
+exercises at the end."""
 
 import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,3 +107,152 @@ def test_notebook_code_fits_the_page():
             for nb in notebooks for i, line in code_lines(nb) if len(line) > WIDTH]
     assert not long, f"code lines longer than {WIDTH} characters:\n" + "\n".join(long)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader's path: every number a chapter states about its results is computed (glued), every
+# term links the glossary where a chapter first uses it, and every chapter cites the paper, says which
+# of its claims it tests, and ends with a summary and exercises.
+
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+GLOSSARY = ROOT / "book" / "glossary.md"
+PAPER = "he2024natmu"
+
+
+def markdown_cells(path: Path) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
+
+
+def blank(pattern: re.Pattern, text: str) -> str:
+    """``text`` with every match of ``pattern`` replaced by as many spaces (positions stay)."""
+    return pattern.sub(lambda m: " " * len(m.group()), text)
+
+
+# Markdown that says nothing in words: code, roles ({glue:text}, {cite}, {term}, ...), maths, link
+# targets, headings, MyST targets, comments, and the numbers of numbered lists.
+NOT_PROSE = [re.compile(p, f) for p, f in (
+    (r"^ *(```|~~~).*?^ *\1", re.S | re.M), (r"\$\$.*?\$\$", re.S), (r"\{[\w:.-]+\}`[^`]*`", 0),
+    (r"`[^`]*`", 0), (r"(?<!\\)\$[^$\n]+\$", 0), (r"\]\([^)]*\)", 0), (r"^#+ .*$", re.M),
+    (r"<!--.*?-->", re.S), (r"^\(.*\)=\s*$", re.M), (r"^ *\d+\. ", re.M))]
+# Numbers that name something rather than state a result.
+NAMES = [re.compile(p) for p in (
+    # the paper's figures, tables, sections and equations; the book's chapters and assignments
+    r"\b(?:Figs?\.|Tables?|Tabs?\.|Secs?\.|Eqs?\.)\s*\d+(?:\.\d+)?[a-z]?(?:\s*(?:[-–/,]|and|or)\s*\d+(?:\.\d+)?[a-z]?)*",
+    r"\b(?:[Cc]hapters?|[Aa]ssignments?)\s+\d+(?:\s*(?:[-–/,]|and|or|to)\s*\d+)*",
+    r"[^\W\d_]+-?\d+[\w%]*",  # names with digits: CIFAR-100, ResNet18, ℓ1, LRP-0, bf16, random-1%
+    r"\b(?:seed|trial)s? \d+\b",  # a seed or a trial by its number
+    r"\b1% (?:or|and) 10%|\b10% to 1%",  # the paper's forgetting ratios, and its transfer (Fig. 4)
+    r"\b95%(?= (?:\{term\}`)?(?:confidence |Student-t )?intervals?)",  # the intervals' level
+)]
+# Numbers a chapter may state because they hold by definition, with the reason.
+ALLOWED = {"07": [re.compile(r"\b50%")]}  # U-LiRA's accuracy with no trace: 50% by construction
+NUMBERS = re.compile(r"\d+(?:[.,]\d+)*%?|\b(?:three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+                     r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|hundreds?|"
+                     r"thousands?|dozens?)\b", re.I)
+# Claims the chapters once typed in where they could compute them; none may come back.
+TYPED_IN = {"01": ["classifies every forget sample correctly"], "02": ["100 forget images"],
+            "05": ["the shift is small", "lands in between", "rises on most rows"], "06": ["24 noisy scores"],
+            "07": ["sixteen models"]}
+
+
+def typed_numbers(chapter: str, cells: list[str]) -> list[str]:
+    """Every number (in digits, or in words from three up) that the Markdown ``cells`` of ``chapter``
+    state in prose, outside glue roles, maths, code, citations, headings and names."""
+    found = []
+    for i, text in enumerate(cells):
+        for pattern in NAMES + ALLOWED.get(chapter, []) + NOT_PROSE:
+            text = blank(pattern, text)
+        found += [f"Markdown cell {i}: ...{' '.join(text[max(m.start() - 50, 0):m.end() + 20].split())}..."
+                  for m in NUMBERS.finditer(text)]
+    return found
+
+
+def typed_claims(chapter: str, cells: list[str]) -> list[str]:
+    text = " ".join(" ".join(cells).replace("*", "").split()).lower()
+    return [claim for claim in TYPED_IN.get(chapter, []) if claim in text]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_prose_states_only_computed_numbers(chapter):
+    """A number about the chapter's results, or a parameter (a budget, a number of models or seeds,
+    a forget set's size), comes from the chapter's own run through ``glue`` (``{glue:text}`name```),
+    so that the prose stays true when the numbers change."""
+    cells = markdown_cells(chapter)
+    claims = typed_claims(chapter.name[:2], cells)
+    assert not claims, f"{chapter.name} types in claims it should compute: {claims}"
+    numbers = typed_numbers(chapter.name[:2], cells)
+    assert not numbers, f"{chapter.name} types numbers into its prose (glue them):\n" + "\n".join(numbers)
+
+
+def glossary_terms() -> list[str]:
+    """The terms of the glossary page's ``{glossary}`` blocks (a term line is not indented)."""
+    blocks = re.findall(r"^```\{glossary\}\n(.*?)^```", GLOSSARY.read_text(), re.S | re.M)
+    return [line.strip() for block in blocks for line in block.splitlines()
+            if line.strip() and not line[0].isspace() and not line.startswith(":")]
+
+
+def term_pattern(term: str) -> re.Pattern:
+    """A term as a word (plural too); case-sensitive for names (RA, Retrain), not for lower-case terms."""
+    return re.compile(rf"(?<![\w-]){re.escape(term)}(?:s|es)?(?![\w-])", 0 if term != term.lower() else re.I)
+
+
+def unlinked_terms(texts: list[str], terms: list[str]) -> list[str]:
+    """The terms whose first use in ``texts`` (one page's Markdown, in order) is not a ``{term}`` link."""
+    doc = "\n\n".join(texts)
+    linked = {}
+    for m in re.finditer(r"\{term\}`([^`]*)`", doc):
+        target = re.search(r"<([^<>]*)>\s*$", m.group(1))
+        linked.setdefault((target.group(1) if target else m.group(1)).strip(), m.start())
+    prose = doc
+    for pattern in [re.compile(r"\[[^\]]*\]\([^)]*\)"), *NOT_PROSE]:  # a link's text is a link already
+        prose = blank(pattern, prose)
+    out = []
+    for term in terms:
+        use = term_pattern(term).search(prose)
+        if use and linked.get(term, len(doc)) > use.start():
+            out.append(f"{term!r} at ...{' '.join(prose[max(use.start() - 40, 0):use.end() + 20].split())}...")
+    return out
+
+
+def test_glossary_defines_the_books_terms():
+    terms = glossary_terms()
+    assert len(terms) == len(set(terms)), "a term is defined twice"
+    for name in ("RA", "FA", "MIA", "AvgGap", "ToW", "U-LiRA", "Retrain", "Original", "NatMU", "Finetune", "GA",
+                 "Amnesiac", "BadTeacher", "SalUn", "SSD", "NegGrad+", "SCRUB", "ℓ1-sparse", "MixUp", "LRP", "TPE",
+                 "Optuna", "Student-t interval", "distillation", "temperature", "saliency"):
+        assert name in terms, f"the glossary does not define {name}"
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "file: book/glossary" in toc, "the glossary is not in the table of contents"
+
+
+@pytest.mark.parametrize("page", [*CHAPTERS, ROOT / "book" / "intro.md"], ids=lambda p: p.stem)
+def test_first_use_of_each_term_links_the_glossary(page):
+    texts = markdown_cells(page) if page.suffix == ".ipynb" else [page.read_text()]
+    unlinked = unlinked_terms(texts, glossary_terms())
+    assert not unlinked, (f"{page.name}: the first use of these terms is not a {{term}} link to the glossary:\n"
+                          + "\n".join(unlinked))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_opens_with_the_paper_and_ends_with_summary_and_exercises(chapter):
+    """The opening cites the paper (the claim the chapter tests); after the last code cell come a
+    Summary and two or three Exercises."""
+    cells = json.loads(chapter.read_text())["cells"]
+    assert cells[0]["cell_type"] == "markdown" and re.search(rf"\{{cite(:[tp])?\}}`[^`]*{PAPER}", "".join(
+        cells[0]["source"])), f"{chapter.name} does not cite the paper in its opening"
+    last_code = max(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    tail = "\n".join("".join(c["source"]) for c in cells[last_code + 1:])
+    assert re.search(r"^## Summary\s*$", tail, re.M), f"{chapter.name} ends without a Summary"
+    exercises = re.search(r"^## Exercises\s*$(.*)", tail, re.M | re.S)
+    assert exercises, f"{chapter.name} ends without Exercises"
+    count = len(re.findall(r"^\d+\. ", exercises.group(1), re.M))
+    assert 2 <= count <= 3, f"{chapter.name} has {count} exercises"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_display_only_code_is_folded(chapter):
+    """Code that only builds Markdown for the page is folded away (``hide-input``): the page shows
+    its result."""
+    for i, cell in enumerate(json.loads(chapter.read_text())["cells"]):
+        if cell["cell_type"] == "code" and "Markdown(" in "".join(cell["source"]):
+            assert "hide-input" in cell["metadata"].get("tags", []), f"{chapter.name}, cell {i} builds Markdown"
