@@ -203,7 +203,7 @@ def model_row(setting: Setting, method: str, s: int, candidate_fraction: float, 
     """Model ``s`` of an audit of ``method``: its scores on the candidates, which of them it unlearned,
     and its run. Saved in the checkpoint cache (atomically, under a lock), so an audit stopped half-way
     resumes where it was and concurrent workers never run a model twice. Model ``s`` is the same in an
-    audit of any number of models (``halves`` draws pair j from seed j alone), so the key leaves the
+    audit of any number of models (:func:`training_half` draws pair j from seed j alone), so the key leaves the
     number of models out: a 16-model audit reuses an 8-model one's first 8 models."""
     key = {**config(setting, method, 0, candidate_fraction, seed), "model_index": s}
     del key["models"]

@@ -394,7 +394,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, nargs="+", choices=["all", *AUDITED],
                    help="one or more methods, or 'all'; 'original': the trained models, no unlearning")
     p.add_argument("--models", type=model_count, default=DEFAULT_MODELS,
-                   help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each a target in turn")
+                   help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each attacked in turn")
     p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
     p.add_argument("--setting-file", "--preset-file", default=None,
                    help="a setting file saved by `tune --save-setting`")

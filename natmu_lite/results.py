@@ -39,9 +39,10 @@ def load_audit(name: str | Path) -> dict:
     ``audits`` (one dict per method, see :meth:`natmu_lite.audit.Audit.to_dict`, with its ``params``)."""
     doc = _read(name, "saved audit", "or run `natmu-lite audit ... --out FILE`")
     for audit in doc["audits"]:  # files saved before "target" meant only a forget class
-        for old, new in (("targets", "candidates"), ("per_target", "per_model")):
-            if old in audit:
-                audit[new] = audit.pop(old)
+        for where, old, new in ((audit, "targets", "candidates"), (audit, "per_target", "per_model"),
+                                (audit.get("config", {}), "target_fraction", "candidate_fraction")):
+            if old in where:
+                where[new] = where.pop(old)
     return doc
 
 
