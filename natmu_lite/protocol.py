@@ -513,11 +513,22 @@ class Protocol:
             ran = self.drain("replicas") + self.drain("runs")
             if self.finished():
                 return
-            if not (ran or queued or self._busy()):
-                raise RuntimeError(f"protocol {self.name}: nothing left to run, yet unfinished: a run failed "
-                                   f"{RETRIES} times (see the failed trials of its queue in {self.storage})")
+            if not (ran or queued or self._busy()) and (stuck := self._given_up()):
+                raise RuntimeError(f"protocol {self.name}: {stuck} failed {RETRIES} times, so it cannot finish "
+                                   f"(see its failed trials in {self.storage})")
             if not ran:
                 time.sleep(10)  # what is left runs on other workers, or needs what they are doing
+
+    def _given_up(self) -> str | None:
+        """A run that failed :data:`RETRIES` times and never finished, if any (its name)."""
+        for which in ("replicas", "runs"):
+            trials = self.queue(which).get_trials(deepcopy=False)
+            done = {_run_name(t) for t in trials if t.state == TrialState.COMPLETE}
+            failed = Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
+            stuck = [q for q, n in failed.items() if n >= RETRIES and q not in done]
+            if stuck:
+                return stuck[0]
+        return None
 
     def _busy(self) -> bool:
         """Whether any worker is tuning or running something (or something is queued)."""

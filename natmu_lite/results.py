@@ -71,12 +71,20 @@ def committed_runs(setting: str, scenario: str, variant: str = "untuned",
 
 
 def status(doc: dict) -> str:
-    """A sentence on how complete an export is (Markdown), for the chapters that read one."""
+    """A sentence on how complete an export is, and on the design that produced it (Markdown), for the
+    chapters that read one."""
+    older = "" if "design" in doc else (
+        "**An export of the protocol's first design.** These results were produced before the protocol "
+        "re-checked its choices: each method's knobs are its study's best trial (no validation replicas), "
+        "and every seed shares one original model, so the intervals leave out how much the starting model "
+        "matters. The package's protocol now gives every seed its own original and re-checks each choice "
+        "on two more validation requests (`natmu_lite.selection`); its export replaces this one when all "
+        "its runs are finished. ")
     if doc.get("complete", True):
-        return ""
+        return older
     total = len(doc["runs"]) + len(doc["missing"])
     seeds = ", ".join(f"{sc} {len(v)}" for sc, v in doc["complete_seeds"].items())
-    return (f"**Work in progress:** {len(doc['runs'])} of the protocol's {total} runs are finished and "
+    return older + (f"**Work in progress:** {len(doc['runs'])} of the protocol's {total} runs are finished and "
             f"committed; the rest are being run (`natmu-lite protocol {doc['protocol']}` resumes them). "
             f"Every number below uses, per scenario, only the seeds whose runs are all finished "
             f"(seeds finished: {seeds}), so intervals are wider than they will be, and a scenario "
