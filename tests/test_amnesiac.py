@@ -58,6 +58,7 @@ def test_amnesiac_retain_rule_draws_with_the_retain_class_frequencies(monkeypatc
     assert torch.equal(seen["x"], data.train_x[forget]) and seen["kw"]["augment_retain"] is False
 
 
+@pytest.mark.slow
 def test_amnesiac_lowers_forget_accuracy(fmnist, fmnist_original, split):
     before = nl.evaluate(fmnist_original, fmnist, split)
     model = nl.METHODS["amnesiac"](fmnist_original, fmnist, split, nl.Recipe("adamw", lr=3e-3, epochs=8),

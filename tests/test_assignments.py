@@ -57,6 +57,7 @@ def results(name: str, path: Path, timeout: float = 60.0) -> dict[tuple[str, str
             for r in run_checks(load(name), Student(path, timeout))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder,suffix", [("assignments/solutions", ".ipynb"), ("assignments/source", ".py")])
 def test_instructor_solutions_pass_every_check(folder, suffix):
     for name in ASSIGNMENTS:
@@ -92,6 +93,7 @@ def blend(forget_x, retain_x, masks):
 '''
 
 
+@pytest.mark.slow
 def test_a_function_that_never_returns_fails_its_checks_and_the_others_still_run(tmp_path):
     student = tmp_path / "01_masks.py"
     student.write_text(ENDLESS)

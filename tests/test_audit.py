@@ -110,6 +110,7 @@ def rates(llr: torch.Tensor, members: torch.Tensor) -> tuple[float, float]:
     return 100 * right[members].double().mean().item(), 100 * right[~members].double().mean().item()
 
 
+@pytest.mark.slow
 def test_leaving_the_pair_partner_out_removes_a_bias_against_the_truth_on_both_sides():
     """Null scores, 8 models. Plain leave-one-out keeps the target's pair partner, always on the other
     side, in the fit: the side the target is on is fit from 3 models, the other from 4. The noisier mean
@@ -201,6 +202,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_ulira_wins_without_unlearning_and_is_at_chance_against_retrain(cache, one_thread, tmp_path, capsys,
                                                                        monkeypatch):
     """No unlearning: the attack must win by a clear margin. Retrain: its models never saw any

@@ -1,11 +1,13 @@
 """BadTeacher (methods/badteacher.py): distillation from a competent and an incompetent teacher."""
 
+import pytest
 import torch.nn.functional as F
 
 import natmu_lite as nl
 from natmu_lite.methods.badteacher import incompetent_teacher
 
 
+@pytest.mark.slow
 def test_badteacher_moves_forget_predictions_toward_the_bad_teacher(fmnist, fmnist_original, split):
     bad = incompetent_teacher(fmnist_original, seed=0)
     forget_x = fmnist.train_x[split.forget]

@@ -33,6 +33,7 @@ def count_training(monkeypatch) -> list:
     return calls
 
 
+@pytest.mark.slow
 def test_cache_returns_the_same_model_and_rebuilds_on_a_change(cache, tiny_data, monkeypatch):
     calls = count_training(monkeypatch)
     a, _ = cached_model("original", TINY, tiny_data, 0, progress=False)
@@ -109,6 +110,7 @@ def test_cache_key_changes_with_every_field_that_determines_the_weights(kind, ti
         assert model_key(kind, TINY, 0, make_scenario_split(TINY, tiny_data, "full-class")) != base
 
 
+@pytest.mark.slow
 def test_cached_retrain_starts_from_the_originals_init(cache, tiny_data, monkeypatch):
     """Through the cache: a setting whose original seed (3) is neither 0 nor the run's seed (1);
     the retrained model starts from the weights the original started from, all of them."""
@@ -125,6 +127,7 @@ def test_cached_retrain_starts_from_the_originals_init(cache, tiny_data, monkeyp
                                o["hidden.weight"])
 
 
+@pytest.mark.slow
 def test_retrain_cache_is_keyed_by_the_split(cache, tiny_data):
     s1 = make_scenario_split(TINY, tiny_data, "random-5%", seed=0)
     s2 = make_scenario_split(TINY, tiny_data, "random-5%", seed=1)
@@ -136,6 +139,7 @@ def test_retrain_cache_is_keyed_by_the_split(cache, tiny_data):
         cached_model("retrain", TINY, tiny_data, 0, progress=False)
 
 
+@pytest.mark.slow
 def test_corrupted_cache_file_is_detected_and_rebuilt(cache, tiny_data, monkeypatch):
     a, _ = cached_model("original", TINY, tiny_data, 0, progress=False)
     (weights,) = cache.glob("original-*.pt")

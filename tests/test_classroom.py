@@ -77,6 +77,7 @@ def a_class(root: Path) -> dict[str, dict[str, float]]:
             "erin": full, "frank": nothing, "grace": nothing}
 
 
+@pytest.mark.slow
 def test_a_class_is_graded_into_the_gradebook_with_the_points_each_deserves(tmp_path):
     expected = a_class(tmp_path / "class")
     out = cli("grade", "class", "--out", "grades", "--workers", "2", "--quiet", *LIMITS, cwd=tmp_path)
@@ -123,6 +124,7 @@ def test_the_rubric_points_entered_by_hand_survive_grading_again(tmp_path):
     assert read_rubric(path) == {"ann": {"01_masks/by hand: question on delta (2)": "2"}}
 
 
+@pytest.mark.slow
 def test_handout_writes_a_folder_and_a_zip_per_assignment(tmp_path):
     out = cli("handout", "out", "--assignments", "01_masks", "05_mia", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -199,6 +201,7 @@ def test_bad_input_is_refused_before_any_grading(tmp_path, monkeypatch, capsys, 
     assert "Traceback" not in err and "grading" not in err and not (tmp_path / "grades").exists()
 
 
+@pytest.mark.slow
 def test_a_student_checks_their_own_file(tmp_path):
     notebook(tmp_path / "mine.ipynb", lambda s: s.replace("/ (n / 2)", "/ (n // 2)"))
     out = cli("grade", "mine.ipynb", "--quiet", *LIMITS, cwd=tmp_path)
@@ -207,6 +210,7 @@ def test_a_student_checks_their_own_file(tmp_path):
     assert not (tmp_path / "grades").exists()
 
 
+@pytest.mark.slow
 def test_grading_needs_only_the_installed_package(tmp_path):
     """A wheel of the package, installed into an empty folder, grades a submission from a folder outside the
     repository: the checks, the references and the hand-out's notebooks all ship with it."""

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 import natmu_lite.cli as cli
 
 
+@pytest.mark.slow
 def test_demo_prints_the_three_models(capsys):
     code = cli.main(["demo", "--train-size", "1000", "--test-size", "500", "--epochs", "2", "--quiet", "--scenario",
                      "full-class"])
@@ -27,6 +30,7 @@ def test_fetch_finds_fashion_mnist(capsys):
     assert "fashion-mnist" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_bench_table_and_presets_on_a_reduced_default(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "r.json"
@@ -50,6 +54,7 @@ def test_bad_arguments_exit_non_zero(tmp_path, capsys):
         assert e.value.code == 2
 
 
+@pytest.mark.slow
 def test_tune_saves_a_setting_file_that_bench_reads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
     size = ["--train-size", "600", "--test-size", "500", "--epochs", "1"]

@@ -123,6 +123,7 @@ CASES = {  # id: (arguments, {tmp} for the folder, words the message must hold)
 }
 
 
+@pytest.mark.slow  # a process per case
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_cli_refuses_bad_input_before_training(case, tmp_path):
     for name, text in FILES.items():
@@ -135,6 +136,7 @@ def test_the_cli_refuses_bad_input_before_training(case, tmp_path):
     assert sorted(tmp_path.rglob("*")) == before  # no database, results or lock file left behind
 
 
+@pytest.mark.slow
 def test_transfer_from_a_study_that_is_not_in_the_storage(tmp_path):
     import optuna
 
@@ -146,6 +148,7 @@ def test_transfer_from_a_study_that_is_not_in_the_storage(tmp_path):
     assert not (tmp_path / "t.json").exists()
 
 
+@pytest.mark.slow
 def test_out_on_a_read_only_file_system(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -157,6 +160,7 @@ def test_out_on_a_read_only_file_system(tmp_path):
     assert "--out" in err and "Read-only file system" in err
 
 
+@pytest.mark.slow
 def test_concurrent_bench_processes_never_lose_a_row(tmp_path):
     """Two real `natmu-lite bench` processes on one --out, with a run in common (ssd) and one each:
     every run of both is in the file exactly once."""
@@ -251,6 +255,7 @@ TINY = replace(DEFAULT, name="tiny", dataset="synthetic", train=nl.Recipe("sgd",
                scenarios={"r": dict(kind="random", ratio=0.1)})
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*collapsed")
 def test_runs_of_another_configuration_are_never_reused(cache, tmp_path, monkeypatch):
     monkeypatch.setattr(grid, "load_setting_data", lambda setting: synthetic())

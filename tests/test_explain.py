@@ -30,6 +30,7 @@ def images(name: str, n: int = 3) -> torch.Tensor:
     return x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_lrp_zero_equals_input_times_gradient(name):
     model, x, t = calibrated(name), images(name), torch.tensor([1, 4, 7])
@@ -39,6 +40,7 @@ def test_lrp_zero_equals_input_times_gradient(name):
     assert relevance[:, :, :5].abs().max() == 0, "black pixels must get no relevance (raw-pixel input)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_bias_free_relevance_sums_to_the_logit(name):
     model, x, t = calibrated(name), images(name), torch.tensor([0, 3, 9])
@@ -54,6 +56,7 @@ def test_bias_free_relevance_sums_to_the_logit(name):
     torch.testing.assert_close(relevance.sum((1, 2, 3)), logits, rtol=1e-2, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_canonize_keeps_logits_and_leaves_the_model_alone():
     model = calibrated("resnet18").train()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -11,6 +11,7 @@ from natmu_lite.grid import run_grid
 from .test_cache import TINY, count_training, tiny_data  # noqa: F401 (a fixture)
 
 
+@pytest.mark.slow
 def test_interrupted_grid_resumes_without_redoing_or_losing_runs(cache, tmp_path, monkeypatch):
     out = tmp_path / "results.json"
     real, calls = runs.run_method, []

@@ -1,5 +1,6 @@
 """ℓ1-sparse (methods/l1sparse.py): Finetune under a decaying ℓ1 penalty."""
 
+import pytest
 import torch
 
 import natmu_lite as nl
@@ -26,6 +27,7 @@ def test_l1_penalty_is_the_whole_norm_with_a_linearly_decaying_weight(tiny_reque
     assert (round(per_step, 3), round(per_epoch, 3)) == (0.501, 0.55) and 0.08 < 1 - per_step / per_epoch < 0.10
 
 
+@pytest.mark.slow
 def test_l1sparse_shrinks_the_weights_but_keeps_the_accuracy(fmnist, fmnist_original, split, finetuned):
     """The same run as Finetune under the penalty: the weights' ℓ1 norm ends well below Finetune's
     (measured 0.6x at gamma 5e-4), test accuracy within 2 points of the original's."""

@@ -27,6 +27,7 @@ def state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_registry_methods_share_one_interface_and_its_promises():
     """Every registered method takes the one signature and keeps its promises: the original is left
     untouched, the result is a model of its own (no shared storage), the same seed gives the same
@@ -79,6 +80,7 @@ def test_retrain_starts_from_the_originals_init(monkeypatch):
         assert not torch.equal(nl.model_for("small_cnn", data, seed).state_dict()["hidden.weight"], o["hidden.weight"])
 
 
+@pytest.mark.slow
 def test_retrain_and_finetune_forget_a_class(fmnist, fmnist_original):
     split = nl.make_split(fmnist, "full-class", target="Sandal")
     recipe = nl.Recipe("sgd", lr=0.05, weight_decay=5e-4, epochs=6, schedule="step", warmup_epochs=1)
@@ -88,6 +90,7 @@ def test_retrain_and_finetune_forget_a_class(fmnist, fmnist_original):
     assert r["RA"] > 75
 
 
+@pytest.mark.slow
 def test_run_method_evaluates_and_times(fmnist, fmnist_original):
     split = nl.make_split(fmnist, "random", ratio=0.01)
     setting = replace(DEFAULT, unlearn=DEFAULT.unlearn.with_(epochs=1))
@@ -175,6 +178,7 @@ def test_every_method_refuses_a_bad_knob_before_anything_trains(method, monkeypa
             nl.METHODS[method](original, data, split, nl.Recipe(epochs=1), progress=False, **knobs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(nl.METHODS))
 def test_every_method_runs_on_the_default_setting(method, fmnist, fmnist_original, monkeypatch):
     """Through ``run_method``: the method gets the setting's recipe and knobs, returns a model of its own
@@ -198,6 +202,7 @@ def test_every_method_runs_on_the_default_setting(method, fmnist, fmnist_origina
     assert fa <= original_fa + fa_slack
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, knobs", [("neggradplus", dict(beta=1.0)), ("l1sparse", dict(gamma=0.0))])
 def test_the_limit_of_no_forgetting_term_is_exactly_finetune(method, knobs, tiny_request):
     """NegGrad+ with beta = 1 and ℓ1-sparse with gamma = 0 are Finetune: same seed, same weights

@@ -86,6 +86,7 @@ def test_kl_naturalness_hard_and_soft():
     assert nl.kl_to_model(model, x, uniform) == pytest.approx(want)
 
 
+@pytest.mark.slow
 def test_mia_is_the_balanced_logistic_threshold_on_a_trained_models_entropies(fmnist, fmnist_original):
     """The attack against the official one solved independently (Newton's method on scikit-learn's
     objective), on a trained model's outputs, with a forget set of members and non-members so that the
@@ -111,6 +112,7 @@ def test_mia_is_the_balanced_logistic_threshold_on_a_trained_models_entropies(fm
     assert nl.mia_entropy(retain, below, fit_test) == 100.0 and nl.mia_entropy(retain, above, fit_test) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario, target", [("random", None), ("full-class", "Trouser")])
 def test_evaluate_against_independent_accuracies_and_attack_inputs(scenario, target, fmnist, fmnist_original,
                                                                     monkeypatch):

@@ -10,6 +10,7 @@ import natmu_lite as nl
 CASES = [("small_cnn", 1, 28, 10), ("resnet18", 3, 32, 100), ("resnet34", 3, 64, 200), ("vgg16_bn", 3, 32, 10)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, channels, size, k", CASES)
 def test_forward_shape_and_seeded_init(name, channels, size, k):
     a = nl.build_model(name, k, channels, size, seed=1)
@@ -22,6 +23,7 @@ def test_forward_shape_and_seeded_init(name, channels, size, k):
         assert a(torch.rand(2, channels, size, size)).shape == (2, k)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, channels, size, k", CASES)
 def test_lrp_friendly_structure(name, channels, size, k):
     model = nl.build_model(name, k, channels, size)

@@ -224,6 +224,7 @@ def test_label_cap_binds_when_classes_are_overbooked(monkeypatch):
     assert seen["y"].view(-1, 4).tolist() == on
 
 
+@pytest.mark.slow
 def test_blends_are_never_augmented_but_retain_images_are(monkeypatch):
     """Every image the student is trained on, read back from its input: each blend exactly as built,
     the remaining images cropped and flipped (an image is left as it is only when its random crop offset
@@ -276,6 +277,7 @@ def test_reinit_head_redraws_the_classifier_after_the_labels_are_chosen(fmnist, 
     assert all(torch.equal(before[k], v) for k, v in seen["student"].state_dict().items())  # off: untouched
 
 
+@pytest.mark.slow
 def test_natmu_lowers_forget_accuracy_but_keeps_the_model(fmnist, fmnist_original):
     split = nl.make_split(fmnist, "random", ratio=0.05, seed=0)
     before = nl.evaluate(fmnist_original, fmnist, split)
@@ -289,6 +291,7 @@ def test_natmu_lowers_forget_accuracy_but_keeps_the_model(fmnist, fmnist_origina
     assert all(torch.equal(v, fmnist_original.state_dict()[k]) for k, v in state.items())  # original untouched
 
 
+@pytest.mark.slow
 def test_without_injection_the_model_learns_the_forget_parts(fmnist, fmnist_original):
     """The paper's W/O CI ablation: training on x_f*m alone, without the injected remaining image, teaches
     the model to read the reassigned labels off the forget parts, so PFA rises.

@@ -1,5 +1,6 @@
 """NegGrad+ (methods/neggradplus.py): Finetune with an ascent on forget batches."""
 
+import pytest
 import torch
 
 import natmu_lite as nl
@@ -21,6 +22,7 @@ def test_forget_batches_cycle_through_the_forget_set_in_a_new_order_each_pass():
     assert all(torch.equal(again(s), b) for s, b in enumerate(batches))
 
 
+@pytest.mark.slow
 def test_neggradplus_ascends_the_forget_loss_and_keeps_the_rest(fmnist, fmnist_original, split, finetuned):
     """With 10% of the weight on the ascent, the forget loss rises well above both the original's and
     Finetune's (same recipe, same seed: measured 0.28 against 0.06 and 0.08) while test accuracy

@@ -132,6 +132,7 @@ def check_complete(doc: dict, storage: str):
     assert doc["provenance"]["evaluation"]["workers"] >= 2  # the work really was shared
 
 
+@pytest.mark.slow
 def test_three_workers_share_a_sqlite_protocol(cache, tmp_path):
     storage = f"sqlite:///{tmp_path / 'small.db'}"
     check_complete(run_protocol(storage, 3, tmp_path), storage)
@@ -158,6 +159,7 @@ def test_a_storage_refuses_another_size(cache, tmp_path):
         Protocol("default", storage, sizes={"train_size": 600}).queue("runs")
 
 
+@pytest.mark.slow
 def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuration(cache, tmp_path, monkeypatch):
     import torch
 

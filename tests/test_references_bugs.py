@@ -12,6 +12,7 @@ from natmu_lite.methods.ssd import fisher_importance
 from .conftest import synthetic
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["natmu", "amnesiac", "badteacher"])
 def test_reinit_head_is_reproducible_for_a_seed(method):
     data = synthetic(n_per_class=6)
@@ -28,6 +29,7 @@ def test_reinit_head_is_reproducible_for_a_seed(method):
     assert not torch.equal(other.fc.weight, heads[0])  # the seed draws it
 
 
+@pytest.mark.slow
 def test_gradients_still_work_on_a_model_after_predict():
     data = synthetic(n_per_class=2)
     model = nl.model_for("small_cnn", data)  # as cached_model builds it before loading the weights

@@ -1,5 +1,6 @@
 """SalUn (methods/salun.py): Amnesiac on the most forget-salient weights only."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -9,6 +10,7 @@ from natmu_lite.methods.salun import saliency_mask
 from .conftest import synthetic
 
 
+@pytest.mark.slow
 def test_salun_leaves_every_masked_weight_bit_identical(fmnist, fmnist_original, split):
     recipe = nl.Recipe("adamw", lr=3e-3, weight_decay=0.1, epochs=2)  # weight decay would move frozen weights
     masks = saliency_mask(fmnist_original, fmnist.train_x[split.forget], fmnist.train_y[split.forget], 0.2)

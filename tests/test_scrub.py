@@ -1,5 +1,6 @@
 """SCRUB (methods/scrub.py): away from the teacher on the forget set, close to it on the rest."""
 
+import pytest
 import torch
 
 import natmu_lite as nl
@@ -24,6 +25,7 @@ def test_scrub_divergence_is_t_squared_kl_from_the_teacher():
     assert logits.grad.abs().sum() > 0 and all(p.grad is None for p in teacher.parameters())
 
 
+@pytest.mark.slow
 def test_scrub_max_steps_push_the_forget_set_away_from_the_teacher(fmnist, fmnist_original, split):
     """With the official small-scale weights (alpha 0.5, gamma 1), two epochs of max steps raise the
     forget set's KL to the teacher (the original) well above a run without them and well above the

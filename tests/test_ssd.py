@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -12,6 +13,7 @@ from .conftest import synthetic
 from .test_references import ref_logits
 
 
+@pytest.mark.slow
 def test_ssd_dampens_exactly_the_selected_parameters(fmnist, fmnist_original, split):
     alpha, lam = 10.0, 1.0
     full = fisher_importance(fmnist_original, fmnist.train_x, fmnist.train_y, 128)

@@ -45,6 +45,7 @@ def test_schedules():
         lr_multiplier("wiggly", 0, 10)
 
 
+@pytest.mark.slow
 def test_training_learns_and_is_deterministic():
     data = synthetic()
     recipe = nl.Recipe("sgd", lr=0.05, epochs=8, batch_size=32, schedule="step", warmup_epochs=1, flip=True)

@@ -40,6 +40,7 @@ def default_gap(setting, scenario, method):
     return avg_gap(run.metrics, evaluate(retrained, data, split))
 
 
+@pytest.mark.slow
 def test_a_small_study_is_no_worse_than_the_defaults(cache, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = tune(TINY, "random-10%", "ssd", trials=6, storage=storage, sampler_seed=0)
@@ -77,6 +78,7 @@ def check_shared(storage: str, study: str, n: int, trials: int) -> None:
     assert all(t.state.name == "COMPLETE" for t in s.trials)
 
 
+@pytest.mark.slow
 def test_two_workers_split_one_sqlite_study(cache, tmp_path):
     data = load_setting_data(TINY)  # warm the shared cache, so that the workers only tune
     cached_model("original", TINY, data, 0, progress=False)
@@ -101,6 +103,7 @@ def test_two_workers_split_one_postgresql_study(cache):
     optuna.delete_study(study_name=study, storage=url)
 
 
+@pytest.mark.slow
 def test_transfer_and_setting_files(cache, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = tune(TINY, "random-10%", "ssd", trials=3, storage=storage, sampler_seed=1)
