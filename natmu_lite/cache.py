@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -20,9 +21,11 @@ from torch import nn
 
 from .data import Dataset, Split
 from .methods.base import get_method, spec
+from .metrics import accuracy
 from .models import model_for
+from .provenance import record
 from .settings import Setting
-from .train import Recipe, default_device, train_original
+from .train import Recipe, default_device, predict, train_original
 
 CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
 
@@ -162,3 +165,31 @@ def cached_model(kind: str, setting: Setting, data: Dataset, seed: int, split: S
         write_model(model, weights, meta, {"key": key, "seconds": seconds})
     return model, seconds
 
+
+# ---------------------------------------------------------------------------------------------
+# pinned models: the original models a committed result started from, committed beside it
+
+def pinned_files(folder: Path, setting: str, seed: int) -> tuple[Path, Path]:
+    return folder / f"{setting}-seed{seed}.pt", folder / f"{setting}-seed{seed}.json"
+
+
+def pin_original(model: nn.Module, weights: Path, meta: Path, data: Dataset, key: dict, seconds: float) -> None:
+    """Write a pinned original: its weights, and beside them its key, checksum, accuracies (on the
+    setting's test and training sets, which a test compares with a model trained again) and provenance."""
+    metrics = {"test_accuracy": accuracy(predict(model, data.test_x), data.test_y),
+               "train_accuracy": accuracy(predict(model, data.train_x), data.train_y)}
+    write_model(model, weights, meta, {"key": key, "seconds": seconds, "metrics": metrics,
+                                       "provenance": record("natmu-lite " + " ".join(sys.argv[1:]))})
+
+
+def load_pinned(weights: Path, meta: Path, model: nn.Module, key: dict) -> nn.Module:
+    """Load a pinned original into ``model``; a pinned file that does not match the setting (another
+    configuration) or its checksum is an error, never silently replaced: it is committed data."""
+    try:
+        state, _ = read_model(weights, meta, key)
+    except ValueError as e:
+        raise ValueError(f"the pinned original {weights} cannot be used: {e}; it belongs to another "
+                         "configuration of the protocol, or is damaged (restore it, or remove it to train "
+                         "and pin a new one)") from None
+    model.load_state_dict(state)
+    return model

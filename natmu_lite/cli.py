@@ -146,6 +146,7 @@ def protocol_cmd(args: argparse.Namespace) -> int:
     """The fair benchmark: tune every method on held-out requests with one budget, evaluate over
     seeds, export with provenance. Resumable; ``--workers`` processes here, more machines through a
     shared ``--storage``."""
+    from . import export
     from .protocol import Protocol, default_storage
     from .tune import check_storage
 
@@ -165,12 +166,13 @@ def protocol_cmd(args: argparse.Namespace) -> int:
     if not args.export_only:
         proto.launch(args.workers, command, args.phase, progress=not args.quiet)
     if args.phase == "tune":
-        summary = pd.DataFrame(proto.tuning_summary())
+        summary = pd.DataFrame(export.tuning_summary(proto))
         print(summary[["setting", "scenario", "method", "default_avg_gap", "best_avg_gap", "best_trial"]].round(2)
               .to_string(index=False))
         return 0
     producing = " ".join(["natmu-lite", *(a for a in command if a not in ("--export-only", "--partial"))])
-    doc = proto.export(out, command=producing, partial=args.partial, exported_by=" ".join(["natmu-lite", *command]))
+    doc = export.export(proto, out, command=producing, partial=args.partial,
+                        exported_by=" ".join(["natmu-lite", *command]))
     print(to_text(paper_table(pd.DataFrame([r for r in doc["runs"] if r["variant"] in ("tuned", "reference")]))))
     print(f"\n{len(doc['runs'])} runs in {out}; this command's wall time {time.perf_counter() - start:.0f}s")
     return 0

@@ -23,13 +23,13 @@ starting model matters. So, for each scenario of a protocol:
    paper's Fig. 4 question), and ``best of 8``/``best of 16`` (the best trial within a smaller budget)
    for the :data:`BUDGET_METHODS` best methods of each scenario, for the budget figure.
 
-All runs of an export happen on one device, precision and torch version: :meth:`Protocol.export`
+All runs of an export happen on one device, precision and torch version: :func:`natmu_lite.export.export`
 refuses a storage that mixes them. All state lives in one Optuna storage (SQLite here, PostgreSQL to
 share): the tuning studies, and two studies of queued trials (the replica runs, then the evaluation runs)
 which workers pop atomically, with heartbeats so that a dead worker's run is queued again. The original
 models are pinned beside a SQLite storage (:meth:`Protocol.original`), so that a protocol resumed on
 another machine starts from the same models. Start :meth:`Protocol.work` in as many processes or
-machines as you like (``natmu-lite protocol --workers N``); :meth:`Protocol.export` writes the finished
+machines as you like (``natmu-lite protocol --workers N``); :func:`natmu_lite.export.export` writes the finished
 results, with their provenance, as JSON.
 """
 
@@ -54,16 +54,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import selection
-from .cache import atomic_write, cache_dir, cached_model, locked, model_key, read_model, write_model
+from .cache import cache_dir, cached_model, load_pinned, locked, model_key, pin_original, pinned_files
 from .data import Dataset
 from .methods import REFERENCE_METHODS, SEARCH_SPACES
-from .metrics import accuracy, as_row, collapsed, evaluate
+from .metrics import as_row, evaluate
 from .models import model_for
-from .provenance import machine, record
+from .provenance import machine
 from .runs import run_method
 from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized, split_params
-from .train import default_device, predict
-from .tune import DIVERGED_GAP, default_params, objective, open_storage, open_study, search_distributions, study_name
+from .train import default_device
+from .tune import DIVERGED_GAP, default_params, objective, open_storage, open_study, study_name
 
 TRIALS = 24  # completed trials per (scenario, method) study, the same for every method
 SEEDS = (0, 1, 2, 3, 4)  # seed s: original model s, Retrain s (from original s's initialisation), unlearning run s
@@ -192,7 +192,7 @@ def tuned_params(doc: dict, setting: str, ratio: float) -> dict[str, dict]:
 
 class Protocol:
     """One protocol in one storage: what every worker process runs (:meth:`work`) and what the
-    results are exported from (:meth:`export`). Keeps the data and original models it loaded.
+    results are exported from (:mod:`natmu_lite.export`). Keeps the data and original models it loaded.
 
     ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.settings.resized`) shrink it for
     quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes.
@@ -577,23 +577,7 @@ class Protocol:
             return {**row, "params": params, "diverged": True, "seconds": 0.0}
         return {**row, "params": params, **as_row(result.metrics), "seconds": result.seconds}
 
-    # -- progress and export
-    def _order(self, name: str) -> tuple:
-        """Exported runs in the order of the plans: setting, scenario, request, seed, method, variant."""
-        q = parse_run_name(name)
-        p = self.plans[q["setting"]]
-        scenario = scenario_of(p, q["request"])
-        rows = [*REFERENCE_METHODS, *self.methods]
-        return (list(self.plans).index(q["setting"]), list(p.requests).index(scenario),
-                p.requests[scenario].index(q["request"]), q["seed"], rows.index(q["method"]), VARIANTS.index(
-                    q["variant"]) if q["variant"] in VARIANTS else -1)
-
-    def complete_seeds(self, missing: list[str]) -> dict[str, list[int]]:
-        """Per scenario, the seeds none of whose evaluation runs is missing."""
-        gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
-        return {scenario: [s for s in self.seeds if not any((p.setting.name, r, s) in gaps for r in tests)]
-                for p in self.plans.values() for scenario, tests in p.requests.items()}
-
+    # -- progress
     def progress(self) -> tuple[int, int]:
         """(finished, total) of the budgeted tuning trials and the runs known so far, for progress bars."""
         store = open_storage(self.storage)
@@ -608,83 +592,6 @@ class Protocol:
             if f"protocol/{self.name}/{which}" in names:
                 done += len(_rows(self.queue(which)))
         return done, total + len(self.replica_names()) + len(self.test_names()[0])
-
-    def tuning_summary(self) -> list[dict]:
-        """Per study: its validation replicas, the budget's best trial (the single-stage choice), the
-        setting values' score, the search curve (best so far after each trial) and the selection."""
-        rows, replicas = [], _rows(self.queue("replicas"))
-        for p, scenario, method in self.studies():
-            study = self.study(p, scenario, method)
-            budget = budget_trials(study, self.trials)
-            best = best_within_budget(study, self.trials)
-            chosen = self.selection(p, scenario, method, replicas)
-            rows.append({"setting": p.setting.name, "scenario": scenario, "method": method,
-                         "validation": [p.setting.scenarios[r] for r in p.validation[scenario]],
-                         "trials": self.trials, "best_trial": best.number, "best_avg_gap": best.value,
-                         "best_params": best.params, "default_avg_gap": budget[0].value,
-                         "search_curve": selection.best_so_far([t.value for t in budget]), "selection": chosen})
-        return rows
-
-    def check_one_device(self, trials: list[optuna.trial.FrozenTrial]) -> dict:
-        """The one device, precision and torch version every finished trial of the export ran with;
-        ``ValueError`` when they are several (runs of other kernels and precisions are not one export)."""
-        kinds = {(t.user_attrs.get("device"), t.user_attrs.get("precision"), t.user_attrs.get("torch"))
-                 for t in trials if t.state == TrialState.COMPLETE}
-        if len(kinds) > 1:
-            listed = "; ".join(f"{d}, {pr}, torch {v}" for d, pr, v in sorted(kinds, key=str))
-            raise ValueError(f"storage {self.storage} mixes devices, precisions or torch versions ({listed}): "
-                             "one export runs on one of each; use another --storage for another device")
-        device, precision, version = next(iter(kinds), (None, None, None))
-        return {"device": device, "precision": precision, "torch": version}
-
-    def export(self, out: str | Path, command: str = "", partial: bool = False, exported_by: str = "") -> dict:
-        """Write the results (every evaluation run, every study's budget, search curve and selection, the
-        replica runs, the pinned originals, provenance) as JSON. ``command`` produces the runs (and
-        resumes them); ``exported_by`` wrote this file, when that was another command (``--export-only``).
-        Raises if the runs mix devices, or if a study lacks its budget or a run is missing, unless
-        ``partial``: then the finished runs are written with ``"complete": false``, the missing runs, and
-        per scenario the seeds whose runs are all finished (the only ones :func:`natmu_lite.results.runs`
-        reads)."""
-        summaries = self.tuning_summary()
-        tuning = [t for p, scenario, method in self.studies() for t in self.study(p, scenario, method).trials]
-        queues = {which: self.queue(which) for which in ("replicas", "runs")}
-        device = self.check_one_device(tuning + [t for q in queues.values() for t in q.trials])
-        rows = {which: _rows(q) for which, q in queues.items()}
-        classes = {name: self.data(p).num_classes for name, p in self.plans.items()}
-        for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
-            row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])  # one place, one rule
-        tests, aliases = self.test_names()
-        for alias, primary in aliases.items():  # a variant with another's knobs: that run's row, marked
-            if primary in rows["runs"]:
-                rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
-                                       "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
-        names = {"replicas": self.replica_names(), "runs": sorted([*tests, *aliases], key=self._order)}
-        missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
-        unknown = [f"{m} on {sc}" for p, sc, m in self.studies() if self.selection(p, sc, m, rows["replicas"]) is None]
-        if (missing or unknown) and not partial:
-            what = f"{len(missing)} runs are not finished (e.g. {missing[0]})" if missing else \
-                f"the choice of {unknown[0]} is not known yet ({len(unknown)} in all)"
-            raise ValueError(f"{what}; run the protocol again to finish them")
-        doc = {"protocol": self.name, "methods": list(self.methods), "sizes": self.sizes, "device": device,
-               "complete": not missing, "missing": missing, "complete_seeds": self.complete_seeds(missing),
-               "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
-                                    tuning=_phase_summary(tuning), replicas=_phase_summary(queues["replicas"].trials),
-                                    evaluation=_phase_summary(queues["runs"].trials)),
-               "originals": self.pin_originals(),
-               "design": {"seeds": list(self.seeds), "validation_seeds": list(VALIDATION_SEEDS),
-                          "variants": list(VARIANTS), "candidates": selection.CANDIDATES,
-                          "min_progress": selection.MIN_PROGRESS, "budgets": [*BUDGETS, self.trials],
-                          "budget_methods": BUDGET_METHODS, "transfer": TRANSFER},
-               "budget": {"trials": self.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
-                          "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
-                                            for m in self.methods}, "seeds": list(self.seeds)},
-               "studies": summaries,
-               "replicas": [rows["replicas"][q] for q in names["replicas"] if q in rows["replicas"]],
-               "runs": [rows["runs"][q] for q in names["runs"] if q in rows["runs"]]}
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
-        return doc
 
     def launch(self, workers: int, command: list[str], phase: str = "all", progress: bool = True) -> None:
         """Run what is left of the protocol in ``workers`` processes of this machine (one torch thread
@@ -709,56 +616,11 @@ class Protocol:
         if failed:
             raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
 
-    def pin_originals(self) -> dict[str, dict]:
-        """Pin every original model the protocol's runs start from (training what is not pinned yet: the
-        seeds' and the validation replicas') and describe each for the export: its file, checksum and
-        accuracies, and where it was trained."""
-        out = {}
-        for p in self.plans.values():
-            replicas = max(len(v) for v in p.validation.values())
-            for seed in (*self.seeds, *VALIDATION_SEEDS[:replicas]):
-                self.original(p, seed)
-                if self.originals is not None:
-                    weights, meta = pinned_files(self.originals, p.setting.name, seed)
-                    info = json.loads(meta.read_text())
-                    out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
-                                                       "file": f"{self.originals.name}/{weights.name}",
-                                                       **{k: info[k] for k in ("sha256", "metrics", "seconds",
-                                                                               "provenance")}}
-        return out
-
-
 def originals_beside(storage: str, name: str) -> Path | None:
     """Where a protocol pins its original models by default: beside its SQLite file, else nowhere."""
     if not storage.startswith("sqlite:///") or storage.endswith(":memory:"):
         return None
     return Path(storage.removeprefix("sqlite:///")).parent / f"{name}-originals"
-
-
-def pinned_files(folder: Path, setting: str, seed: int) -> tuple[Path, Path]:
-    return folder / f"{setting}-seed{seed}.pt", folder / f"{setting}-seed{seed}.json"
-
-
-def pin_original(model: nn.Module, weights: Path, meta: Path, data: Dataset, key: dict, seconds: float) -> None:
-    """Write a pinned original: its weights, and beside them its key, checksum, accuracies (on the
-    setting's test and training sets, which a test compares with a model trained again) and provenance."""
-    metrics = {"test_accuracy": accuracy(predict(model, data.test_x), data.test_y),
-               "train_accuracy": accuracy(predict(model, data.train_x), data.train_y)}
-    write_model(model, weights, meta, {"key": key, "seconds": seconds, "metrics": metrics,
-                                       "provenance": record("natmu-lite " + " ".join(sys.argv[1:]))})
-
-
-def load_pinned(weights: Path, meta: Path, model: nn.Module, key: dict) -> nn.Module:
-    """Load a pinned original into ``model``; a pinned file that does not match the setting (another
-    configuration) or its checksum is an error, never silently replaced: it is committed data."""
-    try:
-        state, _ = read_model(weights, meta, key)
-    except ValueError as e:
-        raise ValueError(f"the pinned original {weights} cannot be used: {e}; it belongs to another "
-                         "configuration of the protocol, or is damaged (restore it, or remove it to train "
-                         "and pin a new one)") from None
-    model.load_state_dict(state)
-    return model
 
 
 def precision() -> str:
@@ -785,20 +647,3 @@ def _rows(study: optuna.Study) -> dict[str, dict]:
     for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
         rows.setdefault(t.user_attrs["run"], t.user_attrs["row"])
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# provenance and export
-
-def _phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
-    """Wall time (first start to last end), summed trial time, and the machines of one phase."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
-    if not done:
-        return {}
-    keys = ("host", "device", "precision", "cpu", "isa", "cores", "threads", "torch")
-    machines = sorted({json.dumps({k: t.user_attrs.get(k) for k in keys}) for t in done})
-    wall = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
-    return {"trials": len(done), "wall_seconds": wall.total_seconds(),
-            "trial_seconds": sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done),
-            "workers": len({(t.user_attrs.get("host"), t.user_attrs.get("pid")) for t in done}),
-            "machines": [json.loads(m) for m in machines]}

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from natmu_lite import protocol, results, settings, stats
+from natmu_lite import export, protocol, results, settings, stats
 from natmu_lite.methods import REFERENCE_METHODS
 from natmu_lite.protocol import Protocol, plan
 from natmu_lite.settings import get_setting
@@ -57,7 +57,7 @@ WORKER = textwrap.dedent("""
     from dataclasses import replace
     import torch
     torch.set_num_threads(1)
-    from natmu_lite import protocol, settings
+    from natmu_lite import export, protocol, settings
     # a small protocol: one random and one class scenario, 300 training images, 1 epoch, two methods
     small = replace(settings.DEFAULT, name="small", train_size=300, test_size=200,
                     train=settings.DEFAULT.train.with_(epochs=1), unlearn=settings.DEFAULT.unlearn.with_(epochs=1),
@@ -73,7 +73,7 @@ WORKER = textwrap.dedent("""
     elif sys.argv[2] == "work":
         proto.work()
     else:
-        print(len(proto.export(sys.argv[2])["runs"]))
+        print(len(export.export(proto, sys.argv[2])["runs"]))
 """)
 
 
@@ -173,7 +173,7 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
     p = proto.plans["small"]
     assert proto.originals == tmp_path / "small-originals"
     first = proto.original(p, 0)
-    pinned = proto.pin_originals()
+    pinned = export.originals(proto)
     assert set(pinned) == {"small/0", "small/1", "small/100"}  # each seed's and the validation replica's
     assert pinned["small/1"]["file"] == "small-originals/small-seed1.pt" and pinned["small/1"]["provenance"]["machine"]
     assert pinned["small/0"]["sha256"] != pinned["small/1"]["sha256"]
@@ -192,11 +192,10 @@ def test_an_export_refuses_runs_of_several_devices(tmp_path):
         return optuna.trial.create_trial(value=1.0, params={}, distributions={},
                                          user_attrs={"device": device, "precision": precision, "torch": "2.14"})
 
-    proto = Protocol("default", "sqlite:///:memory:")
-    assert proto.check_one_device([trial("cpu", "fp32")] * 2) == {"device": "cpu", "precision": "fp32",
-                                                                   "torch": "2.14"}
+    assert export.check_one_device([trial("cpu", "fp32")] * 2) == {"device": "cpu", "precision": "fp32",
+                                                                    "torch": "2.14"}
     with pytest.raises(ValueError, match="mixes devices.*NVIDIA H200, bf16 autocast.*cpu, fp32"):
-        proto.check_one_device([trial("cpu", "fp32"), trial("NVIDIA H200", "bf16 autocast")])
+        export.check_one_device([trial("cpu", "fp32"), trial("NVIDIA H200", "bf16 autocast")])
 
 
 def test_candidates_are_the_best_trials_and_the_untuned_one():

@@ -1,0 +1,162 @@
+"""A fair protocol's results as one committed file: every evaluation run, every study's budget, search
+curve and selection, the replica runs, the pinned original models, and the provenance, refused when the
+runs mix devices, precisions or torch versions (``natmu-lite protocol`` writes it; the chapters read it
+through :mod:`natmu_lite.results`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from . import selection
+from .cache import atomic_write, pinned_files
+from .methods import REFERENCE_METHODS
+from .metrics import collapsed
+from .protocol import (
+    BUDGET_METHODS,
+    BUDGETS,
+    SAMPLER_SEED,
+    TRANSFER,
+    VALIDATION_SEEDS,
+    VARIANTS,
+    Protocol,
+    _rows,
+    best_within_budget,
+    budget_trials,
+    parse_run_name,
+    scenario_of,
+)
+from .provenance import record
+from .tune import search_distributions
+
+
+def tuning_summary(proto: Protocol) -> list[dict]:
+    """Per study: its validation replicas, the budget's best trial (the single-stage choice), the
+    setting values' score, the search curve (best so far after each trial) and the selection."""
+    rows, replicas = [], _rows(proto.queue("replicas"))
+    for p, scenario, method in proto.studies():
+        study = proto.study(p, scenario, method)
+        budget = budget_trials(study, proto.trials)
+        best = best_within_budget(study, proto.trials)
+        chosen = proto.selection(p, scenario, method, replicas)
+        rows.append({"setting": p.setting.name, "scenario": scenario, "method": method,
+                     "validation": [p.setting.scenarios[r] for r in p.validation[scenario]],
+                     "trials": proto.trials, "best_trial": best.number, "best_avg_gap": best.value,
+                     "best_params": best.params, "default_avg_gap": budget[0].value,
+                     "search_curve": selection.best_so_far([t.value for t in budget]), "selection": chosen})
+    return rows
+
+def check_one_device(trials: list[optuna.trial.FrozenTrial], storage: str = "the storage") -> dict:
+    """The one device, precision and torch version every finished trial of the export ran with;
+    ``ValueError`` when they are several (runs of other kernels and precisions are not one export)."""
+    kinds = {(t.user_attrs.get("device"), t.user_attrs.get("precision"), t.user_attrs.get("torch"))
+             for t in trials if t.state == TrialState.COMPLETE}
+    if len(kinds) > 1:
+        listed = "; ".join(f"{d}, {pr}, torch {v}" for d, pr, v in sorted(kinds, key=str))
+        raise ValueError(f"{storage} mixes devices, precisions or torch versions ({listed}): "
+                         "one export runs on one of each; use another --storage for another device")
+    device, precision, version = next(iter(kinds), (None, None, None))
+    return {"device": device, "precision": precision, "torch": version}
+
+def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = False, exported_by: str = "") -> dict:
+    """Write the results (every evaluation run, every study's budget, search curve and selection, the
+    replica runs, the pinned originals, provenance) as JSON. ``command`` produces the runs (and
+    resumes them); ``exported_by`` wrote this file, when that was another command (``--export-only``).
+    Raises if the runs mix devices, or if a study lacks its budget or a run is missing, unless
+    ``partial``: then the finished runs are written with ``"complete": false``, the missing runs, and
+    per scenario the seeds whose runs are all finished (the only ones :func:`natmu_lite.results.runs`
+    reads)."""
+    summaries = tuning_summary(proto)
+    tuning = [t for p, scenario, method in proto.studies() for t in proto.study(p, scenario, method).trials]
+    queues = {which: proto.queue(which) for which in ("replicas", "runs")}
+    device = check_one_device(tuning + [t for q in queues.values() for t in q.trials], proto.storage)
+    rows = {which: _rows(q) for which, q in queues.items()}
+    classes = {name: proto.data(p).num_classes for name, p in proto.plans.items()}
+    for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
+        row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])  # one place, one rule
+    tests, aliases = proto.test_names()
+    for alias, primary in aliases.items():  # a variant with another's knobs: that run's row, marked
+        if primary in rows["runs"]:
+            rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
+                                   "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
+    names = {"replicas": proto.replica_names(), "runs": sorted([*tests, *aliases], key=lambda q: _order(proto, q))}
+    missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
+    unknown = [f"{m} on {sc}" for p, sc, m in proto.studies() if proto.selection(p, sc, m, rows["replicas"]) is None]
+    if (missing or unknown) and not partial:
+        what = f"{len(missing)} runs are not finished (e.g. {missing[0]})" if missing else \
+            f"the choice of {unknown[0]} is not known yet ({len(unknown)} in all)"
+        raise ValueError(f"{what}; run the protocol again to finish them")
+    doc = {"protocol": proto.name, "methods": list(proto.methods), "sizes": proto.sizes, "device": device,
+           "complete": not missing, "missing": missing, "complete_seeds": complete_seeds(proto, missing),
+           "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
+                                tuning=phase_summary(tuning), replicas=phase_summary(queues["replicas"].trials),
+                                evaluation=phase_summary(queues["runs"].trials)),
+           "originals": originals(proto),
+           "design": {"seeds": list(proto.seeds), "validation_seeds": list(VALIDATION_SEEDS),
+                      "variants": list(VARIANTS), "candidates": selection.CANDIDATES,
+                      "min_progress": selection.MIN_PROGRESS, "budgets": [*BUDGETS, proto.trials],
+                      "budget_methods": BUDGET_METHODS, "transfer": TRANSFER},
+           "budget": {"trials": proto.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
+                      "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
+                                        for m in proto.methods}, "seeds": list(proto.seeds)},
+           "studies": summaries,
+           "replicas": [rows["replicas"][q] for q in names["replicas"] if q in rows["replicas"]],
+           "runs": [rows["runs"][q] for q in names["runs"] if q in rows["runs"]]}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
+    return doc
+
+
+def complete_seeds(proto: Protocol, missing: list[str]) -> dict[str, list[int]]:
+    """Per scenario, the seeds none of whose evaluation runs is missing."""
+    gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
+    return {scenario: [s for s in proto.seeds if not any((p.setting.name, r, s) in gaps for r in tests)]
+            for p in proto.plans.values() for scenario, tests in p.requests.items()}
+
+
+def _order(proto: Protocol, name: str) -> tuple:
+    """Exported runs in the order of the plans: setting, scenario, request, seed, method, variant."""
+    q = parse_run_name(name)
+    p = proto.plans[q["setting"]]
+    scenario = scenario_of(p, q["request"])
+    rows = [*REFERENCE_METHODS, *proto.methods]
+    return (list(proto.plans).index(q["setting"]), list(p.requests).index(scenario),
+            p.requests[scenario].index(q["request"]), q["seed"], rows.index(q["method"]), VARIANTS.index(
+                q["variant"]) if q["variant"] in VARIANTS else -1)
+
+
+def originals(proto: Protocol) -> dict[str, dict]:
+    """Pin every original model the protocol's runs start from (training what is not pinned yet: the
+    seeds' and the validation replicas') and describe each for the export: its file, checksum and
+    accuracies, and where it was trained."""
+    out = {}
+    for p in proto.plans.values():
+        replicas = max(len(v) for v in p.validation.values())
+        for seed in (*proto.seeds, *VALIDATION_SEEDS[:replicas]):
+            proto.original(p, seed)
+            if proto.originals is not None:
+                weights, meta = pinned_files(proto.originals, p.setting.name, seed)
+                info = json.loads(meta.read_text())
+                out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
+                                                   "file": f"{proto.originals.name}/{weights.name}",
+                                                   **{k: info[k] for k in ("sha256", "metrics", "seconds",
+                                                                           "provenance")}}
+    return out
+
+
+def phase_summary(trials: list[optuna.trial.FrozenTrial]) -> dict:
+    """Wall time (first start to last end), summed trial time, and the machines of one phase."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
+    if not done:
+        return {}
+    keys = ("host", "device", "precision", "cpu", "isa", "cores", "threads", "torch")
+    machines = sorted({json.dumps({k: t.user_attrs.get(k) for k in keys}) for t in done})
+    wall = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
+    return {"trials": len(done), "wall_seconds": wall.total_seconds(),
+            "trial_seconds": sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done),
+            "workers": len({(t.user_attrs.get("host"), t.user_attrs.get("pid")) for t in done}),
+            "machines": [json.loads(m) for m in machines]}
