@@ -3,6 +3,10 @@ audits (``ulira-default.json``), by name or by path. Reading them needs neither 
 chapters that show them take seconds.
 
 One function, :func:`path`, finds a committed file, so that there is one place to change where they live.
+They are written in one place, the repository's ``results/`` (``natmu-lite protocol`` and ``natmu-lite
+audit`` export there); a wheel of the package carries those JSON files as package data,
+``natmu_lite/committed/`` (pyproject.toml maps the one folder onto the other), so that an installed package
+(Colab, a plain ``pip install``) reads the same files a clone does.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"  # the committed results, in a clone
+PACKAGED = Path(__file__).resolve().parent / "committed"  # an installed wheel's copy of results/*.json
+# Where the committed results are read: an installed package reads its own copy, a clone (or an editable
+# install, which has no copy) the repository's results/, where they are written.
+RESULTS = PACKAGED if PACKAGED.is_dir() else PACKAGED.parent.parent / "results"
 
 
 def path(name: str | Path) -> Path:
@@ -25,7 +32,7 @@ def path(name: str | Path) -> Path:
 def _read(name: str | Path, what: str, hint: str) -> dict:
     file = path(name)
     if not file.exists():
-        raise FileNotFoundError(f"{file}: no {what} there (the committed ones come with the project; {hint})")
+        raise FileNotFoundError(f"{file}: no {what} there (the committed ones come with the package; {hint})")
     return json.loads(file.read_text())
 
 
