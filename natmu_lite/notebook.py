@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .train import default_device
+from . import __version__
+from .train import PRECISIONS, default_device, precision
 
 
 def glue(name: str, value, display: bool = False) -> None:
@@ -31,8 +32,15 @@ def glue(name: str, value, display: bool = False) -> None:
 
 
 def where() -> str:
-    """One line on where the chapter runs: the device and the precision its training uses."""
+    """One line on where the chapter runs, which every notebook prints first (its install cell): the
+    device and the precision training uses there (:func:`natmu_lite.train.precision` decides)."""
     device = default_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    precision = "bf16 autocast" if device.type == "cuda" else "fp32"
-    return f"running on {device.type} ({name}), training in {precision}, torch {torch.__version__}"
+    if device.type == "cuda":
+        capability = ".".join(map(str, torch.cuda.get_device_capability(device)))
+        name = f"{torch.cuda.get_device_name(device)}, compute capability {capability}"
+    else:
+        name = f"{torch.get_num_threads()} CPU threads"
+    arithmetic = precision(device)
+    why = " (no native bf16 on this GPU)" if arithmetic == "fp16" else ""
+    return (f"natmu-lite {__version__} running on {device.type} ({name}), training in "
+            f"{PRECISIONS[arithmetic]}{why}, torch {torch.__version__}")

@@ -7,15 +7,17 @@ Data stays on the device as uint8 tensors; each step gathers a batch by index, a
 batched op (random crop with zero padding and a horizontal flip, drawn per image) and converts to
 float. There is no DataLoader and no per-sample Python, which is what makes small-image training fast
 (see ``benchmarks/trainer_speed.py``). On CUDA the step runs in bf16 autocast with channels_last
-(``Recipe(bf16=False)`` for fp32; ``benchmarks/gpu_speed.py`` checks both give the same RA/FA) and
-optionally through ``torch.compile``; nothing in the step loop waits for the GPU (the loss is summed
-on the device and read once an epoch).
+(``Recipe(bf16=False)`` for fp32; ``benchmarks/gpu_speed.py`` checks both give the same RA/FA), or in
+fp16 autocast with a gradient scaler on a GPU without native bf16 (:func:`precision` decides, for every
+training and inference step of the package), and optionally through ``torch.compile``; nothing in the
+step loop waits for the GPU (the loss is summed on the device and read once an epoch).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -47,7 +49,7 @@ class Recipe:
     momentum: float = 0.9
     crop_padding: int = 0  # random crop with this zero padding (0: no crop)
     flip: bool = False  # random horizontal flip
-    bf16: bool = True  # bf16 autocast on CUDA (fp32 with False; the CPU always trains in fp32)
+    bf16: bool = True  # autocast on CUDA (see precision(); fp32 with False; the CPU always trains in fp32)
     compile: str = ""  # a torch.compile mode for the training forward ("default", "reduce-overhead"); "": eager
 
     def __post_init__(self):
@@ -88,6 +90,41 @@ BOUNDS = {  # field -> (integer?, the rule in words, the rule)
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+PRECISIONS = {  # what precision() returns -> how it is said (natmu_lite.notebook.where)
+    "bf16": "bf16 autocast",
+    "fp16": "fp16 autocast with a gradient scaler",
+    "fp32": "fp32",
+}
+
+
+def precision(device: torch.device | str, mixed: bool = True) -> str:
+    """The arithmetic of training and inference on ``device``, decided here for the whole package:
+    ``"bf16"`` autocast on a CUDA GPU with native bf16 (compute capability 8.0 or newer: A100, H100,
+    L4...); ``"fp16"`` autocast with a gradient scaler on older ones (Colab's free T4 is 7.5), where bf16
+    is only emulated, slowly or not at all, while fp16 runs on the tensor cores; ``"fp32"`` on the CPU
+    or with ``mixed=False`` (``Recipe(bf16=False)``)."""
+    device = torch.device(device)
+    if device.type != "cuda" or not mixed:
+        return "fp32"
+    return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The autocast region of one forward pass in ``precision`` (a no-op for fp32)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, precision: str, desc: str = "train") -> torch.amp.GradScaler:
+    """The loss scaling fp16 needs (its small gradients underflow without it); a pass-through for bf16
+    and fp32. Says so, as a warning (shown once per kind of run), when a GPU trains in fp16."""
+    if precision == "fp16":
+        warnings.warn(f"{desc}: {torch.cuda.get_device_name(device)} has no native bf16 (compute capability "
+                      f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}): training in "
+                      f"{PRECISIONS['fp16']}", stacklevel=3)
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
 def lr_multiplier(schedule: str, step: int, total: int, warmup: int = 0) -> float:
@@ -182,7 +219,6 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
     if len(images) == 0:
         raise ValueError("cannot train on an empty set")
     device = next(model.parameters()).device
-    cuda = device.type == "cuda"
     images, targets = images.to(device), targets.to(device)
     do_augment = recipe.crop_padding > 0 or recipe.flip
     if do_augment and augment_mask is not None:
@@ -194,6 +230,8 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
     total, warmup = recipe.epochs * steps_per_epoch, round(recipe.warmup_epochs * steps_per_epoch)
     opt = make_optimizer(model, recipe)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(recipe.schedule, s, total, warmup))
+    arithmetic = precision(device, recipe.bf16)
+    scaler = grad_scaler(device, arithmetic, desc)
     loss_fn = loss_fn or F.cross_entropy
     model.train()
     bar = tqdm(range(recipe.epochs), desc=desc, disable=not progress, leave=False)
@@ -207,13 +245,14 @@ def fit(model: nn.Module, images: Tensor, targets: Tensor, recipe: Recipe, *, se
                 x = aug if augment_mask is None else torch.where(augment_mask[idx, None, None, None], aug, x)
             if recipe.compile:
                 torch.compiler.cudagraph_mark_step_begin()  # a new step for CUDA-graph trees
-            with torch.autocast("cuda", torch.bfloat16, enabled=cuda and recipe.bf16):
+            with autocast(device, arithmetic):
                 loss = loss_fn(forward(to_input(x)), targets[idx])
                 if extra_loss is not None:
                     loss = loss + extra_loss(model, sched.last_epoch, total)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # opt.step(), unless fp16 gradients overflowed (then the scale shrinks)
+            scaler.update()
             sched.step()
             if after_step is not None:
                 after_step(model)
@@ -243,10 +282,10 @@ def _predict(model: nn.Module, images: Tensor, batch_size: int | None) -> Tensor
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    cuda = device.type == "cuda"
+    arithmetic = precision(device)
     out = []
-    for x in images.split(batch_size or (2048 if cuda else 256)):
-        with torch.autocast("cuda", torch.bfloat16, enabled=cuda):
+    for x in images.split(batch_size or (2048 if device.type == "cuda" else 256)):
+        with autocast(device, arithmetic):
             out.append(model(to_input(x.to(device, non_blocking=True))).float())
     model.train(was_training)
     return torch.cat(out).cpu() if out else torch.empty(0)

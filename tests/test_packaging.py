@@ -130,3 +130,11 @@ def test_a_clone_reads_the_results_where_they_are_written():
     protocol and the audit export to: one copy, no second one to keep in step."""
     assert results.path("default") == ROOT / "results" / "default.json"
     assert not results.PACKAGED.exists(), "natmu_lite/committed exists only in a built wheel"
+
+
+def test_one_version():
+    """The version the wheel is built as (and the install cells pin) is the one the package reports."""
+    import natmu_lite
+
+    version = re.search(r'(?m)^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert version == natmu_lite.__version__

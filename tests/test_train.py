@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import natmu_lite as nl
+from natmu_lite import train
 from natmu_lite.methods.base import working_copy
 from natmu_lite.train import augment, lr_multiplier
 
@@ -114,3 +115,43 @@ def test_fit_adds_extra_loss_once_per_step_and_nothing_else(tiny_request):
     total = 3 * math.ceil(len(data.train_x) / 64)
     assert seen == [(s, total) for s in range(total)]
     assert same_weights(plain, hooked)
+
+
+def fake_gpu(monkeypatch, capability: tuple[int, int], name: str, available: bool = True) -> None:
+    """A CUDA device of this compute capability, as far as the precision decision and its messages can tell
+    (``available=False``: the tensors stay on the CPU)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+
+
+@pytest.mark.parametrize("capability,name,expected", [((7, 5), "Tesla T4", "fp16"), ((6, 0), "Tesla P100", "fp16"),
+                                                      ((8, 0), "NVIDIA A100", "bf16"), ((9, 0), "NVIDIA H200", "bf16")])
+def test_a_gpu_without_native_bf16_trains_in_fp16_and_every_notebook_says_so(monkeypatch, capability, name, expected):
+    """bf16 is native from compute capability 8.0; below (Colab's T4: 7.5) it is only emulated, so fp16
+    autocast with a gradient scaler runs instead, and the device line every notebook prints says which."""
+    from natmu_lite.notebook import where
+
+    fake_gpu(monkeypatch, capability, name)
+    assert train.precision("cuda") == expected
+    assert train.precision("cuda", mixed=False) == train.precision("cpu") == "fp32"  # Recipe(bf16=False); the CPU
+    line = where()
+    assert f"running on cuda ({name}, compute capability {capability[0]}.{capability[1]})" in line
+    assert f"training in {train.PRECISIONS[expected]}" in line
+    assert ("no native bf16" in line) == (expected == "fp16")
+
+
+def test_fp16_training_scales_its_loss_learns_and_says_so(monkeypatch):
+    """The fp16 path, run on the CPU (whose autocast has fp16 too): the gradient scaler scales the loss of
+    every step, the model still learns, and a warning names the GPU and why it trains in fp16."""
+    fake_gpu(monkeypatch, (7, 5), "Tesla T4", available=False)
+    monkeypatch.setattr(train, "precision", lambda device, mixed=True: "fp16" if mixed else "fp32")
+    scalers, make = [], train.grad_scaler
+    monkeypatch.setattr(train, "grad_scaler", lambda *args: scalers.append(make(*args)) or scalers[-1])
+    data = synthetic(n_per_class=10, k=4)
+    with pytest.warns(UserWarning, match=r"original: Tesla T4 has no native bf16 \(compute capability 7\.5\): "
+                                         "training in fp16 autocast with a gradient scaler"):
+        model = nl.train_original(data, "small_cnn", nl.Recipe("sgd", lr=0.05, epochs=4, batch_size=16),
+                                  progress=False)
+    assert len(scalers) == 1 and scalers[0].is_enabled() and scalers[0].get_scale() > 1
+    assert nl.metrics.accuracy(nl.predict(model, data.train_x), data.train_y) > 80

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..data import Dataset, Split
-from ..train import Recipe, lr_multiplier, make_optimizer, to_input
+from ..train import Recipe, autocast, grad_scaler, lr_multiplier, make_optimizer, precision, to_input
 from .badteacher import distillation_loss
 from .base import check_number, register, training_space, working_copy
 
@@ -85,6 +85,8 @@ def scrub(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, mste
     opt = make_optimizer(student, recipe)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(recipe.schedule, s, total, warmup))
     g = torch.Generator(device).manual_seed(seed)
+    arithmetic = precision(device, recipe.bf16)
+    scaler = grad_scaler(device, arithmetic, "scrub")
 
     def away(logits: Tensor, x: Tensor, y: Tensor | None) -> Tensor:  # the max step's loss, on D_f
         return -kl(logits, x)
@@ -94,11 +96,12 @@ def scrub(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, mste
 
     def step(x: Tensor, y: Tensor | None, loss_fn: Callable[[Tensor, Tensor, Tensor | None], Tensor]) -> Tensor:
         """One optimiser step on ``loss_fn(student logits, x, y)``; returns the loss times the batch size."""
-        with torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda" and recipe.bf16):
+        with autocast(device, arithmetic):
             loss = loss_fn(student(x), x, y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         sched.step()
         return loss.detach() * len(x)
 
