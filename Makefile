@@ -62,6 +62,7 @@ lint:
 
 # The repository's address is one setting, [project.urls] Repository in pyproject.toml: this copies it
 # into the notebooks' install cells, the Colab links and _config.yml (tests/test_repository.py checks).
+# It refuses while the setting is the placeholder (tools/repository_url.py says what to do).
 url:
 	$(PY) tools/repository_url.py
 

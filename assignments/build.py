@@ -41,19 +41,16 @@ INSTRUCTOR_DIR, STUDENT_DIR = Path("assignments/solutions"), Path("natmu_lite/cl
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
-def repository_url() -> str:
-    """The repository's address, the one setting in pyproject.toml (read by tools/repository_url.py)."""
+def install_cell() -> str:
+    """The chapters' install cell, for the repository's address and the package's version in pyproject.toml
+    (tools/repository_url.py writes it, there and into the chapters)."""
     spec = importlib.util.spec_from_file_location("repository_url", ROOT / "tools" / "repository_url.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.repository_url(ROOT)
+    return module.install_cell(module.repository_url(ROOT), module.version(ROOT))
 
 
-INSTALL = f"""# Install the package when it is missing (e.g. on Colab); here it is already installed.
-try:
-    import natmu_lite  # noqa: F401
-except ImportError:
-    %pip install -q "natmu-lite @ git+{repository_url()}\""""
+INSTALL = install_cell()
 NOTES = {
     "instructor": "*The instructor edition: each solution is behind a toggle below the exercise, each model "
                   "answer, with what to look for when grading it, in a collapsed box. Students get the exercise "

@@ -57,6 +57,18 @@ def test_pages_workflow_builds_the_book_with_the_readmes_command():
     assert wf["jobs"][deploy[0]]["needs"] in ("build", ["build"])
 
 
+def test_pages_workflow_refuses_to_publish_what_readers_could_not_install():
+    """Before it builds, the workflow runs the publishing check (tools/repository_url.py): the placeholder
+    address, a stale copy of the address or a package that differs from the tag the install cells install
+    stop it. The check needs the repository's tags, so the checkout fetches the whole history."""
+    wf = workflow()
+    lines = run_lines(wf)
+    assert "python tools/repository_url.py --publish-check" in lines
+    assert lines.index("python tools/repository_url.py --publish-check") < lines.index("make")
+    checkout = [s for s in steps(wf) if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout and all(s.get("with", {}).get("fetch-depth") == 0 for s in checkout)
+
+
 def test_pages_workflow_installs_the_makefiles_debian_packages():
     """The Makefile installs its Debian packages only as root; the workflow's runner is not root."""
     debs = re.search(r"^DEBS = (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1)
