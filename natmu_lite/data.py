@@ -302,6 +302,10 @@ LOADERS = {
 }
 
 
+# A dataset -> the same images labelled with superclasses, fine labels kept (what sub-class forgetting needs).
+SUPERCLASSES = {"fashion-mnist": "fashion-mnist-super", "cifar100": "cifar20"}
+
+
 def per_class_draw(labels: Tensor, count: Callable[[int], int], g: torch.Generator) -> Tensor:
     """A random draw within each class, classes in ascending order: ``count(n)`` of a class's ``n``
     indices, shuffled (so grouped by class, in random order within each)."""

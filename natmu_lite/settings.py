@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .data import Dataset, Split, load_dataset, make_split
+from .data import SUPERCLASSES, Dataset, Split, load_dataset, make_split
 from .methods.base import check_knobs, get_method
 from .train import Recipe
 
@@ -244,6 +244,32 @@ def resized(setting: Setting, train_size: int | None = None, test_size: int | No
         for name in ("train", "unlearn"):
             changes[name] = changes.get(name, getattr(setting, name)).with_(compile=compile)
     return replace(setting, **changes) if changes else setting
+
+
+def example_requests(setting: Setting, seed: int = 0) -> dict[str, Split]:
+    """One request of each kind on the setting's images, named, to show the kinds side by side (the
+    book's first chapter): forgetting a class, a fine class inside its superclass (where the images have
+    superclasses: Fashion-MNIST's four, CIFAR-100's twenty; not CIFAR-10 or TinyImageNet) and a random 1%
+    and 10%. The class is the setting's where it forgets one, else that of the named setting that forgets
+    one on the same images (cifar100-random shows cifar100-fullclass's rocket), else the first class."""
+    fine = next((f for f, coarse in SUPERCLASSES.items() if coarse == setting.dataset), setting.dataset)
+    coarse = SUPERCLASSES.get(fine)
+
+    def target(dataset: str, kind: str) -> str | None:
+        return next((s["target"] for candidate in (setting, *SETTINGS.values()) if candidate.dataset == dataset
+                     for s in candidate.scenarios.values() if s["kind"] == kind), None)
+
+    data = load_dataset(fine, train_size=setting.train_size, test_size=setting.test_size)
+    forgotten = target(fine, "full-class") or data.classes[0]
+    requests = {f"full-class ({forgotten})": make_split(data, "full-class", target=forgotten)}
+    if coarse and (sub := target(coarse, "sub-class")):
+        grouped = load_dataset(coarse, train_size=setting.train_size, test_size=setting.test_size)
+        split = make_split(grouped, "sub-class", target=sub)
+        among = grouped.classes[int(grouped.train_y[split.forget[0]])]
+        requests[f"sub-class ({split.target} among {among})"] = split
+    for ratio in (0.01, 0.10):
+        requests[f"random {ratio:.0%}"] = make_split(data, "random", ratio=ratio, seed=seed)
+    return requests
 
 
 def load_setting_data(setting: Setting) -> Dataset:
