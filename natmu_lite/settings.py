@@ -246,12 +246,13 @@ def resized(setting: Setting, train_size: int | None = None, test_size: int | No
     return replace(setting, **changes) if changes else setting
 
 
-def example_requests(setting: Setting, seed: int = 0) -> dict[str, Split]:
-    """One request of each kind on the setting's images, named, to show the kinds side by side (the
-    book's first chapter): forgetting a class, a fine class inside its superclass (where the images have
-    superclasses: Fashion-MNIST's four, CIFAR-100's twenty; not CIFAR-10 or TinyImageNet) and a random 1%
-    and 10%. The class is the setting's where it forgets one, else that of the named setting that forgets
-    one on the same images (cifar100-random shows cifar100-fullclass's rocket), else the first class."""
+def example_requests(setting: Setting, seed: int = 0) -> dict[str, tuple[Dataset, Split]]:
+    """One request of each kind on the setting's images, named, with the data it splits, to show the
+    kinds side by side (the book's first chapter): forgetting a class, a fine class inside its superclass
+    (where the images have superclasses: Fashion-MNIST's four, CIFAR-100's twenty; not CIFAR-10 or
+    TinyImageNet) and a random 1% and 10%. The class is the setting's where it forgets one, else that of
+    the named setting that forgets one on the same images (cifar100-random shows cifar100-fullclass's
+    rocket), else the first class."""
     fine = next((f for f, coarse in SUPERCLASSES.items() if coarse == setting.dataset), setting.dataset)
     coarse = SUPERCLASSES.get(fine)
 
@@ -261,14 +262,14 @@ def example_requests(setting: Setting, seed: int = 0) -> dict[str, Split]:
 
     data = load_dataset(fine, train_size=setting.train_size, test_size=setting.test_size)
     forgotten = target(fine, "full-class") or data.classes[0]
-    requests = {f"full-class ({forgotten})": make_split(data, "full-class", target=forgotten)}
+    requests = {f"full-class ({forgotten})": (data, make_split(data, "full-class", target=forgotten))}
     if coarse and (sub := target(coarse, "sub-class")):
         grouped = load_dataset(coarse, train_size=setting.train_size, test_size=setting.test_size)
         split = make_split(grouped, "sub-class", target=sub)
         among = grouped.classes[int(grouped.train_y[split.forget[0]])]
-        requests[f"sub-class ({split.target} among {among})"] = split
+        requests[f"sub-class ({split.target} among {among})"] = (grouped, split)
     for ratio in (0.01, 0.10):
-        requests[f"random {ratio:.0%}"] = make_split(data, "random", ratio=ratio, seed=seed)
+        requests[f"random {ratio:.0%}"] = (data, make_split(data, "random", ratio=ratio, seed=seed))
     return requests
 
 

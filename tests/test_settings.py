@@ -60,7 +60,7 @@ def test_the_requests_shown_are_the_settings_own(tmp_path, monkeypatch):
         requests = example_requests(get_setting(name))
         assert list(requests) == ["full-class (rocket)", "sub-class (rocket among super0)", "random 1%",
                                   "random 10%"], name
-        assert len(requests["random 1%"].forget) == 100 and len(requests["full-class (rocket)"].forget) == 60
+        assert len(requests["random 1%"][1].forget) == 100 and len(requests["full-class (rocket)"][1].forget) == 60
     assert list(example_requests(get_setting("cifar10-random"))) == ["full-class (kind0)", "random 1%", "random 10%"]
 
 
@@ -92,7 +92,7 @@ def test_chapter_one_runs_on_a_cifar_setting_by_changing_its_setting_line(tmp_pa
     space: dict = {}
     for cell in cells:
         exec(cell, space)
-    assert list(space["splits"]) == ["full-class (rocket)", "sub-class (rocket among super0)", "random 1%",
+    assert list(space["requests"]) == ["full-class (rocket)", "sub-class (rocket among super0)", "random 1%",
                                      "random 10%"]
     assert space["exp"].data.name == "cifar100" and space["exp"].split.kind == "random"
     assert list(space["table"].index) == ["original", "retrain"]
