@@ -39,6 +39,7 @@ from natmu_lite.methods.base import (
     fit_with_retain,
     register,
     reinit_last_linear,
+    unregister,
     working_copy,
 )
 from natmu_lite.runs import experiment
@@ -116,8 +117,10 @@ def natmu_with_injection(model, data, split, recipe, *, inject, delta=0.0, n=4,
                            callback=callback, progress=progress)
 
 
-nl.METHODS.pop("natmu-inject", None)  # so that this cell can run again
-register("natmu-inject")(natmu_with_injection)
+unregister("natmu-inject")  # so that this cell can run again
+# its name in the tables and figures, its colour, its place after NatMU
+register("natmu-inject", display="NatMU (your injection)", color="tab:cyan",
+         order=12)(natmu_with_injection)
 print("methods:", ", ".join(sorted(nl.METHODS)))
 
 # %% [markdown]
