@@ -2,7 +2,7 @@
 PY ?= python3
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
 
-.PHONY: all setup data demo book book-instructor test check lint speed url
+.PHONY: all setup data demo book book-instructor colab test check lint speed url
 
 all: setup book
 
@@ -48,6 +48,12 @@ book-instructor:
 		--path-output _build/instructor --builder html -W --keep-going
 	$(PY) tools/book_stamp.py write assignments/solutions
 	@echo "open _build/instructor/_build/html/index.html"
+
+# Every chapter and assignment notebook as a Colab reader runs it: from a wheel installed on its own in a
+# new environment, outside the repository (tools/colab_like.py; --quick: fewer seeds and epochs where a
+# chapter trains; models come from $$NATMU_CACHE when it holds them).
+colab:
+	$(PY) tools/colab_like.py --quick
 
 test:
 	$(PY) -m pytest -q

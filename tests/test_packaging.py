@@ -3,6 +3,7 @@ a wheel installed on its own holds every module, the student notebooks and the c
 chapters read, and finds those results. (Every chapter run from such an install: tools/colab_like.py.)"""
 
 import ast
+import importlib.util
 import json
 import re
 import shutil
@@ -138,3 +139,20 @@ def test_one_version():
 
     version = re.search(r'(?m)^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert version == natmu_lite.__version__
+
+
+def test_the_colab_check_covers_every_notebook_and_its_quick_parameters_exist():
+    """tools/colab_like.py (CI's `make colab`) runs every chapter and every solution; the smaller parameters
+    it gives a training chapter are names that chapter's parameters cell defines (a renamed one would be
+    set in vain)."""
+    spec = importlib.util.spec_from_file_location("colab_like", ROOT / "tools" / "colab_like.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    covered = {p for pattern in tool.NOTEBOOKS for p in ROOT.glob(pattern)}
+    assert covered == {*ROOT.glob("notebooks/[0-9]*.ipynb"), *ROOT.glob("assignments/solutions/*.ipynb")}
+    for name, lines in tool.QUICK.items():
+        cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+        parameters = next("".join(c["source"]) for c in cells if "".join(c["source"]).startswith("# Parameters"))
+        defined = {t.id for node in ast.parse(parameters).body if isinstance(node, ast.Assign) for t in node.targets}
+        assigned = {t.id for node in ast.parse(lines).body for t in node.targets}
+        assert assigned <= defined, (name, assigned - defined)
