@@ -76,6 +76,15 @@ def tiny_request():
     return data, nl.make_split(data, "random", ratio=0.2, seed=0), original
 
 
+def build_wheel(folder: Path) -> Path:
+    """A wheel of this checkout in ``folder`` (tools/colab_like.py builds it from a copy of what the build
+    reads, leaving nothing in the checkout)."""
+    spec = importlib.util.spec_from_file_location("colab_like", ROOT / "tools" / "colab_like.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.build_wheel(folder)
+
+
 def same_weights(a, b) -> bool:
     return all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 

@@ -19,6 +19,8 @@ from natmu_lite.classroom.collect import find, unpack
 from natmu_lite.classroom.gradebook import read_rubric, write_gradebook
 from natmu_lite.cli import main
 
+from .conftest import build_wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "assignments" / "solutions" / "01_masks.ipynb"
 STUB = ROOT / "natmu_lite" / "classroom" / "notebooks" / "01_masks.ipynb"
@@ -214,17 +216,10 @@ def test_a_student_checks_their_own_file(tmp_path):
 def test_grading_needs_only_the_installed_package(tmp_path):
     """A wheel of the package, installed into an empty folder, grades a submission from a folder outside the
     repository: the checks, the references and the hand-out's notebooks all ship with it."""
-    src = tmp_path / "src"
-    shutil.copytree(ROOT / "natmu_lite", src / "natmu_lite", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copyfile(ROOT / name, src / name)
+    wheel = build_wheel(tmp_path)
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(tmp_path / "wheel"), str(src)],
-                   check=True, capture_output=True, timeout=300)
-    wheel = next((tmp_path / "wheel").glob("natmu_lite-*.whl"))
     subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True,
                    capture_output=True, timeout=300)
-    shutil.rmtree(src)
     teacher = tmp_path / "teacher"
     teacher.mkdir()
     assert cli("handout", "out", cwd=teacher, pythonpath=tmp_path / "site").returncode == 0

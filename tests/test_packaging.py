@@ -6,7 +6,6 @@ import ast
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from natmu_lite import results
+
+from .conftest import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "natmu_lite"
@@ -83,20 +84,6 @@ def test_every_package_folder_is_listed():
                                                                    (ROOT / "pyproject.toml").read_text()).group(1)))
     folders = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in PACKAGE.rglob("__init__.py")}
     assert listed == folders | {"natmu_lite.committed"}, listed ^ (folders | {"natmu_lite.committed"})
-
-
-def build_wheel(tmp_path: Path) -> Path:
-    """A wheel of this checkout, built from a copy of what the build reads (not in the checkout itself,
-    where it would leave build/ and *.egg-info behind)."""
-    src = tmp_path / "src"
-    shutil.copytree(PACKAGE, src / "natmu_lite", ignore=shutil.ignore_patterns("__pycache__", "committed"))
-    shutil.copytree(ROOT / "results", src / "results")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copyfile(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "wheel", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path / "wheel"), str(src)],
-                   check=True, capture_output=True, timeout=300)
-    return next((tmp_path / "wheel").glob("natmu_lite-*.whl"))
 
 
 @pytest.mark.slow
