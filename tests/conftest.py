@@ -77,8 +77,7 @@ def tiny_request():
 
 
 def build_wheel(folder: Path) -> Path:
-    """A wheel of this checkout in ``folder`` (tools/colab_like.py builds it from a copy of what the build
-    reads, leaving nothing in the checkout)."""
+    """A wheel of this checkout in ``folder``, as CI's `make colab` builds it (tools/colab_like.py)."""
     spec = importlib.util.spec_from_file_location("colab_like", ROOT / "tools" / "colab_like.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

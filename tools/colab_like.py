@@ -34,8 +34,8 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What Colab preinstalls that a notebook may use (its image holds far more): the packages the issue of
-# running there is about, and the Jupyter kernel.
+# What Colab preinstalls that the notebooks use (its image holds far more): the scientific stack the package
+# builds on, and the Jupyter kernel. captum and optuna are not among them: the wheel brings them.
 COLAB = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "scipy", "scikit-learn", "SQLAlchemy",
          "tqdm", "pillow", "ipykernel", "ipython", "ipywidgets", "pip", "setuptools")
 NOTEBOOKS = ("notebooks/0*.ipynb", "assignments/solutions/*.ipynb")
@@ -51,6 +51,8 @@ def run(*command, **kwargs) -> subprocess.CompletedProcess:
 
 
 def build_wheel(folder: Path) -> Path:
+    """A wheel of this checkout in ``folder``/wheel, built from a copy of what the build reads (a build in
+    the checkout would leave build/ and *.egg-info there)."""
     src = folder / "src"
     shutil.copytree(ROOT / "natmu_lite", src / "natmu_lite", ignore=shutil.ignore_patterns("__pycache__", "committed"))
     shutil.copytree(ROOT / "results", src / "results")
@@ -138,7 +140,6 @@ def execute(python: Path, folder: Path, quick: bool, timeout: int) -> list[tuple
         "language": "python"}))
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(folder / "jupyter"), os.environ.get("JUPYTER_PATH", "")])
     os.environ.pop("PYTHONPATH", None)  # the kernel imports natmu_lite from the wheel only
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     work = folder / "notebooks"
     work.mkdir()
     paths = [p for pattern in NOTEBOOKS for p in sorted(ROOT.glob(pattern))]
