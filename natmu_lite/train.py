@@ -118,8 +118,9 @@ def autocast(device: torch.device, precision: str) -> torch.autocast:
 
 
 def grad_scaler(device: torch.device, precision: str, desc: str = "train") -> torch.amp.GradScaler:
-    """The loss scaling fp16 needs (its small gradients underflow without it); a pass-through for bf16
-    and fp32. Says so, as a warning (shown once per kind of run), when a GPU trains in fp16."""
+    """The loss scaling fp16 needs (its small gradients underflow without it; a step whose gradients
+    overflow is skipped and the scale shrinks); a pass-through for bf16 and fp32. Says so, as a warning
+    (shown once per kind of run), when a GPU trains in fp16."""
     if precision == "fp16":
         warnings.warn(f"{desc}: {torch.cuda.get_device_name(device)} has no native bf16 (compute capability "
                       f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}): training in "
