@@ -48,7 +48,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
-import torch
 from optuna.trial import TrialState
 from torch import nn
 from tqdm.auto import tqdm
@@ -62,7 +61,7 @@ from .models import model_for
 from .provenance import machine
 from .runs import run_method
 from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized, split_params
-from .train import default_device
+from .train import default_device, precision
 from .tune import DIVERGED_GAP, default_params, objective, open_storage, open_study, study_name
 
 TRIALS = 24  # completed trials per (scenario, method) study, the same for every method
@@ -623,15 +622,10 @@ def originals_beside(storage: str, name: str) -> Path | None:
     return Path(storage.removeprefix("sqlite:///")).parent / f"{name}-originals"
 
 
-def precision() -> str:
-    """What a run here trains in: fp32 on the CPU, the trainer's autocast on a GPU."""
-    return "bf16 autocast" if torch.cuda.is_available() else "fp32"
-
-
 def _tagged(fn, phase: str):
     """Record where each trial ran (for the provenance and the one-device check) before running it."""
     def run(trial: optuna.Trial):
-        for k, v in {**machine(), "precision": precision(), "phase": phase}.items():
+        for k, v in {**machine(), "precision": precision(default_device()), "phase": phase}.items():
             trial.set_user_attr(k, v)
         return fn(trial)
     return run
