@@ -138,13 +138,12 @@ def originals(proto: Protocol) -> dict[str, dict]:
         replicas = max(len(v) for v in p.validation.values())
         for seed in (*proto.seeds, *VALIDATION_SEEDS[:replicas]):
             proto.original(p, seed)
-            if proto.originals is not None:
-                weights, meta = pinned_files(proto.originals, p.setting.name, seed)
-                info = json.loads(meta.read_text())
-                out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
-                                                   "file": f"{proto.originals.name}/{weights.name}",
-                                                   **{k: info[k] for k in ("sha256", "metrics", "seconds",
-                                                                           "provenance")}}
+            weights, meta = pinned_files(proto.originals, p.setting.name, seed)
+            info = json.loads(meta.read_text())
+            out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
+                                               "file": f"{proto.originals.name}/{weights.name}",
+                                               **{k: info[k] for k in ("sha256", "metrics", "seconds",
+                                                                       "provenance")}}
     return out
 
 

@@ -197,7 +197,8 @@ class Protocol:
     quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes.
     ``originals`` is the folder where the protocol pins its original models (see :meth:`original`);
     by default the one beside a SQLite storage file (``results/default.db``: ``results/default-originals``),
-    none for other storages."""
+    else one in the checkpoint cache, which the workers of one machine share (workers on several machines
+    sharing a server storage should be given one shared folder, or each pins the original its CPU trained)."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
                  sizes: dict | None = None, originals: str | Path | None = None):
@@ -206,7 +207,7 @@ class Protocol:
         if set(seeds) & set(VALIDATION_SEEDS):
             raise ValueError(f"seeds {sorted(set(seeds) & set(VALIDATION_SEEDS))} are validation seeds")
         self.name, self.storage, self.trials, self.seeds = name, storage, trials, tuple(seeds)
-        self.originals = Path(originals) if originals else originals_beside(storage, name)
+        self.originals: Path = Path(originals) if originals else originals_beside(storage, name)
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
         self.methods = protocol_methods(name)
@@ -237,8 +238,6 @@ class Protocol:
 
     def _pinned(self, p: Plan, seed: int) -> nn.Module:
         data, setting = self.data(p), self.seeded(p, seed)
-        if self.originals is None:
-            return cached_model("original", setting, data, seed, progress=False)[0]
         weights, meta = pinned_files(self.originals, p.setting.name, seed)
         key = model_key("original", setting, seed)
         with locked(weights):
@@ -553,6 +552,13 @@ class Protocol:
             raise ValueError(f"{method} on {scenario}: its selection is not known yet, so no {variant} run")
         return chosen["params"]
 
+    def run_name_of(self, row: dict) -> str:
+        """The run name of an exported row (rows exported before they recorded their ``request`` name
+        it by scenario and target)."""
+        request = row.get("request") or next(r for r in self.plans[row["setting"]].requests[row["scenario"]]
+                                             if r == row["scenario"] or r.endswith(f": {row['target']}"))
+        return run_name(row["setting"], request, row["method"], row["seed"], row["variant"])
+
     def result_row(self, name: str, params: dict | None = None) -> dict:
         """One run as a results row; ``params`` replace the variant's parameters (to re-run a committed
         row with the parameters it records)."""
@@ -615,10 +621,11 @@ class Protocol:
         if failed:
             raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
 
-def originals_beside(storage: str, name: str) -> Path | None:
-    """Where a protocol pins its original models by default: beside its SQLite file, else nowhere."""
+def originals_beside(storage: str, name: str) -> Path:
+    """Where a protocol pins its original models by default: beside its SQLite file, else (a server, or
+    SQLite in memory) in the checkpoint cache."""
     if not storage.startswith("sqlite:///") or storage.endswith(":memory:"):
-        return None
+        return cache_dir() / "originals" / name
     return Path(storage.removeprefix("sqlite:///")).parent / f"{name}-originals"
 
 

@@ -84,11 +84,18 @@ def check_storage(url: str, must_exist: bool = False, what: str = "storage", mak
                              "first)")
 
 
+_STORAGES: dict[tuple[str, int], optuna.storages.BaseStorage] = {}
+
+
 def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
     """Connect to an Optuna storage, with heartbeats: a trial whose worker died (no heartbeat for
     ``grace_period`` s) is marked failed and re-queued with the same parameters. Workers that start
     together on an empty database race to create its tables (one gets a duplicate-type error from
-    PostgreSQL); the loser retries and then finds the schema in place."""
+    PostgreSQL); the loser retries and then finds the schema in place. One connection pool per URL
+    and process: a protocol opens hundreds of studies, and a pool each exhausted PostgreSQL's 100
+    connection slots with two workers (an in-memory database stays one per call: a fresh one)."""
+    if (url, os.getpid()) in _STORAGES:
+        return _STORAGES[url, os.getpid()]
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
@@ -107,6 +114,8 @@ def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
                 storage = optuna.storages.RDBStorage(url, **kwargs)
             if sqlite:
                 _serialize_sqlite(storage.engine)
+            if kwargs.get("heartbeat_interval"):  # every URL but an in-memory one
+                _STORAGES[url, os.getpid()] = storage
             return storage
         except Exception:
             if attempt == attempts - 1:
