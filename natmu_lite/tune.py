@@ -100,7 +100,8 @@ def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     kwargs = dict(heartbeat_interval=30, grace_period=120, heartbeat_stale_trial_callback=retry)
-    if url.rstrip("/").endswith(":memory:") or url in ("sqlite://", "sqlite:///"):
+    in_memory = url.rstrip("/").endswith(":memory:") or url in ("sqlite://", "sqlite:///")
+    if in_memory:
         # one process's own database: no worker to outlive, and the heartbeat thread, on a connection of
         # its own, would find another (empty) in-memory database and fail ("no such table")
         kwargs = {}
@@ -114,7 +115,7 @@ def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
                 storage = optuna.storages.RDBStorage(url, **kwargs)
             if sqlite:
                 _serialize_sqlite(storage.engine)
-            if kwargs.get("heartbeat_interval"):  # every URL but an in-memory one
+            if not in_memory:
                 _STORAGES[url, os.getpid()] = storage
             return storage
         except Exception:
