@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from . import selection
 from .cache import atomic_write, pinned_files
 from .methods import REFERENCE_METHODS
-from .metrics import collapsed
+from .metrics import as_row, collapsed
 from .protocol import (
     BUDGET_METHODS,
     BUDGETS,
@@ -22,11 +22,13 @@ from .protocol import (
     TRANSFER,
     VALIDATION_SEEDS,
     VARIANTS,
+    Plan,
     Protocol,
     _rows,
     best_within_budget,
     budget_trials,
     parse_run_name,
+    run_name,
     scenario_of,
 )
 from .provenance import record
@@ -46,8 +48,24 @@ def tuning_summary(proto: Protocol) -> list[dict]:
                      "validation": [p.setting.scenarios[r] for r in p.validation[scenario]],
                      "trials": proto.trials, "best_trial": best.number, "best_avg_gap": best.value,
                      "best_params": best.params, "default_avg_gap": budget[0].value,
-                     "search_curve": selection.best_so_far([t.value for t in budget]), "selection": chosen})
+                     "search_curve": selection.best_so_far([t.value for t in budget]),
+                     "trial_avg_gap": [t.value for t in budget],
+                     "trial_progress": trial_progress(p, scenario, budget, replicas), "selection": chosen})
     return rows
+
+
+def trial_progress(p: Plan, scenario: str, budget: list[optuna.trial.FrozenTrial],
+                   replicas: dict) -> list[float | None]:
+    """Per budget trial, how far it moved the forget accuracy from the original's towards Retrain's on
+    the study's own request (:func:`natmu_lite.selection.progress`; None for a diverged trial, or before
+    the replica's reference runs are done): shows how many of a study's trials unlearned at all."""
+    request, seed = p.validation[scenario][0], VALIDATION_SEEDS[0]
+    original, retrain = (replicas.get(run_name(p.setting.name, request, ref, seed, "reference"))
+                         for ref in ("original", "retrain"))
+    if original is None or retrain is None:
+        return [None] * len(budget)
+    return [None if t.user_attrs.get("diverged") else selection.progress(as_row(t.user_attrs), original, retrain)
+            for t in budget]
 
 def check_one_device(trials: list[optuna.trial.FrozenTrial], storage: str = "the storage") -> dict:
     """The one device, precision and torch version every finished trial of the export ran with;

@@ -231,7 +231,31 @@ def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
             sns.pointplot(test.assign(method=test.method.map(_name)), x="trials", y="AvgGap", hue="method",
                           hue_order=[m for m in _hue_order(budget.method)], palette=palette(), errorbar=_t95,
                           native_scale=True, markers="s", linestyles="--", legend=False, ax=ax)
-        ax.set(title=scenario, xlabel="trials", ylabel="AvgGap (lines: validation; squares: test)")
+        ax.set(title=scenario, xlabel="trials", ylabel="AvgGap (lines: validation; squares: test)", yscale="log")
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def progress_vs_gap(trials: pd.DataFrame, least: float):
+    """Does the search's objective reward unlearning? Every budget trial (``trials``:
+    :func:`natmu_lite.stats.trial_progress`) as a dot, per scenario: its validation AvgGap against how far
+    it moved the forget accuracy from the original's towards Retrain's (0: not at all, 1: all the way);
+    left of the dashed line (``least``, the selection's least progress) a trial did nothing. Progress is
+    clipped to [-0.5, 2.5], so that far over-forgetting trials stay on the plot, at its right edge."""
+    import seaborn as sns
+
+    scenarios = list(dict.fromkeys(trials.scenario))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.6), squeeze=False)
+    shown = trials.dropna(subset=["progress"]).assign(method=lambda f: f.method.map(_name),
+                                                      progress=lambda f: f.progress.clip(-0.5, 2.5))
+    for ax, scenario in zip(axes[0], scenarios):
+        sns.scatterplot(shown[shown.scenario == scenario], x="progress", y="AvgGap", hue="method",
+                        hue_order=_hue_order(trials.method), palette=palette(), s=14, alpha=0.7,
+                        legend=ax is axes[0][-1], ax=ax)
+        ax.axvline(least, ls="--", color="black", lw=1)
+        ax.set(title=scenario, xlabel="progress towards Retrain", ylabel="validation AvgGap", yscale="log")
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
     fig.tight_layout()

@@ -196,7 +196,8 @@ class Protocol:
     ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.settings.resized`) shrink it for
     quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes.
     ``originals`` is the folder where the protocol pins its original models (see :meth:`original`);
-    by default the one beside a SQLite storage file (``results/default.db``: ``results/default-originals``),
+    by default the one beside a SQLite storage file, named after it (``results/default.db``:
+    ``results/default-originals``),
     else one in the checkpoint cache, which the workers of one machine share (workers on several machines
     sharing a server storage should be given one shared folder, or each pins the original its CPU trained)."""
 
@@ -622,11 +623,14 @@ class Protocol:
             raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
 
 def originals_beside(storage: str, name: str) -> Path:
-    """Where a protocol pins its original models by default: beside its SQLite file, else (a server, or
-    SQLite in memory) in the checkpoint cache."""
+    """Where a protocol pins its original models by default: beside its SQLite file, named after it
+    (``results/default.db``: ``results/default-originals``; another storage, say a GPU's
+    ``default-gpu.db``, has pins of its own, trained on its own device), else (a server, or SQLite in
+    memory) in the checkpoint cache."""
     if not storage.startswith("sqlite:///") or storage.endswith(":memory:"):
         return cache_dir() / "originals" / name
-    return Path(storage.removeprefix("sqlite:///")).parent / f"{name}-originals"
+    file = Path(storage.removeprefix("sqlite:///"))
+    return file.parent / f"{file.stem}-originals"
 
 
 def _tagged(fn, phase: str):

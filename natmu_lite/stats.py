@@ -190,6 +190,33 @@ def search_curves(doc: dict) -> pd.DataFrame:
                          for s in doc["studies"] for k, v in enumerate(s["search_curve"])])
 
 
+def selection_counts(doc: dict) -> dict[str, int]:
+    """What the re-checked selection (:mod:`natmu_lite.selection`) did over an export's studies: how many
+    studies there are, in how many the choice is not the study's best trial (``moved``), kept the untuned
+    knobs on their merit (``untuned``) or because every candidate was excluded (``fallback``), and how
+    many candidates were re-checked, excluded as collapsed, and excluded for doing nothing."""
+    sels = [s["selection"] for s in doc["studies"]]
+    cands = [c for sel in sels for c in sel["candidates"].values()]
+    moved = sum(sel["chosen"] != s["best_trial"] for sel, s in zip(sels, doc["studies"]))
+    return {"studies": len(sels), "moved": moved,
+            "untuned": sum(sel["chosen"] == 0 and not sel["no_valid_candidate"] for sel in sels),
+            "fallback": sum(bool(sel["no_valid_candidate"]) for sel in sels), "candidates": len(cands),
+            "collapsed": sum(bool(c.get("collapsed")) for c in cands),
+            "did_nothing": sum(bool(c.get("did_nothing")) and not c.get("collapsed") for c in cands)}
+
+
+def trial_progress(doc: dict) -> pd.DataFrame:
+    """Every budget trial of an export's studies: its validation AvgGap and how far it moved the forget
+    accuracy from the original's towards Retrain's (:func:`natmu_lite.selection.progress`), with
+    ``idle`` when that is less than the selection's least progress: does the search's objective reward
+    unlearning, or can a trial that barely moves win it?"""
+    least = doc["design"]["min_progress"]
+    rows = [dict(scenario=s["scenario"], method=s["method"], trial=k, AvgGap=gap, progress=moved)
+            for s in doc["studies"] for k, (gap, moved) in enumerate(zip(s["trial_avg_gap"], s["trial_progress"]))]
+    frame = pd.DataFrame(rows)
+    return frame.assign(idle=frame.progress.lt(least))
+
+
 def budget_gaps(results: pd.DataFrame, trials: int) -> pd.DataFrame:
     """The test side of the budget: per scenario, method and seed, the per-seed AvgGap of the knobs the
     study chose (single stage, no re-check) after 8, 16 and all ``trials`` trials (variants ``best of 8``,

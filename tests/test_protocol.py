@@ -107,6 +107,10 @@ def check_complete(doc: dict, storage: str):
         tuned = [r for r in doc["runs"] if r["scenario"] == study["scenario"] and r["method"] == study["method"]
                  and r["variant"] == "tuned"]
         assert tuned and all(r["params"] == chosen["params"] for r in tuned)
+        # each budget trial's progress on the study's own replica, as the selection measures it there
+        assert len(study["trial_progress"]) == len(study["trial_avg_gap"]) == 2
+        assert study["trial_avg_gap"][0] == chosen["candidates"]["0"]["value"]
+        assert all(isinstance(v, float) for v in study["trial_progress"])  # the replica's references are done
     # replicas: per scenario 3 x (Retrain, original), and 2 candidates x 2 replicas per study
     assert len(doc["replicas"]) == 2 * 3 * 2 + len(doc["studies"]) * 2 * 2
     originals = {(o["setting"], o["seed"]): o["sha256"] for o in doc["originals"].values()}
@@ -172,6 +176,8 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
     proto = Protocol("small", storage, seeds=(0, 1))
     p = proto.plans["small"]
     assert proto.originals == tmp_path / "small-originals"
+    # another storage (say, a GPU's) pins the originals its own device trains, beside itself
+    assert Protocol("small", f"sqlite:///{tmp_path / 'small-gpu.db'}").originals == tmp_path / "small-gpu-originals"
     first = proto.original(p, 0)
     pinned = export.originals(proto)
     assert set(pinned) == {"small/0", "small/1", "small/100"}  # each seed's and the validation replica's

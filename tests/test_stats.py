@@ -77,3 +77,24 @@ def test_budget_and_selection_views_of_the_variants():
     assert moves.loc["a", "rank_rechecked"] == 1
     curves = stats.search_curves({"studies": [{"scenario": "s", "method": "a", "search_curve": [3.0, 2.0]}]})
     assert curves.AvgGap.tolist() == [3.0, 2.0] and curves.trials.tolist() == [1, 2]
+
+
+def test_selection_counts_and_trial_progress_read_an_exports_studies():
+    """What the re-check did (moved, untuned on merit, fallback, exclusions by reason) and every budget
+    trial's progress, flagged idle below the selection's least progress."""
+    def study(best, chosen, fallback, candidates, progress):
+        return {"scenario": "s", "method": f"m{best}{chosen}", "best_trial": best, "trial_avg_gap": [3.0, 1.0],
+                "trial_progress": progress,
+                "selection": {"chosen": chosen, "no_valid_candidate": fallback, "candidates": candidates}}
+
+    ok, idle, broke = {"excluded": False}, {"excluded": True, "did_nothing": True}, {"excluded": True,
+                                                                                      "collapsed": True}
+    doc = {"design": {"min_progress": 0.25}, "studies": [
+        study(1, 1, False, {"0": ok, "1": ok}, [0.5, 0.1]),  # the best trial stands
+        study(1, 0, False, {"0": ok, "1": idle}, [0.3, None]),  # re-checked: the untuned knobs, on merit
+        study(1, 0, True, {"0": idle, "1": broke}, [0.0, 1.5])]}  # nothing valid: the untuned knobs kept
+    counts = stats.selection_counts(doc)
+    assert counts == {"studies": 3, "moved": 2, "untuned": 1, "fallback": 1, "candidates": 6, "collapsed": 1,
+                      "did_nothing": 2}
+    trials = stats.trial_progress(doc)
+    assert len(trials) == 6 and trials.idle.tolist() == [False, True, False, False, True, False]
