@@ -88,15 +88,22 @@ NOISE_SDS = 3  # a re-run may fall this many seed-to-seed standard deviations ou
 NOISE_FLOOR = 1.0  # points, the least margin: one image of a 100-image forget set (deterministic methods' seeds agree)
 
 
-def noise_band(values, sds: float = NOISE_SDS, floor: float = NOISE_FLOOR) -> tuple[float, float]:
+def noise_band(values, sds: float = NOISE_SDS, floor: float = NOISE_FLOOR,
+               around: float | None = None) -> tuple[float, float]:
     """Where a re-run of committed runs should land, for a check that holds on any CPU: the committed
     seeds' range, widened on each side by ``sds`` times their seed-to-seed standard deviation (at least
     ``floor``). Training is not bit-reproducible across instruction sets, so a re-run differs from the
     committed run of its seed about as another seed would; a change to the code that moves a result
-    by more than the seeds' own noise falls outside."""
+    by more than the seeds' own noise falls outside.
+
+    ``around``: the committed value of the very run that is re-run, when the re-run starts from the same
+    pinned model; the band is then that value plus or minus the same margin. Sharper, and needed where
+    each seed starts from its own original model: the seeds' range then also holds how much the result
+    depends on the starting model, which a re-run from the same model does not vary."""
     x = np.asarray(values, dtype=float)
     margin = max(sds * (x.std(ddof=1) if len(x) > 1 else 0.0), floor)
-    return float(x.min() - margin), float(x.max() + margin)
+    low, high = (x.min(), x.max()) if around is None else (around, around)
+    return float(low - margin), float(high + margin)
 
 
 def scenario_gaps(results: pd.DataFrame, tow: bool = False) -> pd.DataFrame:
