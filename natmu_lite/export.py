@@ -28,7 +28,6 @@ from .protocol import (
     best_within_budget,
     budget_trials,
     parse_run_name,
-    run_name,
     scenario_of,
 )
 from .provenance import record
@@ -59,9 +58,7 @@ def trial_progress(p: Plan, scenario: str, budget: list[optuna.trial.FrozenTrial
     """Per budget trial, how far it moved the forget accuracy from the original's towards Retrain's on
     the study's own request (:func:`natmu_lite.selection.progress`; None for a diverged trial, or before
     the replica's reference runs are done): shows how many of a study's trials unlearned at all."""
-    request, seed = p.validation[scenario][0], VALIDATION_SEEDS[0]
-    original, retrain = (replicas.get(run_name(p.setting.name, request, ref, seed, "reference"))
-                         for ref in ("original", "retrain"))
+    original, retrain = Protocol.replica_references(p, scenario, 0, replicas)
     if original is None or retrain is None:
         return [None] * len(budget)
     return [None if t.user_attrs.get("diverged") else selection.progress(as_row(t.user_attrs), original, retrain)

@@ -346,12 +346,19 @@ class Protocol:
             seed = VALIDATION_SEEDS[i]
             name = run_name(p.setting.name, request, method, seed, f"trial {trial.number}")
             run = as_row(trial.user_attrs) if i == 0 else rows.get(name)
-            retrain, original = (rows.get(run_name(p.setting.name, request, ref, seed, "reference"))
-                                 for ref in ("retrain", "original"))
+            original, retrain = self.replica_references(p, scenario, i, rows)
             if run is None or retrain is None or original is None:
                 return None
             out.append({"run": run, "retrain": retrain, "original": original})
         return out
+
+    @staticmethod
+    def replica_references(p: Plan, scenario: str, i: int, rows: dict) -> tuple[dict | None, dict | None]:
+        """The original model's and Retrain's rows on a scenario's validation replica ``i`` (from the
+        replica queue's ``rows``; None until they have run)."""
+        request, seed = p.validation[scenario][i], VALIDATION_SEEDS[i]
+        return tuple(rows.get(run_name(p.setting.name, request, ref, seed, "reference"))  # type: ignore[return-value]
+                     for ref in ("original", "retrain"))
 
     # -- the two queues: replica runs, then evaluation runs
     def queue(self, which: str) -> optuna.Study:

@@ -190,6 +190,16 @@ def tied_leaders(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def leader_place(leaders: pd.DataFrame, method: str = "natmu") -> pd.Series:
+    """Per scenario of :func:`tied_leaders`' frame, where ``method`` stands: ``"alone"`` (the only
+    leader), ``"among"`` (one of the tied leaders) or ``"behind"`` (not a leader)."""
+    out = {}
+    for scenario, g in leaders.groupby("scenario", sort=False):
+        top = set(g[g.leader].method)
+        out[scenario] = "alone" if top == {method} else "among" if method in top else "behind"
+    return pd.Series(out)
+
+
 def search_curves(doc: dict) -> pd.DataFrame:
     """From an export's studies: per scenario, method and trial count, the best validation AvgGap found
     so far (the search curve: does the budget suffice, or is the search still finding better knobs?)."""

@@ -78,6 +78,15 @@ def paper_table(results: pd.DataFrame, bold: str = "**") -> pd.DataFrame:
     return table.rename(columns=METHOD_NAMES)
 
 
+def method_words(methods) -> str:
+    """Methods named in prose, in the book's method order: ``"GA, SSD and NatMU"`` (the chapters' glued
+    sentences)."""
+    present = set(methods)
+    names = [METHOD_NAMES.get(m, m) for m in METHOD_ORDER if m in present]
+    names += sorted(METHOD_NAMES.get(m, m) for m in present - set(METHOD_ORDER))
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     head = ["target", "metric", *table.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -98,3 +98,9 @@ def test_selection_counts_and_trial_progress_read_an_exports_studies():
                       "did_nothing": 2}
     trials = stats.trial_progress(doc)
     assert len(trials) == 6 and trials.idle.tolist() == [False, True, False, False, True, False]
+
+
+def test_leader_place_says_where_a_method_stands_among_the_tied_leaders():
+    leaders = pd.DataFrame(dict(scenario=["a", "a", "b", "b", "c", "c"], method=["natmu", "ga"] * 3,
+                                leader=[True, False, True, True, False, True]))
+    assert stats.leader_place(leaders).to_dict() == {"a": "alone", "b": "among", "c": "behind"}

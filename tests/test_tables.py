@@ -137,3 +137,8 @@ def test_the_selection_table_says_what_the_recheck_chose():
         "candidates": {"0": {"score": 3.0, "excluded": True}, "7": {"score": 1.0, "excluded": True}}}}]}
     row = tables.selection_table(doc).loc[("random-1%", "NatMU")]
     assert row["best trial"] == 7 and row["chosen trial"] == 0 and row["excluded"] == "2 of 2 ‡"
+
+
+def test_method_words_name_methods_in_the_books_order():
+    assert tables.method_words(["natmu", "ga", "ssd"]) == "GA, SSD and NatMU"
+    assert tables.method_words(["natmu"]) == "NatMU" and tables.method_words([]) == ""
