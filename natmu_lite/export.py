@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from . import selection
+from . import decisions, selection
 from .cache import atomic_write, pinned_files
 from .methods import REFERENCE_METHODS
 from .metrics import as_row, collapsed
@@ -19,6 +19,7 @@ from .protocol import (
     BUDGET_METHODS,
     BUDGETS,
     SAMPLER_SEED,
+    SECOND_RUN_SEED,
     TRANSFER,
     VALIDATION_SEEDS,
     VARIANTS,
@@ -105,7 +106,8 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
             f"the choice of {unknown[0]} is not known yet ({len(unknown)} in all)"
         raise ValueError(f"{what}; run the protocol again to finish them")
     doc = {"protocol": proto.name, "methods": list(proto.methods), "sizes": proto.sizes, "device": device,
-           "complete": not missing, "missing": missing, "complete_seeds": complete_seeds(proto, missing),
+           "complete": not missing, "missing": missing,
+           "complete_seeds": complete_seeds(proto, [*names["runs"], *missing], missing),
            "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
                                 tuning=phase_summary(tuning), replicas=phase_summary(queues["replicas"].trials),
                                 evaluation=phase_summary(queues["runs"].trials)),
@@ -113,7 +115,11 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
            "design": {"seeds": list(proto.seeds), "validation_seeds": list(VALIDATION_SEEDS),
                       "variants": list(VARIANTS), "candidates": selection.CANDIDATES,
                       "min_progress": selection.MIN_PROGRESS, "budgets": [*BUDGETS, proto.trials],
-                      "budget_methods": BUDGET_METHODS, "transfer": TRANSFER},
+                      "budget_methods": BUDGET_METHODS, "transfer": TRANSFER,
+                      "decisions": {"alpha": decisions.ALPHA, "looks": list(proto.looks), "level": decisions.level(
+                          proto.looks or (1,)), "power": decisions.POWER,
+                          "paper_baselines": list(decisions.PAPER_BASELINES),
+                          "second_run_seed": f"seed + {SECOND_RUN_SEED}"}},
            "budget": {"trials": proto.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
                       "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
                                         for m in proto.methods}, "seeds": list(proto.seeds)},
@@ -126,10 +132,13 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
     return doc
 
 
-def complete_seeds(proto: Protocol, missing: list[str]) -> dict[str, list[int]]:
-    """Per scenario, the seeds none of whose evaluation runs is missing."""
+def complete_seeds(proto: Protocol, names: list[str], missing: list[str]) -> dict[str, list[int]]:
+    """Per scenario, the seeds (the protocol's, and those of the further looks known so far, among
+    ``names``) none of whose evaluation runs is missing."""
     gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
-    return {scenario: [s for s in proto.seeds if not any((p.setting.name, r, s) in gaps for r in tests)]
+    seeds = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, names)}
+    return {scenario: [s for s in sorted({s for (st, r, s) in seeds if st == p.setting.name and r in tests})
+                       if not any((p.setting.name, r, s) in gaps for r in tests)]
             for p in proto.plans.values() for scenario, tests in p.requests.items()}
 
 

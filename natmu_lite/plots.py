@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -258,5 +259,43 @@ def progress_vs_gap(trials: pd.DataFrame, least: float):
         ax.set(title=scenario, xlabel="progress towards Retrain", ylabel="validation AvgGap", yscale="log")
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def decisions(pairs: pd.DataFrame, floors: pd.Series | None = None, clip: float = 6.0, method: str = "NatMU"):
+    """One panel per scenario: ``method``'s per-seed AvgGap minus each rival's, mean and the interval the
+    decision reads (``pairs`` is :func:`natmu_lite.decisions.compare`'s frame): left of 0, ``method`` is
+    closer to Retrain; an interval clear of 0 is a decided comparison. The grey band is the scenario's
+    floor (a second Retrain's AvgGap) on either side of 0, where a difference is no larger than what two
+    Retrains differ by. Differences beyond ``clip`` points are drawn at the edge, their value written."""
+    scenarios = list(dict.fromkeys(pairs.scenario))
+    rows = (len(scenarios) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(6.8, 1.2 + 1.9 * rows), sharex=True, squeeze=False)
+    order, colors = _hue_order(pairs.rival), palette()
+    for ax, scenario in zip(axes.flat, scenarios):
+        g = pairs[pairs.scenario == scenario].set_index("rival")
+        rivals = sorted(g.index, key=lambda m: order.index(_name(m)))
+        if floors is not None and scenario in floors.index:
+            width = float(floors.loc[scenario].mean())
+            ax.axvspan(-width, width, color="0.88", lw=0)
+        ax.axvline(0, color="black", lw=0.8)
+        for y, rival in enumerate(rivals):
+            r = g.loc[rival]
+            mean, low, high = (float(np.clip(v, -clip, clip)) for v in (r.difference, r.low, r.high))
+            ax.plot([low, high], [y, y], color=colors[_name(rival)], lw=1.6)
+            ax.plot([mean], [y], "o", color=colors[_name(rival)], ms=4.5)
+            if abs(r.difference) > clip:  # the point sits at the edge: its value is written beside it
+                ax.annotate(f"{r.difference:+.1f}", (np.sign(r.difference) * clip, y), xytext=(0, 4),
+                            textcoords="offset points", ha="right" if r.difference > 0 else "left", fontsize=8)
+        ax.set_yticks(range(len(rivals)), [_name(m) for m in rivals], fontsize=9)
+        ax.set_ylim(len(rivals) - 0.5, -0.5)
+        ax.set_xlim(-clip * 1.05, clip * 1.05)
+        ax.set_title(scenario, fontsize=10)
+        ax.tick_params(axis="x", labelsize=9)
+    for ax in axes.flat[len(scenarios):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"{method} minus rival (AvgGap points)", fontsize=9)
     fig.tight_layout()
     return fig

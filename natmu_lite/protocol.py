@@ -48,11 +48,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.trial import TrialState
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import selection
+from . import decisions, selection
 from .cache import cache_dir, cached_model, load_pinned, locked, model_key, pin_original, pinned_files
 from .data import Dataset
 from .methods import REFERENCE_METHODS, SEARCH_SPACES
@@ -75,6 +76,7 @@ PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {}  # protocol -> a subset of the
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selected knobs it also tries
 RETRIES = 3  # a run that raised is queued again this many times at most (a deterministic error stops the protocol)
 VARIANTS = ("tuned", "single-stage", "untuned", "transfer", *(f"best of {b}" for b in BUDGETS))
+SECOND_RUN_SEED = 1000  # the second Retrain of seed s trains with run seed s + 1000 (same initial weights)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,19 @@ def candidates(study: optuna.Study, trials: int = TRIALS) -> list[optuna.trial.F
     return sorted(picked.values(), key=lambda t: t.number)
 
 
+def next_round(study: optuna.Study, assessed: dict, original: dict, retrain: dict, num_classes: int,
+               trials: int = TRIALS) -> list[optuna.trial.FrozenTrial]:
+    """When every candidate so far was excluded: the :data:`~natmu_lite.selection.CANDIDATES` best budget
+    trials not yet re-checked that pass the exclusion rules on the study's own request (``original`` and
+    ``retrain``: its reference rows), so that the fallback to the untuned knobs, which may fail the rules
+    themselves, is the last resort (an empty list: no trial of the study passes)."""
+    budget = budget_trials(study, trials)
+    ranked = sorted((t for t in budget if t.number not in assessed and not t.user_attrs.get("diverged")),
+                    key=lambda t: (t.value, t.number))
+    passing = [t for t in ranked if selection.passes(as_row(t.user_attrs), original, retrain, num_classes)]
+    return passing[:selection.CANDIDATES]
+
+
 def tuned_params(doc: dict, setting: str, ratio: float) -> dict[str, dict]:
     """From an exported protocol (``results.load_protocol``): the knobs its ``tuned`` variant used for
     each method on a setting's random-forgetting scenario of ``ratio``, which the U-LiRA audit of
@@ -202,12 +217,18 @@ class Protocol:
     sharing a server storage should be given one shared folder, or each pins the original its CPU trained)."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
-                 sizes: dict | None = None, originals: str | Path | None = None):
+                 sizes: dict | None = None, originals: str | Path | None = None,
+                 looks: tuple[int, ...] | None = None):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
         if set(seeds) & set(VALIDATION_SEEDS):
             raise ValueError(f"seeds {sorted(set(seeds) & set(VALIDATION_SEEDS))} are validation seeds")
         self.name, self.storage, self.trials, self.seeds = name, storage, trials, tuple(seeds)
+        # the further looks of decisions.LOOKS: seeds added for the undecided comparisons (none unless the
+        # first look is the protocol's own seeds 0..n-1)
+        looks = decisions.LOOKS if looks is None else tuple(looks)
+        self.looks = looks if looks and self.seeds == tuple(range(looks[0])) else ()
+        self.expected: dict[str, dict] = {}  # test run -> the parameters it must have run with (test_names)
         self.originals: Path = Path(originals) if originals else originals_beside(storage, name)
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
@@ -247,10 +268,13 @@ class Protocol:
                 pin_original(model, weights, meta, data, key=key, seconds=seconds)
             return load_pinned(weights, meta, model_for(p.setting.model, data, seed).to(default_device()), key)
 
-    def retrained(self, p: Plan, seed: int, request: str) -> tuple[nn.Module, float]:
+    def retrained(self, p: Plan, seed: int, request: str, second: bool = False) -> tuple[nn.Module, float]:
+        """Retrain of seed ``seed`` (from original ``seed``'s initial weights); ``second``: the floor's second
+        Retrain, trained with another run seed (:data:`SECOND_RUN_SEED`)."""
         data = self.data(p)
         split = make_scenario_split(p.setting, data, request)
-        return cached_model("retrain", self.seeded(p, seed), data, seed, split, progress=False)
+        run_seed = seed + SECOND_RUN_SEED if second else seed
+        return cached_model("retrain", self.seeded(p, seed), data, run_seed, split, progress=False)
 
     # -- tuning, on each scenario's first validation replica
     def study(self, p: Plan, scenario: str, method: str) -> optuna.Study:
@@ -320,24 +344,47 @@ class Protocol:
         if study is None:
             return None
         rows = _rows(self.queue("replicas")) if rows is None else rows
-        budget = budget_trials(study, self.trials)
-        assessed = {}
-        for trial in candidates(study, self.trials):
-            if trial.user_attrs.get("diverged"):
-                assessed[trial.number] = {"score": DIVERGED_GAP, "excluded": True, "diverged": True}
+        chosen = self._rounds(p, scenario, method, study, rows)[0]
+        if chosen is not None:
+            self._selected[key] = chosen
+        return chosen
+
+    def _rounds(self, p: Plan, scenario: str, method: str, study: optuna.Study,
+                rows: dict) -> tuple[dict | None, list[optuna.trial.FrozenTrial]]:
+        """The selection, round by round: the candidates (:func:`candidates`), then, while every trial
+        re-checked so far is excluded, the next best trials that pass the rules on the study's own request
+        (:func:`next_round`). Returns the selection (None until its replica runs are done) and every trial
+        whose replica runs it needs so far."""
+        budget, num_classes = budget_trials(study, self.trials), self.data(p).num_classes
+        assessed, needed, pool, rounds = {}, [], candidates(study, self.trials), 0
+        while pool:
+            rounds += 1
+            needed += pool
+            for trial in pool:
+                assessed[trial.number] = self._assess(p, scenario, method, trial, rows, num_classes)
+            if any(a is None for a in assessed.values()):
+                return None, needed
+            chosen, fallback = selection.choose(assessed, untuned=budget[0].number)
+            if not fallback:
+                break
+            original, retrain = self.replica_references(p, scenario, 0, rows)
+            pool = next_round(study, assessed, original, retrain, num_classes, self.trials)
+        return {"candidates": assessed, "chosen": chosen, "no_valid_candidate": fallback, "rounds": rounds,
+                "params": assessed[chosen]["params"]}, needed
+
+    def _assess(self, p: Plan, scenario: str, method: str, trial, rows: dict, num_classes: int) -> dict | None:
+        """One re-checked trial over the validation replicas (None until its replica runs are done)."""
+        if trial.user_attrs.get("diverged"):
+            out = {"score": DIVERGED_GAP, "excluded": True, "diverged": True}
+        else:
+            replicas = self._replicas(p, scenario, method, trial, rows)
+            if replicas is None:
+                return None
+            if any(r["run"].get("diverged") for r in replicas):
+                out = {"score": DIVERGED_GAP, "excluded": True, "diverged": True}
             else:
-                replicas = self._replicas(p, scenario, method, trial, rows)
-                if replicas is None:
-                    return None
-                if any(r["run"].get("diverged") for r in replicas):
-                    assessed[trial.number] = {"score": DIVERGED_GAP, "excluded": True, "diverged": True}
-                else:
-                    assessed[trial.number] = selection.assess(replicas, self.data(p).num_classes)
-            assessed[trial.number].update(params=trial.params, value=trial.value)
-        chosen, fallback = selection.choose(assessed, untuned=budget[0].number)
-        self._selected[key] = {"candidates": assessed, "chosen": chosen, "no_valid_candidate": fallback,
-                               "params": assessed[chosen]["params"]}
-        return self._selected[key]
+                out = selection.assess(replicas, num_classes)
+        return {**out, "params": trial.params, "value": trial.value}
 
     def _replicas(self, p: Plan, scenario: str, method: str, trial, rows: dict) -> list[dict] | None:
         """Per replica: the candidate's row (replica 0: the trial itself), Retrain's and the original's."""
@@ -378,8 +425,9 @@ class Protocol:
 
     def replica_names(self) -> list[str]:
         """Every replica run known so far: Retrain and the original on each validation replica, and each
-        tuned study's candidates on the replicas after the first (the first is the study's own)."""
-        out = []
+        tuned study's re-checked trials (every round so far, :meth:`_rounds`) on the replicas after the
+        first (the first is the study's own)."""
+        out, rows = [], _rows(self.queue("replicas"))
         for p in self.plans.values():
             for replicas in p.validation.values():
                 for request, seed in zip(replicas, VALIDATION_SEEDS):
@@ -388,35 +436,71 @@ class Protocol:
                 study = self.tuned_study(p, scenario, method)
                 if study is None:
                     continue
-                for trial in candidates(study, self.trials):
+                for trial in self._rounds(p, scenario, method, study, rows)[1]:
                     if not trial.user_attrs.get("diverged"):
                         out += [run_name(p.setting.name, request, method, seed, f"trial {trial.number}")
                                 for request, seed in list(zip(p.validation[scenario], VALIDATION_SEEDS))[1:]]
         return out
 
     def test_names(self) -> tuple[list[str], dict[str, str]]:
-        """Every evaluation run known so far, and its aliases. Per test request and seed: the references,
-        then, once the scenario's selections are known (and its transfer source's), each method in each
-        variant. Variants whose knobs coincide (the selected knobs are often the best trial's) are one run:
-        the first in :data:`VARIANTS` order is queued, the others are aliases of it (``{alias: run}``)."""
-        rows, out, aliases = _rows(self.queue("replicas")), [], {}
+        """Every evaluation run known so far, and its aliases. Per test request and seed: the references
+        (the original, Retrain, and the floor's second Retrain), then, once the scenario's selections are
+        known (and its transfer source's), each method in each variant. Variants whose knobs coincide (the
+        selected knobs are often the best trial's) are one run: the first in :data:`VARIANTS` order is
+        queued, the others are aliases of it (``{alias: run}``). Then the further looks' seeds
+        (:meth:`next_look`): references and the undecided methods' ``tuned`` runs. Records each queued
+        method run's parameters in :attr:`expected`."""
+        rows, tests, out, aliases = _rows(self.queue("replicas")), None, [], {}
         for p in self.plans.values():
             for scenario, requests in p.requests.items():
                 knobs = self._variant_params(p, scenario, rows)
-                for request in requests:
-                    for seed in self.seeds:
-                        out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
-                        for method, variants in (knobs or {}).items():
-                            first: dict[str, str] = {}
-                            for variant, params in variants.items():
-                                name = run_name(p.setting.name, request, method, seed, variant)
-                                key = json.dumps(params, sort_keys=True)
-                                if key in first:
-                                    aliases[name] = first[key]
-                                else:
-                                    first[key] = name
-                                    out.append(name)
+                names = [q for seed in self.seeds for q in self._seed_names(p, requests, seed, knobs, aliases)]
+                if knobs is not None and self.looks:
+                    tests = _rows(self.queue("runs")) if tests is None else tests
+                    while (look := self.next_look(scenario, names, tests)) is not None:
+                        only = {m: {"tuned": knobs[m]["tuned"]} for m in look[1]}
+                        names += [q for seed in look[0] for q in self._seed_names(p, requests, seed, only, aliases)]
+                out += names
         return out, aliases
+
+    def _seed_names(self, p: Plan, requests: tuple[str, ...], seed: int, knobs: dict | None,
+                    aliases: dict[str, str]) -> list[str]:
+        """One seed's runs on a scenario's test requests (see :meth:`test_names`)."""
+        out = []
+        for request in requests:
+            out += [run_name(p.setting.name, request, ref, seed, "reference") for ref in REFERENCE_METHODS]
+            out.append(run_name(p.setting.name, request, "retrain", seed, decisions.SECOND))
+            for method, variants in (knobs or {}).items():
+                first: dict[str, str] = {}
+                for variant, params in variants.items():
+                    name = run_name(p.setting.name, request, method, seed, variant)
+                    key = json.dumps(params, sort_keys=True)
+                    if key in first:
+                        aliases[name] = first[key]
+                    else:
+                        first[key] = name
+                        self.expected[name] = params
+                        out.append(name)
+        return out
+
+    def next_look(self, scenario: str, names: list[str], tests: dict) -> tuple[range, list[str]] | None:
+        """A scenario's next look, as (seeds, methods), when it is due: every run so far (``names``) has
+        finished and some decision is still open (:func:`natmu_lite.decisions.contenders`, taken on all
+        those seeds); it runs the undecided methods on the next seeds of :attr:`looks`. None when a run is
+        not finished, every decision is taken, or the last look is done."""
+        end = 1 + max(parse_run_name(q)["seed"] for q in names)
+        if end not in self.looks[:-1] or any(q not in tests or not self.ran_as_expected(q, tests[q]) for q in names):
+            return None
+        frame = pd.DataFrame([tests[q] for q in names])
+        methods = decisions.contenders(frame[frame.variant.isin(["tuned", "reference", decisions.SECOND])])
+        if scenario not in methods:
+            return None
+        return range(end, self.looks[self.looks.index(end) + 1]), methods[scenario]
+
+    def ran_as_expected(self, name: str, row: dict) -> bool:
+        """Whether a finished run used the parameters its variant has now (a selection that changed,
+        e.g. by a new rule, makes its earlier runs stale: they are run again)."""
+        return name not in self.expected or row.get("params") == self.expected[name]
 
     def _variant_params(self, p: Plan, scenario: str, rows: dict) -> dict[str, dict[str, dict]] | None:
         """Per method, the knobs of each variant of a scenario's runs; None until they are all known."""
@@ -457,15 +541,17 @@ class Protocol:
     def enqueue(self) -> int:
         """Queue every run known so far that is neither finished, running nor queued (new ones: a study
         done, a selection known, a method added; and those whose run raised, :data:`RETRIES` times at
-        most), seed by seed, so that a protocol stopped half-way has whole seeds of every scenario. Under
+        most; and those that ran with parameters their variant no longer has), seed by seed, so that a
+        protocol stopped half-way has whole seeds of every scenario. Under
         a lock, so that workers never queue a run twice. Returns how many it queued."""
         queued = 0
         with locked(self._lock_path()):
             for which, names in (("replicas", self.replica_names()), ("runs", self.test_names()[0])):
                 study = self.queue(which)
                 trials = study.get_trials(deepcopy=False)
-                live = {_run_name(t) for t in trials
-                        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
+                done = _rows(study)
+                live = {_run_name(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+                live |= {q for q, row in done.items() if self.ran_as_expected(q, row)}
                 failed = Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
                 todo = [q for q in names if q not in live and failed[q] < RETRIES]
                 for name in sorted(todo, key=lambda q: parse_run_name(q)["seed"]):
@@ -502,7 +588,7 @@ class Protocol:
         if any(self.selection(*s, rows["replicas"]) is None for s in self.studies()):
             return False
         return all(q in rows["replicas"] for q in self.replica_names()) and \
-            all(q in rows["runs"] for q in self.test_names()[0])
+            all(q in rows["runs"] and self.ran_as_expected(q, rows["runs"][q]) for q in self.test_names()[0])
 
     def work(self, phase: str = "all") -> None:
         """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``). A worker takes
@@ -577,7 +663,7 @@ class Protocol:
         row = {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
                "request": q["request"], "method": q["method"], "seed": seed, "variant": q["variant"]}
         if q["method"] == "retrain":
-            model, seconds = self.retrained(p, seed, q["request"])
+            model, seconds = self.retrained(p, seed, q["request"], second=q["variant"] == decisions.SECOND)
             return {**row, "params": {}, **as_row(evaluate(model, data, split)), "seconds": seconds}
         if q["method"] == "original":
             return {**row, "params": {}, **as_row(evaluate(self.original(p, seed), data, split)), "seconds": 0.0}
@@ -654,8 +740,9 @@ def _run_name(trial: optuna.trial.FrozenTrial) -> str | None:
 
 
 def _rows(study: optuna.Study) -> dict[str, dict]:
-    """The first completed trial of each run (a run two workers raced for is kept once)."""
+    """The last completed trial of each run: a run two workers raced for is kept once, and a run queued
+    again because its parameters changed (:meth:`Protocol.ran_as_expected`) replaces its stale row."""
     rows = {}
     for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
-        rows.setdefault(t.user_attrs["run"], t.user_attrs["row"])
+        rows[t.user_attrs["run"]] = t.user_attrs["row"]
     return rows

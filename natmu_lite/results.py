@@ -53,14 +53,18 @@ def load_audit(name: str | Path) -> dict:
     return doc
 
 
-def runs(doc: dict, variant: str | tuple[str, ...] = "tuned") -> pd.DataFrame:
+def runs(doc: dict, variant: str | tuple[str, ...] = "tuned", looks: bool = False) -> pd.DataFrame:
     """One variant's runs with the reference runs (Retrain, the original), as the tables module expects
     them; of a partial export only the seeds whose runs are all finished (see
-    :meth:`natmu_lite.protocol.Protocol.export`)."""
+    :meth:`natmu_lite.protocol.Protocol.export`). Only the protocol's own seeds, which every method ran,
+    unless ``looks``: then also the seeds added for the undecided comparisons (:mod:`natmu_lite.decisions`),
+    which only some methods ran."""
     frame = pd.DataFrame(doc["runs"])
     seeds = doc.get("complete_seeds")
     if seeds is not None:
         frame = frame[[s in seeds[sc] for sc, s in zip(frame.scenario, frame.seed)]]
+    if not looks and "design" in doc:
+        frame = frame[frame.seed.isin(doc["design"]["seeds"])]
     variants = (variant,) if isinstance(variant, str) else variant
     return frame[frame.variant.isin([*variants, "reference"])].reset_index(drop=True)
 

@@ -13,7 +13,11 @@ table's classes). So the fair protocol re-checks its winners before it picks one
    accuracy below twice chance, :func:`~natmu_lite.metrics.collapsed`), or when it *did nothing*: on
    average over the replicas it moved the forget accuracy less than :data:`MIN_PROGRESS` of the way from
    the original model's towards Retrain's (a model that barely moves can still score well on AvgGap
-   through the MIA alone). When every candidate is excluded, the untuned knobs are kept, and marked.
+   through the MIA alone).
+4. **Next round**: when every candidate is excluded, the next :data:`CANDIDATES` best trials that pass
+   both rules on the study's own request (:func:`passes`) are re-checked the same way, round after round,
+   until one is valid. Only when no trial of the study passes are the untuned knobs kept, and marked:
+   they may fail the rules themselves, so they are the last resort, not the first.
 
 The functions here are pure: they take metrics (as results rows store them) and return numbers, so the
 rule can be tested and shown on its own; :mod:`natmu_lite.protocol` feeds them the runs.
@@ -60,6 +64,14 @@ def assess(replicas: list[dict], num_classes: int) -> dict:
     idle = mean_moved is not None and mean_moved < MIN_PROGRESS
     return {"score": float(np.mean(gaps)), "gaps": gaps, "progress": mean_moved, "collapsed": broke,
             "did_nothing": idle, "excluded": broke or idle}
+
+
+def passes(row: dict, original: dict, retrain: dict, num_classes: int) -> bool:
+    """Whether one run (a tuning trial on the study's own request) passes the exclusion rules: its model
+    did not collapse, and it moved the forget accuracy at least :data:`MIN_PROGRESS` of the way (or there
+    was nothing to move)."""
+    moved = progress(row, original, retrain)
+    return not collapsed(row["RetainAcc"], num_classes) and (moved is None or moved >= MIN_PROGRESS)
 
 
 def choose(assessed: dict[int, dict], untuned: int = 0) -> tuple[int, bool]:

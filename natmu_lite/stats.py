@@ -1,5 +1,5 @@
 """The statistics of the book's comparisons: per-seed gaps to Retrain, intervals over seeds, ranks,
-paired differences, the band a re-run should land in, and the summaries of the U-LiRA audits.
+the band a re-run should land in, and the summaries of the U-LiRA audits.
 
 Why per seed: seed s of a method is compared with seed s of Retrain on the same request, so the noise
 the two share cancels (the paper's AvgGap, :func:`natmu_lite.tables.summarize`, compares seed means:
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .methods import METHOD_ORDER, REFERENCE_METHODS
+from .methods import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
 from .metrics import CLASS_METRICS, avg_gap, exposed_share, memorisation
 from .metrics import tow as tow_of
 
@@ -136,21 +136,6 @@ def fair_summary(results: pd.DataFrame, level: float = 0.95, tow: bool = False) 
     return out
 
 
-def paired_difference(results: pd.DataFrame, method: str = "natmu", level: float = 0.95) -> pd.DataFrame:
-    """Per scenario: ``method``'s per-seed AvgGap minus that of the best *other* method (lowest mean),
-    seed by seed, with its interval. Negative means ``method`` is closer to Retrain; an interval that
-    contains 0 means the seeds cannot tell the two apart."""
-    gaps = scenario_gaps(results)
-    rows = []
-    for scenario, g in gaps.groupby("scenario", sort=False):
-        wide = g.pivot(index="seed", columns="method", values="AvgGap")
-        others = wide.drop(columns=[method, *REFERENCE_METHODS], errors="ignore").mean().sort_values()
-        best = others.index[0]
-        mean, low, high = t_interval(wide[method] - wide[best], level)
-        rows.append(dict(scenario=scenario, method=method, best_other=best, difference=mean, low=low, high=high))
-    return pd.DataFrame(rows)
-
-
 def holm(p_values: list[float]) -> list[float]:
     """Holm's step-down adjustment of several p-values (the family-wise error stays at the level):
     sorted ascending, the j-th (from 0) is multiplied by (m - j), made non-decreasing, capped at 1."""
@@ -160,44 +145,6 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(p_values) - j) * p_values[i]))
         adjusted[i] = running
     return adjusted.tolist()
-
-
-def tied_leaders(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Per scenario, which methods the seeds cannot tell from the best one. The best is the lowest mean
-    per-seed AvgGap among the methods none of whose runs collapsed; every other method is compared with it
-    seed by seed (a paired t-test of the per-seed differences, two-sided), and the p-values of the
-    scenario's comparisons are Holm-adjusted. ``leader`` is the best and every method whose adjusted
-    p-value is at least ``alpha``: a set, not one winner, because with five seeds the runner-up is often
-    not separable from the winner."""
-    from scipy import stats  # imported here: scipy is slow to import and only the fair tables need it
-
-    summary = fair_summary(results).set_index(["scenario", "method"])
-    rows = []
-    for scenario, g in scenario_gaps(results).groupby("scenario", sort=False):
-        wide = g.pivot(index="seed", columns="method", values="AvgGap").drop(columns=list(REFERENCE_METHODS),
-                                                                             errors="ignore")
-        means = wide.mean()
-        whole = [m for m in wide if summary.loc[(scenario, m), "collapsed"] == 0] or list(wide)
-        best = means[whole].idxmin()
-        others = [m for m in wide if m != best]
-        diffs = {m: wide[m] - wide[best] for m in others}
-        p = [1.0 if np.allclose(d, d.iloc[0]) and d.iloc[0] == 0 else float(stats.ttest_1samp(d, 0.0).pvalue)
-             for d in diffs.values()]
-        for m, raw, adjusted in zip(others, p, holm(p)):
-            rows.append(dict(scenario=scenario, method=m, best=best, difference=float(diffs[m].mean()), p=raw,
-                             p_holm=adjusted, leader=adjusted >= alpha))
-        rows.append(dict(scenario=scenario, method=best, best=best, difference=0.0, p=1.0, p_holm=1.0, leader=True))
-    return pd.DataFrame(rows)
-
-
-def leader_place(leaders: pd.DataFrame, method: str = "natmu") -> pd.Series:
-    """Per scenario of :func:`tied_leaders`' frame, where ``method`` stands: ``"alone"`` (the only
-    leader), ``"among"`` (one of the tied leaders) or ``"behind"`` (not a leader)."""
-    out = {}
-    for scenario, g in leaders.groupby("scenario", sort=False):
-        top = set(g[g.leader].method)
-        out[scenario] = "alone" if top == {method} else "among" if method in top else "behind"
-    return pd.Series(out)
 
 
 def search_curves(doc: dict) -> pd.DataFrame:
@@ -210,7 +157,8 @@ def search_curves(doc: dict) -> pd.DataFrame:
 def selection_counts(doc: dict) -> dict[str, int]:
     """What the re-checked selection (:mod:`natmu_lite.selection`) did over an export's studies: how many
     studies there are, in how many the choice is not the study's best trial (``moved``), kept the untuned
-    knobs on their merit (``untuned``) or because every candidate was excluded (``fallback``), and how
+    knobs on their merit (``untuned``) or because no trial of the study passed the rules (``fallback``),
+    needed more than one round of candidates (``rounds``: every first candidate was excluded), and how
     many candidates were re-checked, excluded as collapsed, and excluded for doing nothing."""
     sels = [s["selection"] for s in doc["studies"]]
     cands = [c for sel in sels for c in sel["candidates"].values()]
@@ -218,6 +166,7 @@ def selection_counts(doc: dict) -> dict[str, int]:
     return {"studies": len(sels), "moved": moved,
             "untuned": sum(sel["chosen"] == 0 and not sel["no_valid_candidate"] for sel in sels),
             "fallback": sum(bool(sel["no_valid_candidate"]) for sel in sels), "candidates": len(cands),
+            "rounds": sum(sel.get("rounds", 1) > 1 for sel in sels),
             "collapsed": sum(bool(c.get("collapsed")) for c in cands),
             "did_nothing": sum(bool(c.get("did_nothing")) and not c.get("collapsed") for c in cands)}
 
@@ -232,6 +181,20 @@ def trial_progress(doc: dict) -> pd.DataFrame:
             for s in doc["studies"] for k, (gap, moved) in enumerate(zip(s["trial_avg_gap"], s["trial_progress"]))]
     frame = pd.DataFrame(rows)
     return frame.assign(idle=frame.progress.lt(least))
+
+
+def validation_agreement(doc: dict, results: pd.DataFrame) -> pd.Series:
+    """Per scenario, how well the validation side predicted the test side across the methods: the
+    Spearman correlation between each method's re-checked validation score (its chosen candidate's mean
+    AvgGap over the validation replicas) and its mean per-seed AvgGap on the test requests."""
+    test = fair_summary(results).set_index(["scenario", "method"]).AvgGap
+    out = {}
+    for scenario in dict.fromkeys(s["scenario"] for s in doc["studies"]):
+        score = {s["method"]: s["selection"]["candidates"][str(s["selection"]["chosen"])]["score"]
+                 for s in doc["studies"] if s["scenario"] == scenario}
+        pair = pd.DataFrame({"validation": score, "test": test.loc[scenario]}).dropna()
+        out[scenario] = float(pair.validation.corr(pair.test, method="spearman"))
+    return pd.Series(out)
 
 
 def budget_gaps(results: pd.DataFrame, trials: int) -> pd.DataFrame:
@@ -308,3 +271,46 @@ def example_difference(audits: list[dict], method: str, other: str, level: float
     by = {a["method"]: np.asarray(a["per_example"], dtype=float) for a in audits}
     diff = by[method] - by[other]
     return t_interval(diff[~np.isnan(diff)], level)
+
+
+RELABELLING = ("amnesiac", "badteacher", "salun")  # the relabelling baselines of the paper's transfer claim
+
+
+def transfer_costs(runs: pd.DataFrame, same: set[str], own: str = "tuned", moved: str = "transfer") -> pd.DataFrame:
+    """Per method, what transferring its knobs costs: its per-seed AvgGap with the ``moved`` variant's knobs
+    minus that with the ``own`` variant's, seed by seed against the same Retrain (mean and 95% interval).
+    A method in ``same`` ran with identical knobs in both variants: it has no cost to report (NaN, and
+    ``same_knobs``), not a cost of zero."""
+    gaps = {v: scenario_gaps(runs[runs.variant.isin([v, "reference"])]).set_index(["method", "seed"]).AvgGap
+            for v in (own, moved)}
+    paired = (gaps[moved] - gaps[own]).dropna()
+    rows = []
+    for method in dict.fromkeys(paired.index.get_level_values("method")):
+        if method in REFERENCE_METHODS:
+            continue
+        mean, low, high = (float("nan"),) * 3 if method in same else t_interval(paired[method])
+        rows.append(dict(method=method, cost=mean, low=low, high=high, same_knobs=method in same))
+    return pd.DataFrame(rows)
+
+
+def transfer_verdict(costs: pd.DataFrame, method: str = "natmu") -> str:
+    """The paper's transfer claim read off :func:`transfer_costs`, from the methods whose knobs moved:
+    ``method``'s transfer must cost nothing beyond the seeds' noise, and the relabelling baselines'
+    (those that moved) must cost something."""
+    from .tables import method_words
+
+    c = costs.set_index("method")
+    if c.loc[method, "same_knobs"]:
+        return f"untested: {METHOD_NAMES[method]}'s two studies chose the same knobs"
+    moved = [m for m in RELABELLING if m in c.index and not c.loc[m, "same_knobs"]]
+    drift = [m for m in moved if c.loc[m, "low"] > 0]
+    if c.loc[method, "low"] > 0:
+        return f"not borne out: {METHOD_NAMES[method]}'s own transferred knobs lose beyond the noise"
+    if not moved:
+        return (f"half tested: {METHOD_NAMES[method]}'s knobs transfer, and no relabelling baseline's knobs "
+                "moved, so none can drift")
+    if drift == moved:
+        return (f"borne out: {METHOD_NAMES[method]}'s knobs transfer, and those of {method_words(moved)}, "
+                "which moved, drift")
+    return (f"half borne out: {METHOD_NAMES[method]}'s knobs transfer, but so do those of "
+            f"{method_words([m for m in moved if m not in drift])}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .decisions import FLOOR
 from .methods import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
 from .metrics import avg_gap
 from .stats import collapsed_runs, metrics_of
@@ -154,8 +155,8 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap", leaders: pd.DataFr
     """The compact view of :func:`~natmu_lite.stats.fair_summary`: methods as rows, scenarios as columns
     (narrow enough for a book page), cells ``mean [low, high]``; the best mean of each column in bold (the
     lowest AvgGap, or with ``metric="ToW"`` the highest ToW, from ``fair_summary(..., tow=True)``), or,
-    given ``leaders`` (:func:`~natmu_lite.stats.tied_leaders`), every leader of the column: the methods the
-    seeds cannot tell from the best. † marks a cell in which some runs collapsed (their model lost the
+    given ``leaders`` (:func:`~natmu_lite.decisions.best_set`), every leader of the column: the best and the
+    methods tied with it. † marks a cell in which some runs collapsed (their model lost the
     retain set, see :func:`~natmu_lite.metrics.collapsed`): its mean is that of destroyed models, not of
     unlearning, so it is never bold. ‡ marks a (scenario, method) of ``fallbacks``: no candidate knobs
     passed the selection's checks, so the untuned ones were kept (:mod:`natmu_lite.selection`)."""
@@ -169,7 +170,7 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap", leaders: pd.DataFr
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.set_index("method")
         broken = g["collapsed"].gt(0) if "collapsed" in g else pd.Series(False, g.index)
-        ok = g[~broken & ~g.index.isin(REFERENCE_METHODS)]  # collapsed runs, or no unlearning: never the best
+        ok = g[~broken & ~g.index.isin([*REFERENCE_METHODS, FLOOR])]  # collapsed, no unlearning, a Retrain: never best
         ok = ok if len(ok) else g
         best = {ok[mean].idxmin() if metric == "AvgGap" else ok[mean].idxmax()}
         if leaders is not None:

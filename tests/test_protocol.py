@@ -96,8 +96,14 @@ def check_complete(doc: dict, storage: str):
 
     methods = ["finetune", "ssd"]
     assert doc["methods"] == methods
-    # requests x seeds x (Retrain and the original + 3 variants of each method: tuned, single-stage, untuned)
-    assert len(doc["runs"]) == 2 * 2 * (2 + 3 * len(methods))
+    # requests x seeds x (Retrain, its second run and the original + 3 variants of each method: tuned,
+    # single-stage, untuned); two seeds, so no further looks
+    assert len(doc["runs"]) == 2 * 2 * (3 + 3 * len(methods))
+    second = {r["seed"]: r for r in doc["runs"] if r["variant"] == "second" and r["target"] == "10%"}
+    first = {r["seed"]: r for r in doc["runs"] if r["method"] == "retrain" and r["variant"] == "reference"
+             and r["target"] == "10%"}
+    assert set(second) == {0, 1} and all(second[s]["method"] == "retrain" for s in second)
+    assert any(second[s]["MIA"] != first[s]["MIA"] or second[s]["RA"] != first[s]["RA"] for s in second)
     keys = [(r["scenario"], r["target"], r["method"], r["seed"], r["variant"]) for r in doc["runs"]]
     assert len(set(keys)) == len(keys)
     assert {s["method"] for s in doc["studies"]} == set(methods) and all(s["trials"] == 2 for s in doc["studies"])
@@ -213,6 +219,22 @@ def test_candidates_are_the_best_trials_and_the_untuned_one():
                                                   user_attrs={"diverged": True} if diverged else {}))
     # budget: the first 5; the best three that did not diverge (2.0, 3.0, 4.0), and trial 0 (the untuned knobs)
     assert [t.number for t in protocol.candidates(study, 5)] == [0, 1, 3, 4]
+
+
+def test_a_next_round_re_checks_the_best_trials_that_pass_the_rules_on_the_studys_own_request():
+    import optuna
+
+    original = {"FATrain": 100.0, "FATest": None}
+    retrain = {"FATrain": 80.0, "FATest": None}
+    study = optuna.create_study()
+    # (AvgGap, forget accuracy, retain accuracy): trial 1 did nothing, 2 collapsed, 3 and 5 pass, 4 diverged
+    for value, fa, ra in ((9.0, 99.0, 99.0), (1.0, 99.0, 99.0), (2.0, 80.0, 15.0), (3.0, 85.0, 98.0),
+                          (0.5, None, None), (4.0, 90.0, 98.0), (5.0, 80.0, 98.0)):
+        attrs = {"diverged": True} if fa is None else {"FATrain": fa, "RetainAcc": ra, "RA": 90.0, "MIA": 50.0}
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}, user_attrs=attrs))
+    # the first round (trials 0, 1, 2, 3 say) was excluded; the next takes the best passing ones not yet checked
+    assert [t.number for t in protocol.next_round(study, {0: {}, 1: {}}, original, retrain, 10, 7)] == [3, 5, 6]
+    assert [t.number for t in protocol.next_round(study, {0: {}, 3: {}, 5: {}, 6: {}}, original, retrain, 10, 7)] == []
 
 
 def test_the_noise_band_widens_the_seeds_range_by_their_spread_and_never_less_than_the_floor():

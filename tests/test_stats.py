@@ -46,21 +46,6 @@ def test_holm_multiplies_the_sorted_p_values_and_keeps_them_ordered():
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
-def test_tied_leaders_are_the_best_and_whom_the_seeds_cannot_tell_from_it():
-    """a is best; b is worse by 1 point on every seed but one (separable); c differs from a by noise."""
-    retrain = rows("retrain", {s: (90, 80, 50) for s in range(5)})
-    a = rows("a", {s: (90, 81, 50) for s in range(5)})  # gap 1/3 on every seed
-    b = rows("b", {s: (90, 84 + (s == 0), 50) for s in range(5)})  # gap 4/3 or 5/3: always worse than a
-    c = rows("c", {s: (90, 80 + [0, 2, 1, 0, 2][s], 50) for s in range(5)})  # 0 to 2/3: around a's
-    got = stats.tied_leaders(pd.DataFrame(retrain + a + b + c)).set_index("method")
-    assert got.loc["a", "best"] == "a" and got.loc["a", "leader"] and got.loc["c", "leader"]
-    assert not got.loc["b", "leader"] and got.loc["b", "p_holm"] < 0.05
-    diffs = np.array([4 + (s == 0) for s in range(5)]) / 3 - 1 / 3
-    assert got.loc["b", "difference"] == pytest.approx(diffs.mean())
-    assert got.loc["b", "p_holm"] == pytest.approx(stats.holm([got.loc["b", "p"], got.loc["c", "p"]])[0])
-    assert stats.tied_leaders(frame()).query("leader and method == best").method.tolist() == ["b"]  # b is best there
-
-
 def test_budget_and_selection_views_of_the_variants():
     """``best of 8`` and ``single-stage`` runs give the test side of the budget figure; ``tuned`` against
     ``single-stage`` says how much re-checking moved each method."""
@@ -82,25 +67,37 @@ def test_budget_and_selection_views_of_the_variants():
 def test_selection_counts_and_trial_progress_read_an_exports_studies():
     """What the re-check did (moved, untuned on merit, fallback, exclusions by reason) and every budget
     trial's progress, flagged idle below the selection's least progress."""
-    def study(best, chosen, fallback, candidates, progress):
+    def study(best, chosen, fallback, candidates, progress, rounds=1):
         return {"scenario": "s", "method": f"m{best}{chosen}", "best_trial": best, "trial_avg_gap": [3.0, 1.0],
-                "trial_progress": progress,
-                "selection": {"chosen": chosen, "no_valid_candidate": fallback, "candidates": candidates}}
+                "trial_progress": progress, "selection": {"chosen": chosen, "no_valid_candidate": fallback,
+                                                          "candidates": candidates, "rounds": rounds}}
 
     ok, idle, broke = {"excluded": False}, {"excluded": True, "did_nothing": True}, {"excluded": True,
                                                                                       "collapsed": True}
     doc = {"design": {"min_progress": 0.25}, "studies": [
         study(1, 1, False, {"0": ok, "1": ok}, [0.5, 0.1]),  # the best trial stands
         study(1, 0, False, {"0": ok, "1": idle}, [0.3, None]),  # re-checked: the untuned knobs, on merit
-        study(1, 0, True, {"0": idle, "1": broke}, [0.0, 1.5])]}  # nothing valid: the untuned knobs kept
+        study(1, 0, True, {"0": idle, "1": broke}, [0.0, 1.5], rounds=2)]}  # nothing valid: untuned knobs kept
     counts = stats.selection_counts(doc)
     assert counts == {"studies": 3, "moved": 2, "untuned": 1, "fallback": 1, "candidates": 6, "collapsed": 1,
-                      "did_nothing": 2}
+                      "did_nothing": 2, "rounds": 1}
     trials = stats.trial_progress(doc)
     assert len(trials) == 6 and trials.idle.tolist() == [False, True, False, False, True, False]
 
 
-def test_leader_place_says_where_a_method_stands_among_the_tied_leaders():
-    leaders = pd.DataFrame(dict(scenario=["a", "a", "b", "b", "c", "c"], method=["natmu", "ga"] * 3,
-                                leader=[True, False, True, True, False, True]))
-    assert stats.leader_place(leaders).to_dict() == {"a": "alone", "b": "among", "c": "behind"}
+def test_a_method_with_the_same_knobs_in_both_variants_has_no_transfer_cost_and_no_say_in_the_verdict():
+    retrain = rows("retrain", {s: (90, 80, 50) for s in range(3)}, variant="reference")
+    natmu = [*rows("natmu", {s: (90, 81, 50) for s in range(3)}, variant="tuned"),
+             *rows("natmu", {s: (90, 81 + 0.3 * (s == 1), 50) for s in range(3)}, variant="transfer")]
+    salun = [r for v in ("tuned", "transfer") for r in rows("salun", {s: (90, 83, 50) for s in range(3)}, variant=v)]
+    amnesiac = [*rows("amnesiac", {s: (90, 81, 50) for s in range(3)}, variant="tuned"),
+                *rows("amnesiac", {s: (90, 89 + s, 50) for s in range(3)}, variant="transfer")]
+    runs = pd.DataFrame(retrain + natmu + salun + amnesiac)
+    costs = stats.transfer_costs(runs, same={"salun"}).set_index("method")
+    assert costs.loc["salun", "same_knobs"] and math.isnan(costs.loc["salun", "cost"])
+    assert costs.loc["amnesiac", "cost"] == pytest.approx(np.mean([8, 9, 10]) / 3) and costs.loc["amnesiac", "low"] > 0
+    assert stats.transfer_verdict(costs.reset_index()) == ("borne out: NatMU's knobs transfer, and those of "
+                                                          "Amnesiac, which moved, drift")
+    # had SalUn counted, with its zero cost it would have "transferred" too
+    counted = stats.transfer_costs(runs, same=set())
+    assert stats.transfer_verdict(counted).startswith("half borne out") and "SalUn" in stats.transfer_verdict(counted)

@@ -1,0 +1,115 @@
+"""The decisions on the paper's claim (decisions.py): supported, refuted and undecided per scenario, the
+whole claim, Retrain's floor, the tied-with-the-best test and the seeds the next look runs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from natmu_lite import decisions
+
+from .test_tables import rows
+
+SEEDS = range(5)
+
+
+def gaps(method: str, fa: list[float], scenario: str = "random-1%", **extra) -> list[dict]:
+    """Runs whose only gap to Retrain (FA 80 on every seed) is FA's: AvgGap = |fa - 80| / 3."""
+    return rows(method, {s: (90, 80 + fa[s], 50) for s in range(len(fa))}, scenario=scenario,
+                variant=extra.pop("variant", "tuned"), **extra)
+
+
+def frame(*groups: list[dict], seeds: int = 5, scenario: str = "random-1%") -> pd.DataFrame:
+    retrain = rows("retrain", {s: (90, 80, 50) for s in range(seeds)}, scenario=scenario, variant="reference")
+    return pd.DataFrame(retrain + [r for g in groups for r in g])
+
+
+def test_supported_when_natmu_is_significantly_closer_than_every_rival():
+    results = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [6, 7, 6, 8, 6]), gaps("b", [9, 9.5, 9, 10, 9]))
+    got = decisions.decide(results).iloc[0]
+    assert got.decision == "supported" and sorted(got.beaten) == ["a", "b"] and not got.better
+    assert decisions.claim(results) == "supported"
+
+
+def test_refuted_when_some_rival_is_significantly_closer_after_holm():
+    results = frame(gaps("natmu", [6, 7, 6, 8, 6]), gaps("a", [0, 0.3, 0, 0.3, 0]), gaps("b", [9, 9.5, 9, 10, 9]))
+    got = decisions.decide(results).iloc[0]
+    assert got.decision == "refuted" and got.better == ["a"] and got.beaten == ["b"]
+    pair = decisions.compare(results).set_index("rival").loc["a"]
+    assert pair.p_farther < decisions.level() and pair.difference == pytest.approx(np.mean([6, 6.7, 6, 7.7, 6]) / 3)
+    # against a set that leaves the better rival out, the same seeds support the claim
+    assert decisions.decide(results, rivals=("b",)).iloc[0].decision == "supported"
+
+
+def test_undecided_when_the_seeds_cannot_tell_and_the_detectable_difference_says_how_far_they_see():
+    results = frame(gaps("natmu", [1, 4, 2, 6, 0]), gaps("a", [3, 1, 5, 2, 4]))
+    got = decisions.decide(results).iloc[0]
+    assert got.decision == "undecided" and got.undecided == ["a"]
+    d = (np.array([1, 4, 2, 6, 0]) - np.array([3, 1, 5, 2, 4])) / 3
+    assert got.detectable == pytest.approx(decisions.detectable(d.std(ddof=1), 5, decisions.level()))
+    assert got.nearest == "a" and got.difference == pytest.approx(d.mean())
+    row = decisions.decision_table(results).loc["random-1%"]
+    assert row["every method"] == "undecided" and row["closer than NatMU"] == "none"
+    assert row["nearest undecided"] == f"a {d.mean():+.2f} / {got.detectable:.2f}"
+    assert decisions.claim(results) == "undecided"
+
+
+def test_one_refuted_scenario_refutes_the_claim_in_every_scenario():
+    won = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [6, 7, 6, 8, 6]))
+    lost = frame(gaps("natmu", [6, 7, 6, 8, 6], "full-class"), gaps("a", [0, 0.3, 0, 0.3, 0], "full-class"),
+                 scenario="full-class")
+    both = pd.concat([won, lost])
+    assert decisions.decide(both).set_index("scenario").decision.to_dict() == {"random-1%": "supported",
+                                                                               "full-class": "refuted"}
+    assert decisions.claim(both) == "refuted"
+
+
+def test_the_detectable_difference_matches_the_normal_approximation_for_many_seeds_and_shrinks_with_them():
+    from scipy import stats
+
+    z = stats.norm.ppf(0.95) + stats.norm.ppf(0.8)
+    assert decisions.detectable(2.0, 400, 0.05) == pytest.approx(z * 2.0 / 20, rel=0.01)
+    assert decisions.detectable(2.0, 5, 0.0125) > decisions.detectable(2.0, 10, 0.0125) > 0
+
+
+def test_the_floor_is_a_second_retrains_gap_to_the_first():
+    second = rows("retrain", {s: (90, 80 + (3 if s % 2 else 0), 53) for s in SEEDS}, variant=decisions.SECOND)
+    floor = decisions.floor(frame(gaps("natmu", [0] * 5), second))
+    assert floor.loc["random-1%"].tolist() == pytest.approx([1, 2, 1, 2, 1])  # (0 + 0 + 3) / 3 or (0 + 3 + 3) / 3
+    assert decisions.floor(frame(gaps("natmu", [0] * 5))).empty  # no second Retrain, no floor
+
+
+def test_a_method_within_the_floor_of_the_best_is_tied_with_it_and_one_far_beyond_is_behind():
+    second = rows("retrain", {s: (90, 80 + 4.5 + 0.3 * (s % 2), 50) for s in SEEDS}, variant=decisions.SECOND)
+    results = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [0.3, 0.6, 0.3, 0.3, 0.6]),
+                    gaps("b", [12, 12.6, 12, 13.2, 12]), second)
+    got = decisions.best_set(results).set_index("method")
+    assert got.loc["natmu", "place"] == "best" and got.loc["a", "place"] == "tied" and got.loc["b", "place"] == "behind"
+    assert got.loc["natmu", "floor_place"] == "within floor" and got.loc["b", "floor_place"] == "beyond floor"
+    # without the second Retrain there is no margin: nothing can be tied, and nothing is placed against the floor
+    plain = decisions.best_set(frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [0.3, 0.6, 0.3, 0.3, 0.6])))
+    assert plain.set_index("method").loc["a", "place"] == "undecided" and plain.floor_place.isna().all()
+
+
+def test_the_next_look_runs_natmu_and_the_undecided_methods_only():
+    results = frame(gaps("natmu", [1, 4, 2, 6, 0]), gaps("a", [3, 1, 5, 2, 4]), gaps("b", [30, 31, 30, 32, 30]))
+    assert decisions.contenders(results) == {"random-1%": ["a", "natmu"]}
+    decided = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("b", [30, 31, 30, 32, 30]))
+    assert decisions.contenders(decided) == {}
+
+
+def test_comparisons_pair_only_the_seeds_both_methods_ran():
+    results = frame(gaps("natmu", [1, 4, 2, 6, 0, 1, 1]), gaps("a", [3, 1, 5, 2, 4, 9, 9]), gaps("b", [3] * 5),
+                    seeds=7)
+    pairs = decisions.compare(results).set_index("rival")
+    assert pairs.loc["a", "seeds"] == 7 and pairs.loc["b", "seeds"] == 5
+
+
+def test_the_sentence_states_each_readings_verdict_with_the_scenarios_it_rests_on():
+    won = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("ssd", [6, 7, 6, 8, 6]), gaps("a", [6, 7, 6, 8, 6]))
+    lost = frame(gaps("natmu", [6, 7, 6, 8, 6], "full-class"), gaps("ssd", [9, 9, 9, 9.3, 9], "full-class"),
+                 gaps("a", [0, 0.3, 0, 0.3, 0], "full-class"), scenario="full-class")
+    text = decisions.sentence(pd.concat([won, lost]))
+    # "a" is not one of the paper's baselines: against those (SSD here) NatMU wins both scenarios
+    assert text == ("Against the paper's baselines, the claim is **supported** (supported in random-1%, full-class). "
+                    "Against every method here, the claim is **refuted** (supported in random-1%; refuted in "
+                    "full-class; closer than NatMU: a).")
