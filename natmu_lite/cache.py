@@ -51,9 +51,11 @@ def digest(key: dict, length: int = 20) -> str:
 def setting_key(setting: Setting) -> dict:
     """What determines a setting's trained models besides their seed and data split: the data and its
     sizes, the network, the training recipe, the original model's initialisation."""
+    subset = {"subset": [setting.subset_seed, setting.avoid_subset]} if (setting.subset_seed or
+                                                                         setting.avoid_subset is not None) else {}
     return {"version": CACHE_VERSION, "dataset": setting.dataset, "train_size": setting.train_size,
             "test_size": setting.test_size, "model": setting.model, "recipe": recipe_key(setting.train),
-            "original_seed": setting.original_seed}
+            "original_seed": setting.original_seed, **subset}  # the usual subset adds nothing (older keys hold)
 
 
 def run_key(setting: Setting, method: str) -> dict:

@@ -327,10 +327,12 @@ def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
 
 
 def load_dataset(name: str, root: str | Path | None = None, train_size: int | None = None,
-                 test_size: int | None = None, subset_seed: int = 0) -> Dataset:
+                 test_size: int | None = None, subset_seed: int = 0, avoid_subset: int | None = None) -> Dataset:
     """Load a dataset by name, optionally reduced to class-balanced train/test subsets.
 
-    The subset depends on ``subset_seed`` only, so every experiment seed sees the same data."""
+    The subset depends on ``subset_seed`` only, so every experiment seed sees the same data.
+    ``avoid_subset``: draw the training subset from the images that the subset of that seed leaves out
+    (an independent replication set, disjoint from it; the test subset is unchanged)."""
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(LOADERS)}")
     for split, size in (("train", train_size), ("test", test_size)):
@@ -347,6 +349,11 @@ def load_dataset(name: str, root: str | Path | None = None, train_size: int | No
         fine = getattr(data, f"{split}_fine")
         labels = fine if fine is not None else y
         idx = balanced_subset(labels, size, subset_seed)
+        if split == "train" and avoid_subset is not None:
+            pool = torch.ones(len(labels), dtype=torch.bool)
+            pool[balanced_subset(labels, size, avoid_subset)] = False
+            pool = pool.nonzero().flatten()
+            idx = pool[balanced_subset(labels[pool], size, subset_seed)]
         if len(idx) != size:  # a class-balanced subset holds a multiple of the number of classes
             k = len(labels.unique())
             warnings.warn(f"{split}_size={size} gives {len(idx)} images: a class-balanced subset of {k} classes "

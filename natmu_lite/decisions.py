@@ -156,18 +156,24 @@ def decide(results: pd.DataFrame, rivals: tuple[str, ...] | None = None, method:
 
 
 def claim(results: pd.DataFrame, rivals: tuple[str, ...] | None = None, method: str = "natmu",
-          alpha: float | None = None) -> str:
+          alpha: float | None = None, replication: pd.DataFrame | None = None) -> str:
     """The decision on the whole claim ("closer than every rival of the set in every scenario"):
     ``supported`` when every scenario is; ``refuted`` when a rival is significantly closer in some
-    scenario after Holm's correction over all scenarios' comparisons; else ``undecided``."""
+    scenario after Holm's correction over all scenarios' comparisons; else ``undecided``. With a
+    ``replication`` set, only comparisons that replicated count (:func:`replicated_only`)."""
     alpha = level() if alpha is None else alpha
-    per = decide(results, rivals, method, alpha)
+    per = replicated_only(results, replication, rivals, method) if replication is not None else \
+        decide(results, rivals, method, alpha)
     if (per.decision == "supported").all():
         return "supported"
     pairs = compare(results, method, alpha)
     if rivals is not None:
         pairs = pairs[pairs.rival.isin(rivals)]
-    return "refuted" if min(holm(pairs.p_farther.tolist())) < alpha else "undecided"
+    refuting = {(s, r) for s, r, p in zip(pairs.scenario, pairs.rival, holm(pairs.p_farther.tolist())) if p < alpha}
+    if replication is not None and not replication.empty:
+        marks = replicate(results, replication, method).set_index(["scenario", "rival"]).mark
+        refuting = {k for k in refuting if marks.get(k) == "replicated"}
+    return "refuted" if refuting else "undecided"
 
 
 def tost(d: np.ndarray, margin: float) -> float:
@@ -263,22 +269,26 @@ def decision_table(results: pd.DataFrame, method: str = "natmu", alpha: float | 
     return out
 
 
-def sentence(results: pd.DataFrame, method: str = "natmu", alpha: float | None = None) -> str:
+def sentence(results: pd.DataFrame, method: str = "natmu", alpha: float | None = None,
+             replication: pd.DataFrame | None = None) -> str:
     """The verdict on the whole claim in both readings, in words, with the scenarios each rests on (the
-    rule of :func:`claim`: one refuted scenario refutes "in every scenario")."""
+    rule of :func:`claim`: one refuted scenario refutes "in every scenario"); with a ``replication`` set,
+    from the comparisons that replicated only."""
     from .methods import METHOD_NAMES
 
     alpha = level() if alpha is None else alpha
     parts = []
     for name, rivals in SETS.items():
-        per = decide(results, rivals, method, alpha).set_index("scenario")
-        verdict = claim(results, rivals, method, alpha)
+        per = (replicated_only(results, replication, rivals, method) if replication is not None else
+               decide(results, rivals, method, alpha)).set_index("scenario")
+        verdict = claim(results, rivals, method, alpha, replication)
         by = {d: per.index[per.decision == d].tolist() for d in ("supported", "refuted", "undecided")}
         found = [f"{d} in {', '.join(s)}" for d, s in by.items() if s]
         refuters = sorted({METHOD_NAMES.get(m, m) for b in per.better for m in b})
         because = f"; closer than {METHOD_NAMES.get(method, method)}: {', '.join(refuters)}" if refuters else ""
         parts.append(f"Against {name}, the claim is **{verdict}** ({'; '.join(found)}{because}).")
     return " ".join(parts)
+
 
 
 def floor_summary(results: pd.DataFrame, level_: float = 0.95) -> pd.DataFrame:
@@ -311,3 +321,74 @@ def place_table(results: pd.DataFrame, alpha: float | None = None) -> pd.DataFra
                          "undecided": names(g, "place", "undecided"),
                          "as close as a second Retrain": names(g, "floor_place", "within floor")}
     return pd.DataFrame.from_dict(out, orient="index").rename_axis("scenario")
+
+# ---------------------------------------------------------------------------------------------
+# the replication set: the decisions re-checked on data, originals and requests no choice has seen
+
+REPLICATION_ALPHA = 0.05  # one-sided level of a replication's own test (one look, a confirmation, not a search)
+
+
+def replicate(results: pd.DataFrame, replication: pd.DataFrame, method: str = "natmu") -> pd.DataFrame:
+    """Each comparison of ``method`` with a rival, on the test requests (``results``: every seed) and on the
+    replication set (``replication``: its runs, with Retrain's). The rule, fixed before the replication
+    ran: a decided comparison is *replicated* when the replication set's mean difference has the same sign
+    and, where the replication's seeds could detect a difference as large as the test's (its
+    :func:`detectable` difference is smaller), its own one-sided test in that direction rejects at
+    :data:`REPLICATION_ALPHA`; else *not replicated*. An undecided comparison has nothing to replicate."""
+    test, again = compare(results, method), compare(replication, method, REPLICATION_ALPHA)
+    both = test.merge(again, on=["scenario", "method", "rival"], suffixes=("", "_rep"))
+    rows = []
+    for r in both.itertuples():
+        decided = "closer" if r.p_closer < level() else "farther" if r.p_farther < level() else None
+        if decided is None:
+            mark = "undecided"
+        else:
+            same = np.sign(r.difference_rep) == np.sign(r.difference)
+            powered = r.detectable_rep < abs(r.difference)
+            confirmed = (r.p_closer_rep if decided == "closer" else r.p_farther_rep) < REPLICATION_ALPHA
+            mark = "replicated" if same and (confirmed or not powered) else "not replicated"
+        rows.append(dict(scenario=r.scenario, rival=r.rival, test=decided or "undecided", difference=r.difference,
+                         replication=r.difference_rep, low=r.low_rep, high=r.high_rep, seeds=r.seeds_rep,
+                         powered=r.detectable_rep < abs(r.difference), mark=mark))
+    return pd.DataFrame(rows)
+
+
+def rank_agreement(results: pd.DataFrame, replication: pd.DataFrame) -> pd.Series:
+    """Per scenario, the Spearman correlation of the methods' mean per-seed AvgGaps on the test requests
+    and on the replication set: does the ranking of all the methods carry over?"""
+    test, again = (gap_table(r).groupby(level="scenario", sort=False).mean() for r in (results, replication))
+    return pd.Series({s: float(test.loc[s].corr(again.loc[s], method="spearman")) for s in test.index
+                      if s in again.index})
+
+
+def replicated_only(results: pd.DataFrame, replication: pd.DataFrame | None, rivals: tuple[str, ...] | None = None,
+                    method: str = "natmu") -> pd.DataFrame:
+    """:func:`decide`'s decisions keeping only what replicated: a rival counts as beaten, or as closer than
+    ``method``, only if that comparison replicated; a scenario whose decision rested on a comparison that
+    did not is undecided. Without a replication set, the decisions as they are."""
+    per = decide(results, rivals, method)
+    if replication is None or replication.empty:
+        return per
+    marks = replicate(results, replication, method).set_index(["scenario", "rival"]).mark
+    out = per.copy()
+    for i, r in per.iterrows():
+        beaten = [m for m in r.beaten if marks.get((r.scenario, m)) == "replicated"]
+        better = [m for m in r.better if marks.get((r.scenario, m)) == "replicated"]
+        out.at[i, "beaten"], out.at[i, "better"] = beaten, better
+        out.at[i, "decision"] = "refuted" if better else "supported" if len(beaten) == r.rivals else "undecided"
+    return out
+
+
+def replication_table(results: pd.DataFrame, replication: pd.DataFrame, method: str = "natmu") -> pd.DataFrame:
+    """:func:`replicate` for a page: each comparison decided on the test requests, one row per (scenario,
+    rival), with the test difference, the replication set's mean difference and its interval, and the mark."""
+    from .methods import METHOD_NAMES
+
+    marks = replicate(results, replication, method)
+    marks = marks[marks.mark != "undecided"]
+    return pd.DataFrame({
+        "scenario": marks.scenario, "rival": marks.rival.map(lambda m: METHOD_NAMES.get(m, m)),
+        f"{METHOD_NAMES.get(method, method)} is": marks.test, "test": marks.difference.map("{:+.2f}".format),
+        "replication": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(marks.replication, marks.low,
+                                                                                  marks.high)],
+        "mark": marks.mark}).set_index(["scenario", "rival"])

@@ -18,6 +18,8 @@ from .metrics import as_row, collapsed
 from .protocol import (
     BUDGET_METHODS,
     BUDGETS,
+    QUEUES,
+    REPLICATION_SEEDS,
     SAMPLER_SEED,
     SECOND_RUN_SEED,
     TRANSFER,
@@ -87,10 +89,11 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
     reads)."""
     summaries = tuning_summary(proto)
     tuning = [t for p, scenario, method in proto.studies() for t in proto.study(p, scenario, method).trials]
-    queues = {which: proto.queue(which) for which in ("replicas", "runs")}
+    queues = {which: proto.queue(which) for which in QUEUES}
     device = check_one_device(tuning + [t for q in queues.values() for t in q.trials], proto.storage)
     rows = {which: _rows(q) for which, q in queues.items()}
-    classes = {name: proto.data(p).num_classes for name, p in proto.plans.items()}
+    every = [*proto.plans.values(), *proto.replications.values()]
+    classes = {p.setting.name: proto.data(p).num_classes for p in every}
     for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
         row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])  # one place, one rule
     tests, aliases = proto.test_names()
@@ -98,7 +101,8 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
         if primary in rows["runs"]:
             rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
                                    "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
-    names = {"replicas": proto.replica_names(), "runs": sorted([*tests, *aliases], key=lambda q: _order(proto, q))}
+    names = {"replicas": proto.replica_names(), "runs": sorted([*tests, *aliases], key=lambda q: _order(proto, q)),
+             "replication": proto.replication_names()}
     missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
     unknown = [f"{m} on {sc}" for p, sc, m in proto.studies() if proto.selection(p, sc, m, rows["replicas"]) is None]
     if (missing or unknown) and not partial:
@@ -110,7 +114,8 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
            "complete_seeds": complete_seeds(proto, [*names["runs"], *missing], missing),
            "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
                                 tuning=phase_summary(tuning), replicas=phase_summary(queues["replicas"].trials),
-                                evaluation=phase_summary(queues["runs"].trials)),
+                                evaluation=phase_summary(queues["runs"].trials),
+                                replication=phase_summary(queues["replication"].trials)),
            "originals": originals(proto),
            "design": {"seeds": list(proto.seeds), "validation_seeds": list(VALIDATION_SEEDS),
                       "variants": list(VARIANTS), "candidates": selection.CANDIDATES,
@@ -119,13 +124,18 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
                       "decisions": {"alpha": decisions.ALPHA, "looks": list(proto.looks), "level": decisions.level(
                           proto.looks or (1,)), "power": decisions.POWER,
                           "paper_baselines": list(decisions.PAPER_BASELINES),
-                          "second_run_seed": f"seed + {SECOND_RUN_SEED}"}},
+                          "second_run_seed": f"seed + {SECOND_RUN_SEED}"},
+                      "replication": {"seeds": list(REPLICATION_SEEDS), "settings": {
+                          source: {"setting": r.setting.name, "subset_seed": r.setting.subset_seed,
+                                   "avoid_subset": r.setting.avoid_subset, "requests": r.setting.scenarios}
+                          for source, r in proto.replications.items()}}},
            "budget": {"trials": proto.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
                       "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}
                                         for m in proto.methods}, "seeds": list(proto.seeds)},
            "studies": summaries,
            "replicas": [rows["replicas"][q] for q in names["replicas"] if q in rows["replicas"]],
-           "runs": [rows["runs"][q] for q in names["runs"] if q in rows["runs"]]}
+           "runs": [rows["runs"][q] for q in names["runs"] if q in rows["runs"]],
+           "replication": [rows["replication"][q] for q in names["replication"] if q in rows["replication"]]}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda f: f.write_text(json.dumps(doc, indent=1)))
@@ -155,12 +165,16 @@ def _order(proto: Protocol, name: str) -> tuple:
 
 def originals(proto: Protocol) -> dict[str, dict]:
     """Pin every original model the protocol's runs start from (training what is not pinned yet: the
-    seeds' and the validation replicas') and describe each for the export: its file, checksum and
-    accuracies, and where it was trained."""
+    seeds', the added looks', the validation replicas' and the replication sets') and describe each for
+    the export: its file, checksum and accuracies, and where it was trained."""
     out = {}
-    for p in proto.plans.values():
-        replicas = max(len(v) for v in p.validation.values())
-        for seed in (*proto.seeds, *VALIDATION_SEEDS[:replicas]):
+    looks = {(q["setting"], q["seed"]) for q in map(parse_run_name, proto.test_names()[0])}
+    seeds = {p.setting.name: sorted({*proto.seeds, *VALIDATION_SEEDS[:max(len(v) for v in p.validation.values())],
+                                     *(s for name, s in looks if name == p.setting.name)})
+             for p in proto.plans.values()}
+    seeds.update({r.setting.name: REPLICATION_SEEDS for r in proto.replications.values()})
+    for p in (*proto.plans.values(), *proto.replications.values()):
+        for seed in seeds[p.setting.name]:
             proto.original(p, seed)
             weights, meta = pinned_files(proto.originals, p.setting.name, seed)
             info = json.loads(meta.read_text())

@@ -21,11 +21,16 @@ starting model matters. So, for each scenario of a protocol:
    (the selected knobs), ``single-stage`` (the study's best trial, the choice without re-checking),
    ``untuned`` (the setting's values), ``transfer`` for random 1% (random 10%'s selected knobs: the
    paper's Fig. 4 question), and ``best of 8``/``best of 16`` (the best trial within a smaller budget)
-   for the :data:`BUDGET_METHODS` best methods of each scenario, for the budget figure.
+   for the :data:`BUDGET_METHODS` best methods of each scenario, for the budget figure. Each test request
+   and seed also has a second Retrain (another run seed): the floor of :mod:`natmu_lite.decisions`.
+4. **Decide, adding seeds where undecided**: after the five seeds, the comparisons with NatMU that
+   :mod:`natmu_lite.decisions` cannot decide get more seeds, five at a time, up to its last look.
+5. **Replicate** (:func:`replication_plan`): every method, with its chosen knobs untouched, on an
+   independent training subset and on requests no table or replica uses, over :data:`REPLICATION_SEEDS`.
 
 All runs of an export happen on one device, precision and torch version: :func:`natmu_lite.export.export`
 refuses a storage that mixes them. All state lives in one Optuna storage (SQLite here, PostgreSQL to
-share): the tuning studies, and two studies of queued trials (the replica runs, then the evaluation runs)
+share): the tuning studies, and one study of queued trials per kind of run (:data:`QUEUES`)
 which workers pop atomically, with heartbeats so that a dead worker's run is queued again. The original
 models are pinned beside a SQLite storage (:meth:`Protocol.original`), so that a protocol resumed on
 another machine starts from the same models. Start :meth:`Protocol.work` in as many processes or
@@ -77,6 +82,9 @@ TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selecte
 RETRIES = 3  # a run that raised is queued again this many times at most (a deterministic error stops the protocol)
 VARIANTS = ("tuned", "single-stage", "untuned", "transfer", *(f"best of {b}" for b in BUDGETS))
 SECOND_RUN_SEED = 1000  # the second Retrain of seed s trains with run seed s + 1000 (same initial weights)
+REPLICATION_SEEDS = (200, 201, 202)  # the replication set's seeds: each its own original, Retrain and second one
+REPLICATION_SUBSET_SEED = 1  # its training subset, drawn from the images the setting's own subset leaves out
+QUEUES = ("replicas", "runs", "replication")  # the queued runs, in the order workers take them
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,24 @@ def parse_run_name(name: str) -> dict:
 
 
 def scenario_of(p: Plan, request: str) -> str:
-    return next(s for s, requests in p.requests.items() if request in requests or request in p.validation[s])
+    return next(s for s, requests in p.requests.items() if request in requests or request in p.validation.get(s, ()))
+
+
+def replication_plan(setting: Setting) -> Plan | None:
+    """A setting's replication set (``Setting.replication``), as a plan of its own: the same recipes on
+    an independent training subset, disjoint from the setting's (so with originals of its own), and per
+    scenario requests that neither the tables nor the validation replicas use. The methods run there with
+    the knobs the protocol chose, untouched: data no choice has seen. None when the setting has none."""
+    if not set(setting.replication) & set(setting.scenarios):
+        return None
+    scenarios, requests = {}, {}
+    for name, changes in ((n, c) for n, c in setting.replication.items() if n in setting.scenarios):
+        requests[name] = tuple(f"{name} (replication)" + (f": {c['target']}" if "target" in c else "")
+                               for c in changes)
+        scenarios.update({r: {**setting.scenarios[name], **c} for r, c in zip(requests[name], changes)})
+    other = replace(setting, name=f"{setting.name}-replication", scenarios=scenarios, validation={}, targets={},
+                    replication={}, subset_seed=REPLICATION_SUBSET_SEED, avoid_subset=setting.subset_seed)
+    return Plan(other, requests, {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,6 +257,9 @@ class Protocol:
         self.originals: Path = Path(originals) if originals else originals_beside(storage, name)
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
+        # the replication set of each setting that has one, by the setting it replicates
+        self.replications = {source: r for source in PROTOCOLS[name]
+                             if (r := replication_plan(resized(get_setting(source), **self.sizes)))}
         self.methods = protocol_methods(name)
         self._data: dict[str, Dataset] = {}
         self._originals: dict[tuple[str, int], nn.Module] = {}
@@ -407,9 +435,9 @@ class Protocol:
         return tuple(rows.get(run_name(p.setting.name, request, ref, seed, "reference"))  # type: ignore[return-value]
                      for ref in ("original", "retrain"))
 
-    # -- the two queues: replica runs, then evaluation runs
+    # -- the queues: replica runs, replication runs, evaluation runs
     def queue(self, which: str) -> optuna.Study:
-        """The study whose trials are the protocol's ``"replicas"`` or ``"runs"``, one queued trial
+        """The study whose trials are the protocol's runs of one of :data:`QUEUES`, one queued trial
         (``enqueue_trial``) per run. Workers pop queued trials atomically, so each run goes to one worker;
         a dead worker's run is queued again by the heartbeat."""
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -448,14 +476,15 @@ class Protocol:
         known (and its transfer source's), each method in each variant. Variants whose knobs coincide (the
         selected knobs are often the best trial's) are one run: the first in :data:`VARIANTS` order is
         queued, the others are aliases of it (``{alias: run}``). Then the further looks' seeds
-        (:meth:`next_look`): references and the undecided methods' ``tuned`` runs. Records each queued
+        (:meth:`next_look`, once the replication set has run): references and the undecided methods'
+        ``tuned`` runs. Records each queued
         method run's parameters in :attr:`expected`."""
         rows, tests, out, aliases = _rows(self.queue("replicas")), None, [], {}
         for p in self.plans.values():
             for scenario, requests in p.requests.items():
                 knobs = self._variant_params(p, scenario, rows)
                 names = [q for seed in self.seeds for q in self._seed_names(p, requests, seed, knobs, aliases)]
-                if knobs is not None and self.looks:
+                if knobs is not None and self.looks and self.replicated():
                     tests = _rows(self.queue("runs")) if tests is None else tests
                     while (look := self.next_look(scenario, names, tests)) is not None:
                         only = {m: {"tuned": knobs[m]["tuned"]} for m in look[1]}
@@ -482,6 +511,33 @@ class Protocol:
                         self.expected[name] = params
                         out.append(name)
         return out
+
+    def replication_names(self) -> list[str]:
+        """Every run of the replication sets known so far: per replication request and seed of
+        :data:`REPLICATION_SEEDS`, the references (the second Retrain too) and, once the scenario's
+        selections are known, every method with its ``tuned`` knobs."""
+        rows, out = _rows(self.queue("replicas")), []
+        for source, r in self.replications.items():
+            p = self.plans[source]
+            for scenario, requests in r.requests.items():
+                chosen = {m: self.selection(p, scenario, m, rows) for m in self.methods}
+                knobs = None if any(c is None for c in chosen.values()) else {
+                    m: {"tuned": c["params"]} for m, c in chosen.items()}
+                out += [q for seed in REPLICATION_SEEDS for q in self._seed_names(r, requests, seed, knobs, {})]
+        return out
+
+    def replicated(self) -> bool:
+        """Whether every replication run has finished: the further looks' seeds wait for it, so that the
+        replication set, whose runs are fewer and answer another question, is never starved by them."""
+        if not self.replications:
+            return True
+        rows = _rows(self.queue("replication"))
+        names = self.replication_names()
+        return bool(names) and all(q in rows for q in names)
+
+    def plan_of(self, setting: str) -> Plan:
+        """The plan of a setting's runs: a protocol setting's, or a replication set's."""
+        return self.plans.get(setting) or next(r for r in self.replications.values() if r.setting.name == setting)
 
     def next_look(self, scenario: str, names: list[str], tests: dict) -> tuple[range, list[str]] | None:
         """A scenario's next look, as (seeds, methods), when it is due: every run so far (``names``) has
@@ -546,7 +602,8 @@ class Protocol:
         a lock, so that workers never queue a run twice. Returns how many it queued."""
         queued = 0
         with locked(self._lock_path()):
-            for which, names in (("replicas", self.replica_names()), ("runs", self.test_names()[0])):
+            for which, names in (("replicas", self.replica_names()), ("runs", self.test_names()[0]),
+                                 ("replication", self.replication_names())):
                 study = self.queue(which)
                 trials = study.get_trials(deepcopy=False)
                 done = _rows(study)
@@ -584,11 +641,12 @@ class Protocol:
         """Every study tuned, every selection known, every run finished."""
         if any(self.tuned_study(*s) is None for s in self.studies()):
             return False
-        rows = {which: _rows(self.queue(which)) for which in ("replicas", "runs")}
+        rows = {which: _rows(self.queue(which)) for which in QUEUES}
         if any(self.selection(*s, rows["replicas"]) is None for s in self.studies()):
             return False
-        return all(q in rows["replicas"] for q in self.replica_names()) and \
-            all(q in rows["runs"] and self.ran_as_expected(q, rows["runs"][q]) for q in self.test_names()[0])
+        names = {"replicas": self.replica_names(), "runs": self.test_names()[0],
+                 "replication": self.replication_names()}
+        return all(q in rows[w] and self.ran_as_expected(q, rows[w][q]) for w, qs in names.items() for q in qs)
 
     def work(self, phase: str = "all") -> None:
         """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``). A worker takes
@@ -602,7 +660,7 @@ class Protocol:
             if phase == "all":
                 self.tune_all(until_done=False)
             queued = self.enqueue()
-            ran = self.drain("replicas") + self.drain("runs")
+            ran = sum(self.drain(which) for which in QUEUES)
             if self.finished():
                 return
             if not (ran or queued or self._busy()) and (stuck := self._given_up()):
@@ -613,7 +671,7 @@ class Protocol:
 
     def _given_up(self) -> str | None:
         """A run that failed :data:`RETRIES` times and never finished, if any (its name)."""
-        for which in ("replicas", "runs"):
+        for which in QUEUES:
             trials = self.queue(which).get_trials(deepcopy=False)
             done = {_run_name(t) for t in trials if t.state == TrialState.COMPLETE}
             failed = Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
@@ -625,7 +683,7 @@ class Protocol:
     def _busy(self) -> bool:
         """Whether any worker is tuning or running something (or something is queued)."""
         states = (TrialState.RUNNING, TrialState.WAITING)
-        return any(_count(self.queue(w), *states) for w in ("replicas", "runs")) or \
+        return any(_count(self.queue(w), *states) for w in QUEUES) or \
             any(_count(self.study(*s), *states) for s in self.studies()) or \
             any(self.tuned_study(*s) is None for s in self.studies())
 
@@ -649,7 +707,7 @@ class Protocol:
     def run_name_of(self, row: dict) -> str:
         """The run name of an exported row (rows exported before they recorded their ``request`` name
         it by scenario and target)."""
-        request = row.get("request") or next(r for r in self.plans[row["setting"]].requests[row["scenario"]]
+        request = row.get("request") or next(r for r in self.plan_of(row["setting"]).requests[row["scenario"]]
                                              if r == row["scenario"] or r.endswith(f": {row['target']}"))
         return run_name(row["setting"], request, row["method"], row["seed"], row["variant"])
 
@@ -657,7 +715,7 @@ class Protocol:
         """One run as a results row; ``params`` replace the variant's parameters (to re-run a committed
         row with the parameters it records)."""
         q = parse_run_name(name)
-        p = self.plans[q["setting"]]
+        p = self.plan_of(q["setting"])
         data, seed = self.data(p), q["seed"]
         split = make_scenario_split(p.setting, data, q["request"])
         row = {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
@@ -667,6 +725,10 @@ class Protocol:
             return {**row, "params": {}, **as_row(evaluate(model, data, split)), "seconds": seconds}
         if q["method"] == "original":
             return {**row, "params": {}, **as_row(evaluate(self.original(p, seed), data, split)), "seconds": 0.0}
+        if params is None and p.setting.name not in self.plans:  # a replication run: the knobs chosen for it
+            if name not in self.expected:
+                self.replication_names()
+            params = self.expected[name]
         params = self.params(p, q["request"], q["method"], q["variant"]) if params is None else params
         recipe, knobs = split_params(params)
         try:
@@ -687,10 +749,10 @@ class Protocol:
             name = study_name(p.setting, p.validation[scenario][0], method)
             if name in names:
                 done += min(self.trials, _count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
-        for which in ("replicas", "runs"):
+        for which in QUEUES:
             if f"protocol/{self.name}/{which}" in names:
                 done += len(_rows(self.queue(which)))
-        return done, total + len(self.replica_names()) + len(self.test_names()[0])
+        return done, total + len(self.replica_names()) + len(self.test_names()[0]) + len(self.replication_names())
 
     def launch(self, workers: int, command: list[str], phase: str = "all", progress: bool = True) -> None:
         """Run what is left of the protocol in ``workers`` processes of this machine (one torch thread

@@ -65,8 +65,27 @@ def runs(doc: dict, variant: str | tuple[str, ...] = "tuned", looks: bool = Fals
         frame = frame[[s in seeds[sc] for sc, s in zip(frame.scenario, frame.seed)]]
     if not looks and "design" in doc:
         frame = frame[frame.seed.isin(doc["design"]["seeds"])]
+    elif "decisions" in doc.get("design", {}):
+        frame = frame[[s < n for s, n in zip(frame.seed, frame.scenario.map(finished_looks(doc)))]]
     variants = (variant,) if isinstance(variant, str) else variant
     return frame[frame.variant.isin([*variants, "reference"])].reset_index(drop=True)
+
+
+def finished_looks(doc: dict) -> dict[str, int]:
+    """Per scenario, how many seeds its finished looks hold (:mod:`natmu_lite.decisions`): a look counts
+    only when every run of its seeds has finished, since a decision taken on part of a look would be a
+    look the error was not split over."""
+    missing = {(q.split("|")[1], int(q.split("|")[3])) for q in doc.get("missing", [])}
+    runs = pd.DataFrame(doc["runs"])
+    out = {}
+    for scenario, g in runs.groupby("scenario"):
+        out[scenario], ran = 0, set(g.seed)
+        for look in doc["design"]["decisions"]["looks"]:
+            if not ran & set(range(out[scenario], look)) or any(
+                    (r, s) in missing for r in g.request.unique() for s in range(look)):
+                break  # a look that has not started, or has not finished
+            out[scenario] = look
+    return out
 
 
 def committed_runs(setting: str, scenario: str, variant: str = "untuned",
@@ -107,3 +126,15 @@ def fallbacks(doc: dict) -> set[tuple[str, str]]:
     untuned knobs (none in exports made before the selection re-checked its winners)."""
     return {(s["scenario"], s["method"]) for s in doc["studies"]
             if (s.get("selection") or {}).get("no_valid_candidate")}
+
+
+def replication_runs(doc: dict) -> pd.DataFrame:
+    """The replication set's runs (every method with its tuned knobs, Retrain and its second run, the
+    original) of an export, per scenario only the seeds whose runs are all finished; empty when the export
+    has none (exports made before the replication set existed, or before its first seed finished)."""
+    frame = pd.DataFrame(doc.get("replication", []))
+    if frame.empty:
+        return frame
+    count = frame.groupby(["scenario", "seed"]).size()
+    whole = count[count == count.groupby(level="scenario").transform("max")].index
+    return frame[pd.MultiIndex.from_frame(frame[["scenario", "seed"]]).isin(whole)].reset_index(drop=True)

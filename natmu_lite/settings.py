@@ -37,6 +37,12 @@ class Setting:
     # re-check the choice), and the forget classes of its table.
     validation: dict[str, tuple[dict, ...]] = field(default_factory=dict)  # scenario -> make_split changes
     targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class scenario -> table classes
+    # The replication set (natmu_lite.protocol): per scenario, the requests that re-check its decisions on a
+    # training subset of their own; and that subset: drawn with subset_seed from the images that the
+    # subset of avoid_subset leaves out (None: the usual subset).
+    replication: dict[str, tuple[dict, ...]] = field(default_factory=dict)  # scenario -> make_split changes
+    subset_seed: int = 0
+    avoid_subset: int | None = None
 
     def recipe_for(self, method: str) -> Recipe:
         if method == "retrain":
@@ -88,6 +94,10 @@ DEFAULT = Setting(
                 "random-10%": (dict(seed=1), dict(seed=2), dict(seed=3)),
                 "full-class": (dict(target="Pullover"), dict(target="Coat"), dict(target="Ankle boot"))},
     targets={"full-class": ("Trouser", "Sandal", "Bag")},
+    # The replication set: new random forget sets (on its own subset), and the classes that neither the
+    # table nor the validation replicas forget.
+    replication={"random-1%": (dict(seed=0),), "random-10%": (dict(seed=0),),
+                 "full-class": tuple(dict(target=c) for c in ("T-shirt/top", "Dress", "Shirt", "Sneaker"))},
 )
 # Sub-class forgetting needs superclass labels: the Fashion-MNIST analogue of CIFAR-20 (four
 # superclasses, see data.FASHION_SUPERCLASSES); "Shirt" leaves three sibling "tops" behind.
@@ -97,7 +107,9 @@ DEFAULT_SUBCLASS = replace(DEFAULT, name="default-subclass", dataset="fashion-mn
                            scenarios={"sub-class": dict(kind="sub-class", target="Shirt")},
                            validation={"sub-class": (dict(target="Coat"), dict(target="Ankle boot"),
                                                      dict(target="Trouser"))},
-                           targets={"sub-class": ("Shirt", "Sneaker", "Dress")})
+                           targets={"sub-class": ("Shirt", "Sneaker", "Dress")},
+                           replication={"sub-class": tuple(dict(target=c) for c in ("T-shirt/top", "Pullover",
+                                                                                      "Sandal"))})
 
 
 def paper_setting(name: str, dataset: str, model: str, scenarios: dict, changes: dict, knobs: dict,
@@ -274,7 +286,8 @@ def example_requests(setting: Setting, seed: int = 0) -> dict[str, tuple[Dataset
 
 
 def load_setting_data(setting: Setting) -> Dataset:
-    return load_dataset(setting.dataset, train_size=setting.train_size, test_size=setting.test_size)
+    return load_dataset(setting.dataset, train_size=setting.train_size, test_size=setting.test_size,
+                        subset_seed=setting.subset_seed, avoid_subset=setting.avoid_subset)
 
 
 def make_scenario_split(setting: Setting, data: Dataset, scenario: str, seed: int = 0) -> Split:

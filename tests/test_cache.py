@@ -72,14 +72,18 @@ SETTING_CHANGES = {
     "knobs": lambda s: {"natmu": dict(delta=-0.1)}, "recipe_changes": lambda s: {"natmu": dict(lr=1e-4)},
     "original_seed": lambda s: s.original_seed + 3, "split_seed": lambda s: s.split_seed + 1,
     "validation": lambda s: {"random-5%": dict(seed=1)}, "targets": lambda s: {"full-class": ("Bag", "Coat")},
+    "replication": lambda s: {"random-5%": (dict(seed=3),)}, "subset_seed": lambda s: s.subset_seed + 1,
+    "avoid_subset": lambda s: 0,
 }
 
 
-DETERMINES = {"original": {"dataset", "model", "train", "train_size"},  # the seed is an argument
-              "retrain": {"dataset", "model", "train", "train_size", "original_seed"}}  # + the split, the seed
+DETERMINES = {"original": {"dataset", "model", "train", "train_size", "subset_seed", "avoid_subset"},  # + the seed
+              "retrain": {"dataset", "model", "train", "train_size", "subset_seed", "avoid_subset",
+                          "original_seed"}}  # + the split, the seed
 
 
-DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipe_changes", "split_seed", "validation", "targets"}
+DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipe_changes", "split_seed", "validation", "targets",
+            "replication"}
 # test_size (and original_seed for the original, whose seed is an argument) determine no weights; the key
 # may include them: that rebuilds a model needlessly but never returns a wrong one.
 

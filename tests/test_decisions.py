@@ -113,3 +113,48 @@ def test_the_sentence_states_each_readings_verdict_with_the_scenarios_it_rests_o
     assert text == ("Against the paper's baselines, the claim is **supported** (supported in random-1%, full-class). "
                     "Against every method here, the claim is **refuted** (supported in random-1%; refuted in "
                     "full-class; closer than NatMU: a).")
+
+
+def test_a_decision_replicates_when_the_replication_set_agrees_in_sign_and_where_powered_in_significance():
+    test = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [6, 7, 6, 8, 6]), gaps("b", [9, 9.5, 9, 10, 9]),
+                 gaps("c", [1, 4, 2, 6, 0]))
+    # replication: NatMU still far ahead of a, but now behind b; c (undecided on test) has nothing to replicate
+    again = frame(gaps("natmu", [3, 3.3, 3]), gaps("a", [9, 9.6, 9]), gaps("b", [0, 0.3, 0]), gaps("c", [0, 0, 0]),
+                  seeds=3)
+    marks = decisions.replicate(test, again).set_index("rival")
+    assert marks.loc["a", "mark"] == "replicated" and marks.loc["b", "mark"] == "not replicated"
+    assert marks.loc["c", "mark"] == "undecided" and marks.loc["a", "seeds"] == 3
+    # without c the decision on the test requests is supported; keeping what replicated, b is not beaten
+    test, again = test[test.method != "c"], again[again.method != "c"]
+    assert decisions.decide(test).iloc[0].decision == "supported"
+    kept = decisions.replicated_only(test, again).iloc[0]
+    assert kept.decision == "undecided" and kept.beaten == ["a"]
+    assert decisions.claim(test) == "supported" and decisions.claim(test, replication=again) == "undecided"
+    assert decisions.rank_agreement(test, again).loc["random-1%"] == pytest.approx(-0.5)  # 1,2,3 -> 2,3,1
+
+
+def test_an_unpowered_replication_needs_only_the_sign():
+    test = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [3, 3.3, 3, 3.6, 3]))
+    noisy = frame(gaps("natmu", [0, 9, 0]), gaps("a", [3, 1, 9]), seeds=3)  # mean difference -1.33, wide
+    row = decisions.replicate(test, noisy).iloc[0]
+    assert not row.powered and row.mark == "replicated"
+
+
+def test_decisions_read_only_finished_looks():
+    """A look counts once every run of its seeds has finished: seeds of a look under way are left out."""
+    from natmu_lite import results
+
+    def row(seed, method="natmu"):
+        return dict(setting="s", scenario="random-1%", request="random-1%", target="1%", method=method, seed=seed,
+                    variant="tuned" if method != "retrain" else "reference", RA=90, FATrain=80, FATest=None, MIA=50)
+
+    doc = {"design": {"seeds": [0, 1], "decisions": {"looks": [2, 4, 6]}},
+           "runs": [row(s, m) for s in range(3) for m in ("natmu", "retrain")],
+           "missing": ["s|random-1%|natmu|3|tuned"]}
+    assert results.finished_looks(doc) == {"random-1%": 2}
+    assert sorted(results.runs(doc, looks=True).seed.unique()) == [0, 1]
+    doc["runs"] += [row(3, m) for m in ("natmu", "retrain")]
+    doc["missing"] = []
+    assert results.finished_looks(doc) == {"random-1%": 4}  # the third look has not started
+    assert sorted(results.runs(doc, looks=True).seed.unique()) == [0, 1, 2, 3]
+    assert sorted(results.runs(doc).seed.unique()) == [0, 1]  # the tables: the protocol's own seeds

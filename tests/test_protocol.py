@@ -63,7 +63,8 @@ WORKER = textwrap.dedent("""
                     train=settings.DEFAULT.train.with_(epochs=1), unlearn=settings.DEFAULT.unlearn.with_(epochs=1),
                     recipe_changes={},
                     scenarios={k: v for k, v in settings.DEFAULT.scenarios.items() if k != "random-1%"},
-                    targets={"full-class": ("Trouser",)})
+                    targets={"full-class": ("Trouser",)},
+                    replication={"random-10%": (dict(seed=0),), "full-class": (dict(target="Dress"),)})
     settings.SETTINGS["small"] = small
     protocol.PROTOCOLS["small"] = ("small",)
     protocol.PROTOCOL_METHODS["small"] = ("finetune", "ssd")
@@ -119,7 +120,7 @@ def check_complete(doc: dict, storage: str):
         assert all(isinstance(v, float) for v in study["trial_progress"])  # the replica's references are done
     # replicas: per scenario 3 x (Retrain, original), and 2 candidates x 2 replicas per study
     assert len(doc["replicas"]) == 2 * 3 * 2 + len(doc["studies"]) * 2 * 2
-    originals = {(o["setting"], o["seed"]): o["sha256"] for o in doc["originals"].values()}
+    originals = {(o["setting"], o["seed"]): o["sha256"] for o in doc["originals"].values() if o["setting"] == "small"}
     assert set(originals) == {("small", s) for s in (0, 1, 100, 101, 102)} and len(set(originals.values())) == 5
     original_ra = {r["seed"]: r["RA"] for r in doc["runs"] if r["method"] == "original" and r["target"] == "10%"}
     assert original_ra[0] != original_ra[1]  # two seeds, two original models
@@ -130,8 +131,8 @@ def check_complete(doc: dict, storage: str):
         run = next(r for r in doc["runs"] if r["variant"] == alias["same_as"] and r["method"] == alias["method"]
                    and r["target"] == alias["target"] and r["seed"] == alias["seed"])
         assert run["params"] == alias["params"] and run["MIA"] == alias["MIA"] and "same_as" not in run
-    ran = len(doc["runs"]) - len(aliases)
-    for which, count in (("runs", ran), ("replicas", len(doc["replicas"]))):
+    ran, replication = len(doc["runs"]) - len(aliases), doc["replication"]
+    for which, count in (("runs", ran), ("replicas", len(doc["replicas"])), ("replication", len(replication))):
         queue = optuna.load_study(study_name=f"protocol/small/{which}", storage=storage)
         # a worker that saw a queued run which another took first pops an empty trial and prunes it at once:
         # such trials carry no run; every trial that carries one completed, and none was handed to two workers
@@ -140,6 +141,16 @@ def check_complete(doc: dict, storage: str):
         assert states == {"COMPLETE": count}, (which, states)
         assert all(t.state.name == "PRUNED" for t in queue.trials if "run" not in t.user_attrs)
     assert doc["provenance"]["evaluation"]["workers"] >= 2  # the work really was shared
+    # the replication set: 2 requests x 3 seeds x (3 references + each method with its tuned knobs), on a
+    # training subset of its own, disjoint from the protocol's, with originals of its own
+    assert len(replication) == 2 * 3 * (3 + len(methods))
+    assert {r["setting"] for r in replication} == {"small-replication"} and {r["target"] for r in replication} == {
+        "10%", "Dress"} and {r["seed"] for r in replication} == {200, 201, 202}
+    for r in (r for r in replication if r["variant"] == "tuned"):
+        study = next(s for s in doc["studies"] if s["scenario"] == r["scenario"] and s["method"] == r["method"])
+        assert r["params"] == study["selection"]["params"]
+    assert {o["setting"] for o in doc["originals"].values()} == {"small", "small-replication"}
+    assert doc["originals"]["small-replication/200"]["sha256"] != doc["originals"]["small/0"]["sha256"]
 
 
 @pytest.mark.slow
@@ -175,7 +186,8 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
 
     small = replace(settings.DEFAULT, name="small", train_size=200, test_size=100,
                     train=settings.DEFAULT.train.with_(epochs=1), targets={},
-                    scenarios={"random-10%": settings.RANDOM["random-10%"]}, validation={"random-10%": (dict(seed=1),)})
+                    scenarios={"random-10%": settings.RANDOM["random-10%"]}, validation={"random-10%": (dict(seed=1),)},
+                    replication={})
     monkeypatch.setitem(settings.SETTINGS, "small", small)
     monkeypatch.setitem(protocol.PROTOCOLS, "small", ("small",))
     storage = f"sqlite:///{tmp_path / 'small.db'}"
