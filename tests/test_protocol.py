@@ -283,12 +283,13 @@ def test_committed_protocol_is_consistent(committed):
     runs = pd.DataFrame(committed["runs"])
     assert all(isinstance(r["params"], dict) for r in committed["runs"])
     assert set(committed["complete_seeds"]) == {"random-1%", "random-10%", "full-class", "sub-class"}
-    for scenario, seeds in committed["complete_seeds"].items():
+    for scenario, finished in committed["complete_seeds"].items():
+        seeds = [s for s in finished if s in committed["design"]["seeds"]]  # the added looks run fewer methods
         cells = [frozenset(zip(g.method, g.variant)) for _, g in
                  runs[(runs.scenario == scenario) & runs.seed.isin(seeds)].groupby(["target", "seed"])]
         assert len(cells) == len(seeds) * (1 if scenario.startswith("random") else 3), scenario
         assert len(set(cells)) == 1, scenario  # the same runs on every request and seed
-        assert {("retrain", "reference"), ("original", "reference")} <= cells[0], scenario
+        assert {("retrain", "reference"), ("original", "reference"), ("retrain", "second")} <= cells[0], scenario
         assert {(m, v) for m in methods for v in ("tuned", "untuned")} <= cells[0], scenario
     assert committed["complete"] == (not committed["missing"])
 
@@ -300,8 +301,9 @@ def test_committed_protocol_is_complete(committed):
     runs = pd.DataFrame(committed["runs"])
     methods = committed["methods"]
     assert set(runs.method) == {*REFERENCE_METHODS, *methods}
+    own = runs[runs.seed.isin(committed["design"]["seeds"])]
     for variant in ("tuned", "untuned"):
-        counts = runs[runs.variant == variant].groupby(["scenario", "method"]).seed.nunique()
+        counts = own[own.variant == variant].groupby(["scenario", "method"]).seed.nunique()
         assert (counts == 5).all() and len(counts) == 4 * len(methods)
     assert set(runs[runs.variant == "transfer"].scenario) == {"random-1%"}
     assert stats.fair_summary(results.runs(committed)).seeds.eq(5).all()
@@ -403,15 +405,70 @@ def test_committed_originals_are_pinned_with_their_checksums(committed):
         path = results.RESULTS / info["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"], name
         assert info["provenance"]["machine"]["isa"] and info["provenance"]["machine"]["cpu"], name
+    settings_ = set(protocol.PROTOCOLS["default"])
     assert {info.get("setting", name) for name, info in committed["originals"].items()} == \
-        set(protocol.PROTOCOLS["default"])
+        settings_ | {f"{s}-replication" for s in settings_}
 
 
 def test_chapters_read_the_committed_runs_of_a_covered_setting_only(committed):
     runs = results.committed_runs("default", "random-1%")
-    seeds = committed["complete_seeds"]["random-1%"]
+    seeds = [s for s in committed["complete_seeds"]["random-1%"] if s in committed["design"]["seeds"]]
     assert set(runs.variant) == {"untuned", "reference"} and set(runs.seed) == set(seeds)
     assert (runs.groupby("method").seed.nunique() == len(seeds)).all()  # references and methods, each seed
     assert (runs[runs.method == "original"].variant == "reference").all()
     assert results.committed_runs("default", "sub-class") is None  # that scenario belongs to default-subclass
     assert results.committed_runs("cifar10-random", "random-1%") is None
+
+
+def test_the_committed_decisions_follow_from_the_committed_runs(committed):
+    """Chapter 6's decisions re-derived from the committed rows by a direct reading of the rule: per
+    scenario and rival, the one-sided paired t-tests of NatMU's per-seed AvgGap minus the rival's at the
+    look level; supported when every rival is beaten, refuted when a Holm-adjusted test finds a rival closer."""
+    from scipy import stats as st
+
+    from natmu_lite import decisions
+
+    runs = results.runs(committed, ("tuned", decisions.SECOND), looks=True)
+    level = committed["design"]["decisions"]["level"]
+    gaps = decisions.gap_table(runs)
+    table = decisions.decision_table(runs)
+    for scenario, wide in gaps.groupby(level="scenario", sort=False):
+        beaten, farther = [], []
+        for rival in (m for m in wide if m != "natmu"):
+            d = (wide["natmu"] - wide[rival]).dropna()
+            beaten.append(st.ttest_1samp(d, 0, alternative="less").pvalue < level)
+            farther.append(st.ttest_1samp(d, 0, alternative="greater").pvalue)
+        refuted = min(stats.holm(farther)) < level
+        expected = "refuted" if refuted else "supported" if all(beaten) else "undecided"
+        assert table.loc[scenario, "every method"] == expected, scenario
+
+
+def test_no_replication_request_coincides_with_a_table_or_validation_request():
+    """The replication set forgets images of its own subset (disjoint from the protocol's) and classes no
+    table or validation replica forgets."""
+    p = Protocol("default", "sqlite:///:memory:")
+    for source, r in p.replications.items():
+        plan, data, again = p.plans[source], p.data(p.plans[source]), p.data(r)
+        used = {x.numpy().tobytes() for x in data.train_x}
+        assert not used & {x.numpy().tobytes() for x in again.train_x}
+        for scenario, requests in r.requests.items():
+            kwargs = [plan.setting.scenarios[q] for q in (*plan.requests[scenario], *plan.validation[scenario])]
+            taken = {k.get("target") for k in kwargs} - {None}
+            for request in requests:
+                target = r.setting.scenarios[request].get("target")
+                assert target is None or target not in taken, (request, taken)
+
+
+@pytest.mark.reproduction
+def test_committed_replication_rows_reproduce_within_their_noise(committed, tmp_path):
+    """The replication set's first seed of NatMU and of SSD on random-10%, re-run from its pinned original
+    with the parameters it records: within its own seeds' noise of the committed value."""
+    replication = results.replication_runs(committed)
+    if replication.empty:
+        pytest.skip("the committed export holds no finished replication seed yet")
+    cells = [replication[(replication.scenario == "random-10%") & (replication.method == m)] for m in ("natmu", "ssd")]
+    rows = [cell.sort_values("seed").iloc[0].to_dict() for cell in cells]
+    for cell, row, again in zip(cells, rows, run_again(rows, tmp_path)):
+        for metric in METRICS:
+            low, high = stats.noise_band(cell[metric], around=row[metric])
+            assert low <= again[metric] <= high, (row["method"], "replication", metric, again[metric], low, high)
