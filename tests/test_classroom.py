@@ -7,6 +7,7 @@ outside the repository."""
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -198,8 +199,14 @@ def test_a_student_checks_their_own_file(tmp_path):
 @pytest.mark.slow
 def test_grading_needs_only_the_installed_package(tmp_path):
     """A wheel of the package, installed into an empty folder, grades a submission from a folder outside the
-    repository: the checks, the references and the hand-out's notebooks all ship with it."""
+    repository: the checks, the references and the hand-out's notebooks all ship with it; the hidden checks
+    do not."""
     wheel = build_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as z:
+        shipped = "".join(z.read(n).decode(errors="replace") for n in z.namelist() if n.endswith(".py"))
+    sources = "".join(p.read_text() for p in (ROOT / "assignments" / "hidden").glob("*.py"))
+    hidden = re.findall(r"def (check_\w+)", sources)
+    assert hidden and not [name for name in hidden if name in shipped], "the hidden checks must not ship"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True,
                    capture_output=True, timeout=300)

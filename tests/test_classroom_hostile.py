@@ -10,6 +10,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -41,6 +42,11 @@ def natmu_masks(height, width, delta=0.0):
     return (torch.stack([m1, m2, m3, m4]) + delta).clamp(0, 1)
 '''
 BLEND_ONLY = 10  # the points of the blend's checks, for a submission whose natmu_masks fails
+
+
+def at_load(code: str) -> str:
+    """``code`` in a class body: the autograder runs it when it loads the file."""
+    return "\n\nclass Attack:\n" + textwrap.indent(code.strip("\n"), "    ") + "\n"
 
 
 def hostile(cls: Path, home: Path, out: Path) -> dict[str, tuple[str, float, str]]:
@@ -78,16 +84,16 @@ if os.fork() == 0:
         "honest": (CORRECT, 20, ""),
         "lambda": (CORRECT.split("# %%\ndef natmu_masks")[0] + LAMBDA + "\n\ndef blend" +
                    CORRECT.split("\ndef blend")[1], 20, ""),
-        "forge_fail": ("try:\n    import natmu_lite.classroom.checking as c\n    c.fail = c.check = print\n"
-                       "except ImportError:\n    pass\n" + ZERO, 0, "tried to import the autograder"),
-        "forge_main": ("import sys\nm = sys.modules['__main__']\nfor k in list(vars(m)):\n"
-                       "    if callable(getattr(m, k)):\n        setattr(m, k, print)\n" + ZERO, 0,
+        "forge_fail": (ZERO + at_load("try:\n    import natmu_lite.classroom.checking as c\n    c.fail = c.check = "
+                                      "print\nexcept ImportError:\n    pass\n"), 0, "tried to import the autograder"),
+        "forge_main": (ZERO + at_load("import sys\nm = sys.modules['__main__']\nfor k in list(vars(m)):\n"
+                                      "    if callable(getattr(m, k)):\n        setattr(m, k, print)\n"), 0,
                        "changed the autograder"),
-        "results_file": (ZERO + "import os, json\ntry:\n    open('../results.jsonl', 'a').write(json.dumps("
-                         "{'check': 'tents_m1_m2', 'case': '', 'passed': True, 'message': ''}) + '\\n')\n"
-                         "except OSError:\n    pass\nos._exit(0)\n", 0, "ended the grading process"),
-        "harm": (ZERO + attack, 0, "tried to write"),
-        "detached": (ZERO + detach, 0, "started a process"),
+        "results_file": (ZERO + at_load("import os, json\ntry:\n    open('../results.jsonl', 'a').write(json.dumps("
+                                        "{'check': 'tents_m1_m2', 'case': '', 'passed': True, 'message': ''}))\n"
+                                        "except OSError:\n    pass\nos._exit(0)\n"), 0, "ended the grading process"),
+        "harm": (ZERO + at_load(attack), 0, "tried to write"),
+        "detached": (ZERO + at_load(detach), 0, "started a process"),
         "package": (ZERO + "import natmu_lite as nl\nfrom natmu_lite.methods.natmu import blend as b\n\n\n"
                     "def natmu_masks(h, w, delta=0.0):\n    return nl.natmu_masks(h, w, delta)\n\n\n"
                     "def blend(x, y, m):\n    return b(x, y, m)\n", 0, "called the package's own"),
@@ -106,7 +112,7 @@ if os.fork() == 0:
         "greedy_children": (CORRECT + "\n\ndef natmu_masks(h, w, delta=0.0):\n    import subprocess, sys, time\n"
                             "    for _ in range(6):\n        subprocess.Popen([sys.executable, '-c', 'import time; "
                             "x = b\"1\" * 10**9; time.sleep(60)'])\n    time.sleep(60)\n", BLEND_ONLY,
-                            "more than"),
+                            "more than|time limit"),  # whichever comes first on a busy machine
     }
 
 
@@ -159,7 +165,8 @@ def check_points_and_flags(expected: dict, rows: dict, students) -> None:
         row = rows[student]
         assert float(row["01_masks/public (20)"]) == points, (student, row["01_masks/note"], row["01_masks/flags"])
         if flag:
-            assert flag in row["01_masks/flags"] + row["01_masks/note"], (student, row["01_masks/flags"])
+            said = row["01_masks/flags"] + row["01_masks/note"]
+            assert any(f in said for f in flag.split("|")), (student, row["01_masks/flags"])
         else:
             assert student not in ("honest", "lambda") or not row["01_masks/flags"], (student, row["01_masks/flags"])
 

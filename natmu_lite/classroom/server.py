@@ -145,7 +145,7 @@ def audit(event: str, args: tuple) -> None:
         EVENTS.add(WATCHED[event])
     elif event == "open" and isinstance(args[0], str) and writes(args[1], args[2]):
         path = os.path.abspath(args[0])
-        if not path.startswith((os.getcwd() + os.sep, "/tmp/", "/dev/")):
+        if not path.startswith((os.getcwd() + os.sep, "/dev/")):
             EVENTS.add(f"tried to write {path[:200]}")
 
 
