@@ -148,7 +148,9 @@ def grade(tmp_path: Path, env: dict[str, str], students=None) -> tuple[dict, dic
     before = {"class": digest(cls), "home": digest(home)}
     run = subprocess.run([sys.executable, "-m", "natmu_lite.cli", "grade", str(cls), "--out", str(out), "--workers",
                           "2", "--quiet", "--hidden", str(ROOT / "assignments" / "hidden"), *LIMITS], cwd=tmp_path,
-                         env={**os.environ, **env, "HOME": str(home), "PYTHONPATH": str(ROOT)}, capture_output=True,
+                         env={**os.environ, **env, "HOME": str(home), "PYTHONPATH": str(ROOT),
+                              "MPLCONFIGDIR": str(tmp_path / "mpl")},  # the grader's own font cache: not HOME
+                         capture_output=True,
                          text=True, timeout=1500)
     assert run.returncode == 0, run.stderr[-3000:]
     graded = digest(out)
