@@ -6,14 +6,16 @@ CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || comman
 
 all: setup book
 
-# Python packages, then Debian's Fashion-MNIST and Chromium (the book's screenshot and page tests)
+# Python packages, then Debian's Fashion-MNIST, Chromium (the book's screenshot and page tests) and bubblewrap
+# (the jail the classroom's grader runs students' code in)
 # where apt works as root, without internet; elsewhere torchvision downloads Fashion-MNIST into ./data
 # on first use (and the page tests ask for Chromium).
 setup:
 	$(PY) -m pip install -q -r requirements.txt
 	@$(MAKE) --no-print-directory data
 
-DEBS = $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist) $(if $(CHROMIUM),,chromium)
+DEBS = $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist) $(if $(CHROMIUM),,chromium) \
+	$(if $(shell command -v bwrap),,bubblewrap)
 data:
 	@if [ -n "$(strip $(DEBS))" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get install -y -qq $(DEBS) >/dev/null 2>&1 || \

@@ -66,6 +66,12 @@ another way; your instructor grades the written parts by hand. Run the cell belo
 others: it grades every cell you have run, as the class is graded, and says what to fix (or, in a
 terminal, `natmu-lite grade {name}.ipynb` on the saved notebook).
 
+While your work is graded, the package's own {functions} cannot be called from your code (calling
+one fails with a message that says so): write your own. Your instructor may also run hidden checks (other
+sizes, seeds and cases), so make your functions right in general, not just on the cases below. The
+autograder runs only your imports, definitions and assignments that call nothing (training cells are
+skipped), so define helpers with `def` or `lambda`.
+
 | graded | points |
 |---|---|
 {rows}"""
@@ -118,7 +124,8 @@ def grading(name: str) -> list[tuple[str, str, None]]:
     table += f"\n| **total** | **{sum(p for _, p in rows):g}** |"
     code = f'# Grade every cell run so far, as the class is graded\nfrom natmu_lite.classroom import self_check\n\n' \
            f'self_check(In, "{name}")'
-    return [("markdown", CHECK.format(name=name, rows=table), None), ("code", code, None)]
+    functions = ", ".join(f"`{f}`" for f in module.FUNCTIONS)
+    return [("markdown", CHECK.format(name=name, rows=table, functions=functions), None), ("code", code, None)]
 
 
 def versions(source: Path) -> dict[str, dict]:

@@ -26,7 +26,7 @@ from .audit import AUDITED, CANDIDATE_FRACTION, DEFAULT_MODELS, MIN_MODELS, prov
 from .classroom import ASSIGNMENTS, check_file
 from .classroom.collect import SUFFIXES, find, unpack
 from .classroom.grade import Limits, grade_all
-from .classroom.gradebook import summary, write_feedback, write_gradebook
+from .classroom.gradebook import export, summary, write_feedback, write_gradebook
 from .classroom.handout import handout
 from .data import LOADERS, load_dataset
 from .grid import check_output, load_results, run_grid
@@ -248,11 +248,15 @@ def grade_cmd(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="natmu-class-") as folder:
         root = unpack(source, Path(folder)) if source.is_file() else source
         submissions, skipped = find(root, args.assignment, mapping, args.student_pattern, str(source))
-        for line in skipped:
-            print(line, file=sys.stderr)
+        for s in skipped:
+            print(f"skipped {s.name}: {s.why}", file=sys.stderr)
         start = time.perf_counter()
-        results = grade_all(submissions, limits, args.workers, progress=not args.quiet)
-    write_gradebook(results, out / "gradebook.csv")
+        hidden = Path(args.hidden) if args.hidden else None
+        if hidden and not hidden.is_dir():
+            raise ValueError(f"--hidden {hidden} is not a folder")
+        results = grade_all(submissions, limits, args.workers, progress=not args.quiet, hidden=hidden)
+    write_gradebook(results, out / "gradebook.csv", skipped)
+    export(out / "gradebook.csv", out / "lms_import.csv")
     feedback = write_feedback(results, out / "feedback")
     print(summary(results, time.perf_counter() - start))
     print(f"gradebook: {out / 'gradebook.csv'}; feedback: {len(feedback)} files in {out / 'feedback'}")
@@ -438,6 +442,8 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds per call of a student's function")
     p.add_argument("--workers", type=POSITIVE, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
                    help="submissions graded at once, one process and one thread each")
+    p.add_argument("--hidden", default=None,
+                   help="the instructor's folder of hidden checks (assignments/hidden in the repository)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=grade_cmd)
     return top

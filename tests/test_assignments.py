@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from natmu_lite.classroom.checking import Failed, checks, run_checks
-from natmu_lite.classroom.checks import ASSIGNMENTS, load
+from natmu_lite.classroom.checks import ASSIGNMENTS, hidden_module, load
 from natmu_lite.classroom.student import Student
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +65,17 @@ def test_instructor_solutions_pass_every_check(folder, suffix):
         assert not student.problems, student.problems
         failed = {k: v for k, v in results(name, ROOT / folder / f"{name}{suffix}").items() if not v[0]}
         assert not failed, failed
+
+
+@pytest.mark.slow
+def test_the_hidden_checks_pass_on_the_solutions_and_fail_on_the_stubs():
+    for path in sorted((ROOT / "assignments" / "hidden").glob("a*.py")):
+        name = path.stem[1:]
+        module = hidden_module(name, path.parent)
+        assert checks(module), name
+        solved = list(run_checks(module, Student(ROOT / "assignments" / "source" / f"{name}.py")))
+        assert solved and all(r["passed"] for r in solved), solved
+        assert not any(r["passed"] for r in run_checks(module, Student(STUDENT / f"{name}.ipynb"))), name
 
 
 def test_untouched_stubs_fail_every_check():

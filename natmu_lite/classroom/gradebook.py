@@ -1,67 +1,139 @@
-"""What grading hands back: the gradebook (CSV, one row per student) and one feedback file per student.
+"""What grading hands back: the course's gradebook (CSV, one row per student, a group of columns per assignment), an
+export for learning platforms, and one feedback file per student.
 
-The gradebook has, for each assignment graded, the file graded, the points of each check (its maximum in the
-column's name), the autograder's total, one empty column per rubric item for the points given by hand, and a note
-where a submission could not be graded in full. Grading again into the same folder keeps the rubric points already
-entered. The feedback says, per assignment, the points of each check and what failed, in the checks' own words.
+For each assignment: the file graded, the points of each check (its maximum in the column's name; hidden checks
+start with "hidden:"), the public and hidden totals, the autograder's total, a column per rubric item for the
+points given by hand, an override, a note (what kept the file from being graded in full, how it was collected),
+and flags for the teacher (what the grader caught the student's code doing). Grading again, or grading another
+assignment, into the same gradebook rewrites only the autograder's cells of the submissions graded: every other
+student, assignment, hand point, override and column the teacher added stays; so does a cell of the autograder's
+that the teacher edited (the grader remembers what it wrote, in ``.gradebook.json`` beside it). Comma or
+semicolon CSV is read alike and written back as it came; the file is replaced only once the new one is complete.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
-from .checking import checks
 from .checks import load
-from .grade import Graded
+from .collect import Skipped, printable
+from .grade import Graded, is_hidden
+
+STUDENT, LMS_ID, FILES = "student", "lms id", "files not graded"
 
 
-def columns(assignment: str) -> tuple[list[str], list[str]]:
-    """(the autograder's columns, the rubric's columns) of one assignment, maxima in the names."""
-    graded = [f"{assignment}/{c.name} ({c.points:g})" for c in checks(load(assignment))]
-    total = sum(c.points for c in checks(load(assignment)))
-    rubric = [f"{assignment}/by hand: {item} ({points:g})" for item, points in load(assignment).RUBRIC.items()]
-    return [f"{assignment}/file", *graded, f"{assignment}/autograder ({total:g})"], rubric
+def columns(g: Graded) -> tuple[list[str], list[str]]:
+    """(the autograder's columns, the teacher's columns) of one graded assignment, maxima in the names."""
+    a = g.submission.assignment
+    auto = [f"{a}/file", *(f"{a}/{c.name} ({c.points:g})" for c in g.checks)]
+    if g.possible(hidden=True):
+        auto += [f"{a}/public ({g.possible(hidden=False):g})", f"{a}/hidden ({g.possible(hidden=True):g})"]
+    auto += [f"{a}/autograder ({g.possible():g})", f"{a}/late", f"{a}/note", f"{a}/flags"]
+    rubric = [f"{a}/by hand: {item} ({points:g})" for item, points in load(a).RUBRIC.items()]
+    return auto, [*rubric, f"{a}/override"]
 
 
-def rows(results: list[Graded]) -> tuple[list[str], list[dict]]:
-    """The gradebook's header and rows."""
-    assignments = sorted({g.submission.assignment for g in results})
-    header = ["student"]
-    for a in assignments:
-        auto, rubric = columns(a)
-        header += [*auto, *rubric, f"{a}/note"]
-    by_student: dict[str, dict] = {}
-    for g in results:
-        a, row = g.submission.assignment, by_student.setdefault(g.submission.student, {"student": g.submission.student})
-        auto, _ = columns(a)
-        row.update(zip(auto, [g.submission.name, *(f"{p:g}" for p in [*g.points().values(), g.total()])]))
-        row[f"{a}/note"] = g.note
-    return header, [by_student[s] for s in sorted(by_student, key=str.lower)]
+def values(g: Graded) -> list[str]:
+    points = [f"{p:g}" for p in g.points().values()]
+    totals = [f"{g.total(hidden=False):g}", f"{g.total(hidden=True):g}"] if g.possible(hidden=True) else []
+    note = "; ".join(filter(None, [g.note, g.submission.note]))
+    return [g.submission.name, *points, *totals, f"{g.total():g}", "late" * g.submission.late, note,
+            "; ".join(g.flags)]
 
 
-def write_gradebook(results: list[Graded], path: Path) -> None:
-    """Write the CSV; rubric points already in ``path`` (from an earlier grading) are kept."""
-    header, table = rows(results)
-    kept = read_rubric(path)
-    for row in table:
-        row.update({k: v for k, v in kept.get(row["student"], {}).items() if k in header})
+def read_table(path: Path) -> tuple[list[str], list[dict], str]:
+    """(header, rows, delimiter) of a CSV written by this grader or saved by a spreadsheet (comma or semicolon)."""
+    if not path.exists():
+        return [], [], ","
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.splitlines()[0] if text else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    return list(reader.fieldnames or []), list(reader), delimiter
+
+
+def write_table(path: Path, header: list[str], rows: list[dict], delimiter: str = ",") -> None:
+    """Write to a new file beside ``path``, then put it in its place: a crash leaves the old file whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, header)
-        writer.writeheader()
-        writer.writerows(table)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, header, delimiter=delimiter, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows([{printable(k): printable(v) if isinstance(v, str) else v for k, v in row.items()}
+                              for row in rows])
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_gradebook(results: list[Graded], path: Path, skipped: list[Skipped] = ()) -> None:
+    """Merge ``results`` (and the files not graded) into the gradebook at ``path``: see the module's docstring."""
+    header, table, delimiter = read_table(path)
+    memory = path.with_name(".gradebook.json")
+    written = json.loads(memory.read_text()) if memory.exists() else {}
+    by_student = {row.get(STUDENT, ""): row for row in table}
+    for column in (STUDENT, LMS_ID):
+        header += [column] * (column not in header)
+    for g in results:
+        auto, teacher = columns(g)
+        header += [c for c in [*auto, *teacher] if c not in header]
+        row = by_student.setdefault(g.submission.student, {STUDENT: g.submission.student})
+        row[LMS_ID] = g.submission.lms_id or row.get(LMS_ID, "")
+        for column, value in zip(auto, values(g)):
+            key = f"{g.submission.student}\t{column}"
+            if column in row and key in written and row[column] != written[key]:
+                continue  # the teacher changed what the autograder wrote: theirs stays
+            row[column] = written[key] = value
+    notes: dict[str, list[str]] = {}
+    for s in skipped:
+        notes.setdefault(s.student, []).append(f"{s.name}: {s.why}")
+    if notes:
+        header += [FILES] * (FILES not in header)
+    for student, lines in notes.items():
+        by_student.setdefault(student, {STUDENT: student})[FILES] = "; ".join(lines)
+    header = [STUDENT, LMS_ID, *(printable(c) for c in header if c not in (STUDENT, LMS_ID))]
+    rows = [by_student[s] for s in sorted(by_student, key=str.lower)]
+    write_table(path, header, rows, delimiter)
+    memory.write_text(json.dumps(written))
 
 
 def read_rubric(path: Path) -> dict[str, dict[str, str]]:
-    """The rubric points entered in an existing gradebook, by student."""
-    if not path.exists():
-        return {}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        entered = {row.get("student"): {k: v for k, v in row.items() if k and "/by hand: " in k and v}
-                   for row in csv.DictReader(f)}
+    """The points entered by hand (rubric items and overrides) in a gradebook, by student."""
+    _, table, _ = read_table(path)
+    entered = {row.get(STUDENT): {k: v for k, v in row.items() if k and ("/by hand: " in k or
+                                                                          k.endswith("/override")) and v}
+               for row in table}
     return {student: points for student, points in entered.items() if student and points}
+
+
+def export(gradebook: Path, path: Path) -> None:
+    """Each assignment's final points (the override, else the autograder's total plus the hand points), in the
+    columns a learning platform imports: Canvas's (Student, ID, SIS User ID, Section, then one column per
+    assignment); Moodle and others map the columns on import."""
+    header, table, _ = read_table(gradebook)
+    assignments = sorted({c.split("/")[0] for c in header if "/" in c})
+    out = [{"Student": row[STUDENT], "ID": row.get(LMS_ID, ""), "SIS User ID": "", "Section": "",
+            **{a: final(row, a) for a in assignments}} for row in table]
+    write_table(path, ["Student", "ID", "SIS User ID", "Section", *assignments], out)
+
+
+def final(row: dict, assignment: str) -> str:
+    override = (row.get(f"{assignment}/override") or "").strip()
+    if override:
+        return override
+    parts = [v for k, v in row.items() if k and k.startswith(f"{assignment}/") and
+             (k.startswith(f"{assignment}/autograder (") or "/by hand: " in k) and v]
+    try:
+        return f"{sum(float(v.replace(',', '.')) for v in parts):g}" if parts else ""
+    except ValueError:
+        return ""
 
 
 def feedback(student: str, results: list[Graded]) -> str:
@@ -70,9 +142,14 @@ def feedback(student: str, results: list[Graded]) -> str:
     for g in results:
         rubric = load(g.submission.assignment).RUBRIC
         out += [f"\n## {g.submission.assignment}: {g.total():g} of {g.possible():g} points from the autograder",
+                *([f"\n(public checks {g.total(hidden=False):g} of {g.possible(hidden=False):g}, hidden checks "
+                   f"{g.total(hidden=True):g} of {g.possible(hidden=True):g})"] if g.possible(hidden=True) else []),
                 f"\nGraded file: `{g.submission.name}`."]
         if g.note:
             out.append(f"\n**Not graded in full**: {g.note}")
+        if g.skipped:
+            out.append("\nNot run by the autograder (it runs only imports, definitions and assignments that call "
+                       f"nothing): {'; '.join(g.skipped)}.")
         out += ["\n| check | points |", "|---|---|"]
         out += [f"| {c.name} | {p:g} of {c.points:g} |" for c, p in zip(g.checks, g.points().values())]
         out += failures(g)
@@ -93,6 +170,9 @@ def failures(g: Graded) -> list[str]:
             continue
         cases = f", {len(failed)} of {len(c.cases)} cases" if len(c.cases) > 1 else ""
         out.append(f"\n**{c.name}** ({points:g} of {c.points:g}{cases}):")
+        if is_hidden(c):
+            out.append("- failed (the hidden checks' details are for your instructor)")
+            continue
         said = [message for _, message in failed if message]
         if not said:
             out.append("- not checked (see the note above)")

@@ -1,8 +1,10 @@
 """Load a student's functions from a notebook or a .py file, with errors meant for students.
 
-Only imports, function and class definitions and constant assignments (``N = 4``) are executed, cell
-by cell: the rest of a notebook (training runs, plots) is skipped, so grading takes seconds and never
-depends on what the student's notebook printed. IPython lines (``%pip ...``, ``!ls``) are ignored.
+Only imports, function and class definitions and assignments that call nothing (``N = 4``, ``tent = lambda i:
+...``) are executed, cell by cell: the rest of a notebook (training runs, plots) is skipped, so grading takes
+seconds and never depends on what the student's notebook printed. :attr:`Student.skipped` says which lines were
+skipped, and a ``NameError`` for a name that a skipped line assigns says so. IPython lines (``%pip ...``,
+``!ls``) and the hand-out's self-check cell are ignored.
 Every call of a student's function, and each cell's definitions, has a time limit (:data:`CALL_TIMEOUT`,
 ``--call-timeout``), so an endless loop fails its check with a message and the other checks still run. (The
 grader also runs each submission in a process of its own, with a time and a memory limit: see
@@ -62,14 +64,28 @@ def error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _is_constant(node: ast.stmt) -> bool:
-    if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
-        return False
-    try:
-        ast.literal_eval(node.value)
+def calls(node: ast.AST) -> bool:
+    """Whether evaluating ``node`` calls anything (a lambda's body runs later, when it is called)."""
+    if isinstance(node, ast.Lambda):
+        return any(calls(d) for d in [*node.args.defaults, *node.args.kw_defaults] if d is not None)
+    if isinstance(node, ast.Call | ast.Await | ast.Yield | ast.YieldFrom | ast.NamedExpr):
         return True
-    except (ValueError, TypeError, SyntaxError):
+    return any(calls(child) for child in ast.iter_child_nodes(node))
+
+
+def kept(node: ast.stmt) -> bool:
+    """Whether the autograder runs a top-level statement: imports (not the hand-out's self-check), definitions,
+    and assignments that call nothing."""
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("natmu_lite.classroom"):
         return False
+    if isinstance(node, KEEP):
+        return True
+    return isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and not calls(node.value)
+
+
+def assigned(node: ast.stmt) -> list[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
 def code_cells(path: Path) -> list[tuple[str, str]]:
@@ -105,6 +121,8 @@ class Student:
         self.path, self.timeout = path, timeout
         self.module = types.ModuleType("student")
         sys.modules["student"] = self.module  # dataclasses look their module up
+        self.skipped: list[str] = []  # the lines not run, by cell
+        self.unset: dict[str, str] = {}  # a name a skipped line assigns -> where
         cells = [(name, without_magics(source)) for name, source in code_cells(path)]
         self.problems = [e for e in (self._define(name, source) for name, source in cells) if e]
 
@@ -114,16 +132,32 @@ class Student:
             tree = ast.parse(source, name)
         except SyntaxError as e:
             return f"{name} is not valid Python (line {e.lineno}: {e.msg})"
-        tree.body = [node for node in tree.body if isinstance(node, KEEP) or _is_constant(node)]
+        skipped = [node for node in tree.body if not kept(node)]
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
         try:
             with time_limit(self.timeout):
-                exec(compile(tree, name, "exec"), self.module.__dict__)
+                for node in [node for node in tree.body if kept(node)]:
+                    try:
+                        exec(compile(ast.Module([node], []), name, "exec"), self.module.__dict__)
+                    except NameError:  # an assignment that reads what a skipped line sets: skipped as well
+                        if not isinstance(node, ast.Assign | ast.AnnAssign):
+                            raise
+                        skipped.append(node)
         except TimeLimit:
             return f"the imports and definitions in {name} did not finish within {self.timeout:g} s"
         except (Exception, SystemExit) as e:  # SystemExit: exit() in a class body or a default argument
             return f"the imports and definitions in {name} failed to run: {error(e)}"
+        finally:
+            self.note_skipped(name, sorted(skipped, key=lambda n: n.lineno))
         return None
+
+    def note_skipped(self, cell: str, nodes: list[ast.stmt]) -> None:
+        lines = [f"{n.lineno}" if n.end_lineno == n.lineno else f"{n.lineno}-{n.end_lineno}" for n in nodes
+                 if not (isinstance(n, ast.Expr) and "self_check" in ast.unparse(n))]
+        if lines:
+            self.skipped.append(f"{cell}: line{'s' * (len(lines) > 1)} {', '.join(lines)}")
+        for n in nodes:
+            self.unset.update({v: f"{cell}, line {n.lineno}" for v in assigned(n) if v not in self.unset})
 
     def function(self, name: str):
         fn = self.module.__dict__.get(name)
@@ -155,10 +189,17 @@ class Student:
         except (Exception, SystemExit) as e:
             if expected is not None and isinstance(e, expected):
                 return None, True
-            message = f"`{name}` raised {error(e)}\n{self._trace(e)}"
+            message = f"`{name}` raised {self.explain(e)}\n{self._trace(e)}"
         fail(message)  # outside the except clause: no chained traceback
 
-    def _trace(self, e: Exception) -> str:
+    def explain(self, e: BaseException) -> str:
+        """The error, and for a name a skipped line would have set, why it is missing."""
+        where = self.unset.get(getattr(e, "name", None) or "") if isinstance(e, NameError) else None
+        return error(e) + (f" (`{e.name}` is set in {where}, a line the autograder does not run: it runs only "
+                           "imports, definitions and assignments that call nothing; define it with `def`)"
+                           if where else "")
+
+    def _trace(self, e: BaseException) -> str:
         """The traceback lines that point into the student's own code."""
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(self.path.name)
                   or f.filename == str(self.path)]

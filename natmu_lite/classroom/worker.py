@@ -1,12 +1,10 @@
-"""One submission graded in a process of its own: ``python -m natmu_lite.classroom.worker ASSIGNMENT FILE``.
+"""The checking process of one submission: ``python -m natmu_lite.classroom.worker ASSIGNMENT FILE``.
 
-The grader (:mod:`natmu_lite.classroom.grade`) starts one per submission, in a scratch folder, with a small
-environment and a wall-clock limit. Here the process first limits its own address space (so that a submission
-that allocates without bound gets a MemoryError instead of the machine's memory), then loads the student's
-definitions and runs the assignment's checks. It writes one JSON line per event on its stdout: ``{"loaded":
-true, "problems": [...]}`` (the cells that could not run) or ``{"error": why}``, then one line per case, then
-``{"done": true}``; whatever it wrote before a crash still counts. The student's own prints go to stderr, so
-they cannot mix with the results.
+The grader (:mod:`natmu_lite.classroom.grade`) starts one per submission. It runs the assignment's checks (and the
+instructor's hidden ones, ``--hidden``); the student's code never runs here: every call goes to the student's own
+jailed process (:mod:`~natmu_lite.classroom.remote`, :mod:`~natmu_lite.classroom.sandbox`). It writes one JSON line
+per event on its stdout, a pipe only the grader holds: ``{"loaded": true, "problems": [...], "jail": ...}`` or
+``{"error": why}``, then one line per case, ``{"flags": [...]}`` and ``{"done": true}``.
 """
 
 from __future__ import annotations
@@ -14,52 +12,55 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
-from .checking import Failed, run_checks
-from .checks import load
-from .student import Student
-
-
-def limit_memory(megabytes: int) -> None:
-    """Cap the address space (Linux; elsewhere the call may be refused, and then there is no cap)."""
-    try:
-        import resource
-
-        limit = megabytes * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ImportError, ValueError, OSError):
-        pass
+from . import sandbox
+from .checking import run_checks
+from .checks import hidden_module, load
+from .remote import Gone, Remote
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .grade import Limits
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("assignment")
     parser.add_argument("file", type=Path)
-    parser.add_argument("--call-timeout", type=float, required=True)
-    parser.add_argument("--memory-mb", type=int, required=True)
+    parser.add_argument("--limits", required=True, help="the grader's Limits, as JSON")
+    parser.add_argument("--hidden", type=Path, default=None, help="the instructor's folder of hidden checks")
     args = parser.parse_args(argv)
+    sandbox.become_subreaper()
+    torch.set_num_threads(1)
     results = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # fd 1, and print(), now reach stderr
+    os.dup2(2, 1)
     sys.stdout = sys.stderr
 
     def emit(record: dict) -> None:
         results.write(json.dumps(record) + "\n")
 
-    limit_memory(args.memory_mb)
-    torch.set_num_threads(1)
-    module = load(args.assignment)
-    try:
-        student = Student(args.file, args.call_timeout)
-    except Failed as e:
-        emit({"error": str(e)})
-        return 0
-    emit({"loaded": True, "problems": student.problems})
-    for record in run_checks(module, student):
-        emit(record)
+    with tempfile.TemporaryDirectory(prefix="natmu-student-", ignore_cleanup_errors=True) as scratch:
+        student = Remote(args.file, args.assignment, Limits(**json.loads(args.limits)), Path(scratch),
+                         sandbox.choose())
+        signal.signal(signal.SIGTERM, lambda *_: (student.stop(), os._exit(3)))
+        try:
+            student.start()
+        except Gone as e:
+            emit({"error": f"your file {e}"})
+            return 0
+        finally:
+            emit({"jail": student.jail.describe()})
+        emit({"loaded": True, "problems": student.problems, "skipped": student.skipped})
+        hidden = hidden_module(args.assignment, args.hidden) if args.hidden else None
+        for module, secret in ((load(args.assignment), False), (hidden, True)):
+            for record in run_checks(module, student) if module else ():
+                emit({**record, "hidden": secret})
+        student.stop()
+        emit({"flags": sorted(student.flags)})
     emit({"done": True})
     return 0
 

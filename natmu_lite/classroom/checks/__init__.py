@@ -11,8 +11,10 @@ installed; :mod:`natmu_lite.classroom.references` holds the independent referenc
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
+from pathlib import Path
 from types import ModuleType
 
 import torch
@@ -41,3 +43,15 @@ def tiny_dataset(n_per_class: int = 20, k: int = 10, size: int = 12, seed: int =
 
     (tx, ty), (vx, vy) = make(n_per_class), make(n_per_class // 2)
     return Dataset("tiny", tx, ty, vx, vy, [f"c{i}" for i in range(k)], (0.3,), (0.3,))
+
+
+def hidden_module(assignment: str, folder: Path) -> ModuleType | None:
+    """The instructor's hidden checks of ``assignment``: ``folder/a<assignment>.py`` (not shipped with the package:
+    see ``assignments/hidden``), or None where the folder has none for it."""
+    path = Path(folder) / f"a{assignment}.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(f"natmu_lite_hidden_checks.a{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
