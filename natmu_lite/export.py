@@ -97,12 +97,15 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
     for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
         row["collapsed"] = collapsed(row["RetainAcc"], classes[row["setting"]])  # one place, one rule
     tests, aliases = proto.test_names()
+    replication = proto.replication_names()  # (both record the parameters each run must have had)
+    for which, done in rows.items():  # a run whose parameters changed since it ran is stale: not exported
+        rows[which] = {q: row for q, row in done.items() if proto.ran_as_expected(q, row)}
     for alias, primary in aliases.items():  # a variant with another's knobs: that run's row, marked
         if primary in rows["runs"]:
             rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
                                    "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
     names = {"replicas": proto.replica_names(), "runs": sorted([*tests, *aliases], key=lambda q: _order(proto, q)),
-             "replication": proto.replication_names()}
+             "replication": replication}
     missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
     unknown = [f"{m} on {sc}" for p, sc, m in proto.studies() if proto.selection(p, sc, m, rows["replicas"]) is None]
     if (missing or unknown) and not partial:
@@ -165,18 +168,21 @@ def _order(proto: Protocol, name: str) -> tuple:
 
 def originals(proto: Protocol) -> dict[str, dict]:
     """Pin every original model the protocol's runs start from (training what is not pinned yet: the
-    seeds', the added looks', the validation replicas' and the replication sets') and describe each for
-    the export: its file, checksum and accuracies, and where it was trained."""
+    seeds' and the validation replicas'; an added look's or a replication set's is pinned by its first
+    run) and describe each for the export: its file, checksum and accuracies, and where it was trained."""
     out = {}
     looks = {(q["setting"], q["seed"]) for q in map(parse_run_name, proto.test_names()[0])}
     seeds = {p.setting.name: sorted({*proto.seeds, *VALIDATION_SEEDS[:max(len(v) for v in p.validation.values())],
                                      *(s for name, s in looks if name == p.setting.name)})
              for p in proto.plans.values()}
     seeds.update({r.setting.name: REPLICATION_SEEDS for r in proto.replications.values()})
+    own = {p.setting.name: (*proto.seeds, *VALIDATION_SEEDS) for p in proto.plans.values()}
     for p in (*proto.plans.values(), *proto.replications.values()):
         for seed in seeds[p.setting.name]:
-            proto.original(p, seed)
             weights, meta = pinned_files(proto.originals, p.setting.name, seed)
+            if seed not in own.get(p.setting.name, ()) and not weights.exists():
+                continue  # an added look's or the replication set's, not started yet: its runs pin it
+            proto.original(p, seed)
             info = json.loads(meta.read_text())
             out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
                                                "file": f"{proto.originals.name}/{weights.name}",

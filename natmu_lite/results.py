@@ -135,6 +135,17 @@ def replication_runs(doc: dict) -> pd.DataFrame:
     frame = pd.DataFrame(doc.get("replication", []))
     if frame.empty:
         return frame
-    count = frame.groupby(["scenario", "seed"]).size()
-    whole = count[count == count.groupby(level="scenario").transform("max")].index
-    return frame[pd.MultiIndex.from_frame(frame[["scenario", "seed"]]).isin(whole)].reset_index(drop=True)
+    # a replication request is named "<scenario> (replication)[: <class>]" (natmu_lite.protocol.replication_plan)
+    missing = [q.split("|") for q in doc.get("missing", []) if " (replication)" in q]
+    unfinished = {(request.split(" (replication)")[0], int(seed)) for _, request, _, seed, _ in missing}
+    keep = [(sc, seed) not in unfinished for sc, seed in zip(frame.scenario, frame.seed)]
+    return frame[keep].reset_index(drop=True)
+
+
+def stale_audit(doc: dict, audit: dict, setting: str = "default", ratio: float = 0.1) -> list[str]:
+    """The audited methods whose knobs in a saved audit are no longer those of the export's tuned runs (the
+    protocol's choice changed after the audit ran): their audit rows describe their earlier knobs."""
+    from .protocol import tuned_params
+
+    now = tuned_params(doc, setting, ratio)
+    return [a["method"] for a in audit["audits"] if a["method"] in now and a["params"] != now[a["method"]]]

@@ -158,3 +158,17 @@ def test_decisions_read_only_finished_looks():
     assert results.finished_looks(doc) == {"random-1%": 4}  # the third look has not started
     assert sorted(results.runs(doc, looks=True).seed.unique()) == [0, 1, 2, 3]
     assert sorted(results.runs(doc).seed.unique()) == [0, 1]  # the tables: the protocol's own seeds
+
+
+def test_the_replication_set_counts_only_seeds_whose_runs_all_finished():
+    from natmu_lite import results
+
+    def row(seed, method, scenario="random-1%", request="random-1% (replication)"):
+        return dict(setting="s-replication", scenario=scenario, request=request, method=method, seed=seed)
+
+    doc = {"replication": [row(200, "natmu"), row(200, "retrain"), row(201, "retrain"),
+                           row(200, "natmu", "full-class", "full-class (replication): Dress")],
+           "missing": ["s-replication|random-1% (replication)|natmu|201|tuned",
+                       "s-replication|full-class (replication): Shirt|natmu|200|tuned"]}
+    got = results.replication_runs(doc)
+    assert set(zip(got.scenario, got.seed)) == {("random-1%", 200)}  # full-class 200 waits for its Shirt request
