@@ -12,8 +12,9 @@ from .stats import t_interval
 
 # The book's page: its text column is about 690 px wide at 1280 px, and the inline backend draws at DPI
 # pixels per inch, so a figure of at most WIDTH inches is shown at 100% (never shrunk), and its smallest
-# text, MIN_FONT points, is MIN_FONT * DPI / 72 px on the page (tests/test_book_pages.py measures both).
-WIDTH, DPI, MIN_FONT = 6.8, 100, 10
+# text, MIN_FONT points, is MIN_FONT * DPI / 72 = 16 px on the page, the body text's size
+# (tests/test_book_pages.py measures both).
+WIDTH, DPI, MIN_FONT = 6.6, 100, 11.5
 STYLE = {"figure.dpi": DPI, "savefig.dpi": DPI, "figure.figsize": (WIDTH, 3.6), "font.size": MIN_FONT,
          "axes.titlesize": MIN_FONT + 0.5, "axes.labelsize": MIN_FONT, "xtick.labelsize": MIN_FONT,
          "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "legend.title_fontsize": MIN_FONT,
@@ -260,30 +261,36 @@ def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
     return axes
 
 
-def label_points(ax, xs, ys, names, gap_pt: float | None = None) -> None:
-    """Name each point right of it, moving labels up (with a leader line) where they would print on top
-    of each other: labels never overlap. Call it once the figure's layout is final."""
+def label_points(ax, xs, ys, names) -> None:
+    """Name each point beside it (right of it, or left near the right edge), moving a label up, with a
+    leader line, where it would cover another label or another point: labels never overlap."""
     import numpy as np
 
     xs, ys, names = list(xs), list(ys), [str(n) for n in names]
     ax.figure.canvas.draw()  # the data limits, hence where each point lands, are final once drawn
-    gap = gap_pt or MIN_FONT * 1.3
     to_points = 72 / ax.figure.dpi
     pts = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)])) * to_points
-    placed: list[tuple[float, float, float]] = []  # (left, middle, width) of each label, in points
+    right = ax.get_window_extent().x1 * to_points
+    height, step = MIN_FONT * 1.25, MIN_FONT / 4
+    boxes = [(x - 5, x + 5, y - 5, y + 5) for x, y in pts]  # (left, right, bottom, top), in points
+
+    def free(box) -> bool:
+        return not any(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in boxes)
+
     for i in np.argsort(pts[:, 1]):
         x, y = pts[i]
         width = len(names[i]) * MIN_FONT * 0.62
+        dx = 7 if x + 7 + width < right else -7 - width
         ly = y
-        while any(abs(ly - py) < gap and x + 6 < px + pw and px < x + 6 + width for px, py, pw in placed):
-            ly += gap / 3
-        placed.append((x + 6, ly, width))
-        lead = dict(arrowstyle="-", lw=0.6, color="gray") if ly - y > 1 else None
-        ax.annotate(names[i], (xs[i], ys[i]), xytext=(6, ly - y), textcoords="offset points", va="center",
+        while not free((x + dx, x + dx + width, ly - height / 2, ly + height / 2)):
+            ly += step
+        boxes.append((x + dx, x + dx + width, ly - height / 2, ly + height / 2))
+        lead = dict(arrowstyle="-", lw=0.6, color="gray", shrinkA=0, shrinkB=3) if ly - y > 1 else None
+        ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, ly - y), textcoords="offset points", va="center",
                     arrowprops=lead)
-    top = max(py for _, py, _ in placed) + gap
-    if top > pts[:, 1].max() + gap:  # keep the highest label inside the axes
-        ax.set_ylim(top=ax.transData.inverted().transform((0, top / to_points))[1])
+    top = max(b[3] for b in boxes)
+    if top > ax.get_window_extent().y1 * to_points:  # keep the highest label inside the axes
+        ax.set_ylim(top=ax.transData.inverted().transform((0, (top + step) / to_points))[1])
 
 
 def exposure_by_memorisation(frame: pd.DataFrame, ax=None):

@@ -31,7 +31,8 @@ def glued(chapter: str) -> dict:
     for cell in json.loads(path.read_text())["cells"]:
         for out in cell.get("outputs", []):
             name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = out.get("data", {}).get("text/plain")
+            data = out.get("data", {})
+            text = data.get("text/plain", data.get("application/papermill.record/text/plain"))
             if name and text is not None:
                 text = "".join(text)
                 try:

@@ -106,7 +106,7 @@ def code_lines(path: Path) -> list[tuple[int, str]]:
         if cell["cell_type"] == "code":
             out += [(i, line) for line in source.splitlines()]
         elif cell["cell_type"] == "markdown":
-            for fence, info, body in re.findall(r"^ *(```|~~~)([^\n]*)\n(.*?)^ *\1", source, re.S | re.M):
+            for _fence, info, body in re.findall(r"^ *(```|~~~)([^\n]*)\n(.*?)^ *\1", source, re.S | re.M):
                 if not info.strip().startswith("{") or info.strip().startswith("{code"):
                     out += [(i, line) for line in body.splitlines()]
     return out
