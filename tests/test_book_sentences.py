@@ -27,18 +27,20 @@ def glued(chapter: str) -> dict:
         if os.environ.get("NATMU_REQUIRE_BOOK"):
             pytest.fail("NATMU_REQUIRE_BOOK is set but the executed chapters are missing: run `make book`")
         pytest.skip("the book is not built (run `make book`)")
+    outputs = [out for cell in json.loads(path.read_text())["cells"] for out in cell.get("outputs", [])]
+    store = path.with_suffix(".glue.json")  # where myst-nb keeps a page's glued values
+    outputs += list(json.loads(store.read_text()).values()) if store.exists() else []
     values = {}
-    for cell in json.loads(path.read_text())["cells"]:
-        for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            data = out.get("data", {})
-            text = data.get("text/plain", data.get("application/papermill.record/text/plain"))
-            if name and text is not None:
-                text = "".join(text)
-                try:
-                    values[name] = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    values[name] = text  # a figure or a frame: its repr
+    for out in outputs:
+        name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+        data = out.get("data", {})
+        text = data.get("text/plain", data.get("application/papermill.record/text/plain"))
+        if name and text is not None:
+            text = "".join(text)
+            try:
+                values[name] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                values[name] = text  # a figure or a frame: its repr
     return values
 
 
