@@ -188,7 +188,7 @@ def relevance_overlay(images: Tensor, masks: Tensor, maps: dict[str, Tensor], ti
     for r in range(rows):
         img = images[r].float().mean(0).numpy() / 255
         panels = [(None, "hybrid"), (maps[first][r], first), (maps[second][r], second),
-                  ((maps[second][r] - maps[first][r]).clamp(-1, 1), f"{second} − {first}")]
+                  ((maps[second][r] - maps[first][r]).clamp(-1, 1), "difference")]
         for c, (rel, label) in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(img, cmap="gray", vmin=0, vmax=1)
