@@ -44,3 +44,13 @@ def where() -> str:
     why = " (no native bf16 on this GPU)" if arithmetic == "fp16" else ""
     return (f"natmu-lite {__version__} running on {device.type} ({name}), training in "
             f"{PRECISIONS[arithmetic]}{why}, torch {torch.__version__}")
+
+
+def glue_figure(name: str, fig) -> None:
+    """A figure for the page's numbered ``{glue:figure}`` directive (caption, alt text, a name the
+    prose refers to): glued, then closed so that the cell does not show it a second time. Without
+    myst-nb (Colab, plain Jupyter) it is shown where it was made."""
+    import matplotlib.pyplot as plt
+
+    glue(name, fig)
+    plt.close(fig)

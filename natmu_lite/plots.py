@@ -11,6 +11,24 @@ from torch import Tensor
 from .methods import COLORS, METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
 from .stats import t_interval
 
+# The book's page: its text column is about 690 px wide at 1280 px, and the inline backend draws at DPI
+# pixels per inch, so a figure of at most WIDTH inches is shown at 100% (never shrunk), and its smallest
+# text, MIN_FONT points, is MIN_FONT * DPI / 72 = 16 px on the page, the body text's size
+# (tests/test_book_pages.py measures both).
+WIDTH, DPI, MIN_FONT = 6.6, 100, 11.5
+STYLE = {"figure.dpi": DPI, "savefig.dpi": DPI, "figure.figsize": (WIDTH, 3.6), "font.size": MIN_FONT,
+         "axes.titlesize": MIN_FONT + 0.5, "axes.labelsize": MIN_FONT, "xtick.labelsize": MIN_FONT,
+         "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "legend.title_fontsize": MIN_FONT,
+         "figure.titlesize": MIN_FONT + 0.5}
+
+
+def book_style() -> None:
+    """The book's figure sizes and fonts (applied when this module is imported)."""
+    plt.rcParams.update(STYLE)
+
+
+book_style()
+
 
 def palette() -> dict[str, str]:
     """Every row's colour (one per method, the same in every figure) by its display name, for seaborn's hue."""
@@ -35,24 +53,29 @@ def _name(method: str) -> str:
 def curves(values: dict[str, list[float]], reference: float | None = None, ylabel: str = "forget accuracy (%)",
            reference_label: str = "Retrain", ax=None, title: str | None = None):
     """One line per method over epochs, with the retrained model's value as a dashed line."""
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 3.6))[1]
     for method, ys in values.items():
         ax.plot(range(1, len(ys) + 1), ys, marker="o", ms=3, label=_name(method), color=COLORS.get(method))
     if reference is not None:
         ax.axhline(reference, ls="--", color="black", lw=1, label=reference_label)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False)
     return ax
 
 
-def image_grid(images: Tensor, titles: list[str] | None = None, cols: int = 8, scale: float = 1.3):
-    """uint8 (N, C, H, W) images (or float masks in [0, 1], (N, H, W)) in a grid."""
+def image_grid(images: Tensor, titles: list[str] | None = None, cols: int = 8, scale: float = 1.3,
+               title_lines: int = 1, blank: list[int] = ()):
+    """uint8 (N, C, H, W) images (or float masks in [0, 1], (N, H, W)) in a grid as wide as the page at
+    most (``scale`` inches per image, less where ``cols`` would not fit); ``title_lines``: the lines of
+    the longest title, for the room above each image; ``blank``: positions left empty."""
     n = len(images)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.15), squeeze=False)
+    scale = min(scale, WIDTH / cols)
+    height = rows * (scale + title_lines * MIN_FONT / 72 * 1.3)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, height), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
-        if i >= n:
+        if i >= n or i in blank:
             continue
         img = images[i]
         if img.dim() == 3 and img.shape[0] in (1, 3):
@@ -60,8 +83,8 @@ def image_grid(images: Tensor, titles: list[str] | None = None, cols: int = 8, s
         img = img.squeeze(-1) if img.dim() == 3 and img.shape[-1] == 1 else img
         ax.imshow(img.numpy(), cmap="gray", vmin=0, vmax=255 if img.dtype == torch.uint8 else 1)
         if titles:
-            ax.set_title(titles[i], fontsize=7)
-    fig.tight_layout()
+            ax.set_title(titles[i])
+    fig.tight_layout(pad=0.2, h_pad=0.3, w_pad=0.2)
     return fig
 
 
@@ -71,7 +94,7 @@ def kl_vs_gap(frame: pd.DataFrame, ax=None):
     KL, gap)."""
     import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(5.4, 3.8))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 3.8))[1]
     named = frame.assign(method=frame.method.map(_name))
     order = _hue_order(frame.method)
     sns.scatterplot(named, x="KL", y="gap", hue="method", hue_order=order, palette=palette(), alpha=0.35, s=25,
@@ -79,24 +102,39 @@ def kl_vs_gap(frame: pd.DataFrame, ax=None):
     for method, g in named.groupby("method"):
         ax.errorbar(g.KL.mean(), g.gap.mean(), xerr=g.KL.std(ddof=1), yerr=g.gap.std(ddof=1), fmt="o", ms=7,
                     capsize=3, color=palette().get(method), label=method)
-        ax.annotate(method, (g.KL.mean(), g.gap.mean()), textcoords="offset points", xytext=(7, 5), fontsize=8)
+        ax.annotate(method, (g.KL.mean(), g.gap.mean()), textcoords="offset points", xytext=(7, 5))
     ax.set(xlabel="mean KL(label || Retrain's prediction)", ylabel="|FA - FA of Retrain| (points)")
     return ax
 
 
-def gap_intervals(gaps: pd.DataFrame, ax=None):
+def gap_intervals(gaps: pd.DataFrame, ax=None, clip: float | None = None):
     """Per scenario, each method's per-seed AvgGap to Retrain: mean and 95% t-interval over seeds
-    (``gaps`` is :func:`natmu_lite.stats.scenario_gaps`'s frame); lower is closer to Retrain."""
+    (``gaps`` is :func:`natmu_lite.stats.scenario_gaps`'s frame); lower is closer to Retrain. ``clip``:
+    the axis ends there, so that the comparison at hand is not squeezed by one method far off the
+    scale; a method whose mean lies above it is named, with its mean, at the top of the panel."""
     import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(8.5, 3.8))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 4.4))[1]
     frame = gaps.assign(method=gaps.method.map(_name))
     sns.pointplot(frame, x="scenario", y="AvgGap", hue="method", hue_order=_hue_order(gaps.method),
                   palette=palette(), errorbar=_t95, dodge=0.6, linestyle="none", markersize=4,
                   err_kws={"linewidth": 1.2}, capsize=0.04, ax=ax)
-    ax.set(xlabel="", ylabel="AvgGap to Retrain (per seed)", ylim=(0, None))
-    ax.legend(frameon=False, fontsize=8, ncol=4)
+    ax.set(xlabel="", ylabel="AvgGap to Retrain (per seed)", ylim=(0, clip))
+    if clip is not None:
+        means = frame.groupby(["scenario", "method"], sort=False).AvgGap.mean()
+        off = [f"{method} on {scenario}: {value:.1f}" for (scenario, method), value in means.items() if value > clip]
+        if off:
+            ax.text(0.01, 0.98, "off the scale: " + "; ".join(off), transform=ax.transAxes, va="top")
+    legend_below(ax)
     return ax
+
+
+def legend_below(ax, ncol: int = 4) -> None:
+    """The axes' legend under the plot, outside the data, in ``ncol`` columns: it never covers a bar or
+    a point, and the figure stays as wide as the page."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, frameon=False)
+
 
 
 def seed_curves(frame: pd.DataFrame, reference: pd.Series | None = None, ylabel: str = "forget accuracy (%)",
@@ -105,7 +143,7 @@ def seed_curves(frame: pd.DataFrame, reference: pd.Series | None = None, ylabel:
     epoch, value); ``reference`` (one value per seed) is drawn as Retrain's mean with its band."""
     import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(6.4, 3.8))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 3.8))[1]
     named = frame.assign(method=frame.method.map(_name))
     sns.lineplot(named, x="epoch", y="value", hue="method", hue_order=_hue_order(frame.method), palette=palette(),
                  errorbar="sd", marker="o", markersize=4, ax=ax)
@@ -114,7 +152,7 @@ def seed_curves(frame: pd.DataFrame, reference: pd.Series | None = None, ylabel:
         ax.axhline(mean, ls="--", color="black", lw=1, label="Retrain")
         ax.axhspan(mean - std, mean + std, color="black", alpha=0.08)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False)
     return ax
 
 
@@ -128,11 +166,41 @@ def relevance_grid(images: Tensor, maps: dict[str, Tensor], titles: dict[str, li
         axes[r, 0].imshow(img, cmap="gray", vmin=0, vmax=255)
         for c, (name, m) in enumerate(maps.items(), start=1):
             axes[r, c].imshow(m[r].numpy(), cmap="bwr", vmin=-1, vmax=1)
-            axes[r, c].set_title((titles or {}).get(name, [name] * rows)[r], fontsize=7)
+            axes[r, c].set_title((titles or {}).get(name, [name] * rows)[r])
         for ax in axes[r]:
             ax.set_xticks([]), ax.set_yticks([])
-    axes[0, 0].set_title("hybrid", fontsize=7)
+    axes[0, 0].set_title("hybrid")
     fig.tight_layout()
+    return fig
+
+
+def relevance_overlay(images: Tensor, masks: Tensor, maps: dict[str, Tensor], titles: dict[str, list[str]],
+                      row_titles: list[str] | None = None, scale: float = 1.6):
+    """Where a model looks on each hybrid, as two models compare: one row per hybrid, the hybrid with
+    its forget part outlined (``masks``: the forget image's weight per pixel; the gold contour at 0.5
+    encloses the part that is mostly the forget image, outside it the remaining one dominates), then
+    each model's relevance laid over the image (red: evidence for its prediction, blue: against;
+    ``maps`` in [-1, 1], two models), then the second's map minus the first's, one colour bar for all."""
+    first, second = list(maps)
+    cols, rows = 4, len(images)
+    scale = min(scale, (WIDTH - 0.9) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, rows * (scale + 2.6 * MIN_FONT / 72) + 0.3),
+                             squeeze=False, layout="constrained")
+    for r in range(rows):
+        img = images[r].float().mean(0).numpy() / 255
+        panels = [(None, "hybrid"), (maps[first][r], first), (maps[second][r], second),
+                  ((maps[second][r] - maps[first][r]).clamp(-1, 1), "difference")]
+        for c, (rel, label) in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+            if rel is not None:
+                shown = ax.imshow(rel.numpy(), cmap="bwr", vmin=-1, vmax=1, alpha=0.65)
+            ax.contour(masks[r].numpy(), levels=[0.5], colors="gold", linewidths=1.5)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(titles.get(label, [label] * rows)[r] if c in (1, 2) else label)
+        if row_titles:
+            axes[r, 0].set_ylabel(row_titles[r])
+    fig.colorbar(shown, ax=axes, shrink=min(1.0, 3 / rows), label="relevance (of the row's largest)")
     return fig
 
 
@@ -149,16 +217,16 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
     labels = labels or {own: own, moved: moved}
     frame = runs[runs.variant.isin([own, moved])]
     frame = frame.assign(method=frame.method.map(_name), variant=frame.variant.map(labels))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(WIDTH, 3.4 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
         sns.barplot(frame, x="method", y=metric, hue="variant", hue_order=[labels[own], labels[moved]],
                     order=_hue_order(set(runs.method) - set(REFERENCE_METHODS)), errorbar=_t95, capsize=0.1,
                     err_kws={"linewidth": 1}, palette=["tab:blue", "lightgray"], edgecolor="black", linewidth=0.5,
                     ax=ax)
         ax.axhline(retrain[metric].mean(), ls="--", color="black", lw=1, label="Retrain")
-        ax.set(xlabel="", ylabel=f"{metric} (%)", title=metric)
-        ax.tick_params(axis="x", labelsize=8, labelrotation=30)
-        ax.legend(frameon=False, fontsize=7)
+        ax.set(xlabel="", ylabel=f"{metric} (%)")
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -172,7 +240,7 @@ def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
     accuracy."""
     import seaborn as sns
 
-    axes = ax if ax is not None else plt.subplots(1, 2, figsize=(11, 3.9), width_ratios=(1.25, 1))[1]
+    axes = ax if ax is not None else plt.subplots(2, 1, figsize=(WIDTH, 8.4))[1]
     order = _hue_order(per_model.method)
     named = per_model.assign(method=per_model.method.map(_name))
     sns.stripplot(named, x="method", y="accuracy", hue="method", order=order, hue_order=order, palette=palette(),
@@ -187,13 +255,43 @@ def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
     sns.scatterplot(frame, x="MIA_gap", y="ULiRA", hue="name", hue_order=[n for n in order if n in set(frame.name)],
                     palette=palette(), s=60, legend=False, ax=axes[1])
     axes[1].errorbar(frame.MIA_gap, frame.ULiRA, yerr=2 * frame.ULiRA_se, fmt="none", ecolor="gray", lw=0.8)
-    for i, (_, r) in enumerate(frame.sort_values("ULiRA").iterrows()):  # alternate sides: close points stay legible
-        axes[1].annotate(r["name"], (r.MIA_gap, r.ULiRA), textcoords="offset points", fontsize=8,
-                         xytext=(5, 4) if i % 2 else (5, -10))
     axes[1].axhline(50, ls="--", color="black", lw=1)
     axes[1].set(xlabel="entropy MIA: |MIA - Retrain's MIA| (points)", ylabel="U-LiRA accuracy (%, ± 2 SE)")
     plt.gcf().tight_layout()
+    label_points(axes[1], frame.MIA_gap, frame.ULiRA, frame["name"])
     return axes
+
+
+def label_points(ax, xs, ys, names) -> None:
+    """Name each point beside it (right of it, or left near the right edge), moving a label up, with a
+    leader line, where it would cover another label or another point: labels never overlap."""
+    import numpy as np
+
+    xs, ys, names = list(xs), list(ys), [str(n) for n in names]
+    ax.figure.canvas.draw()  # the data limits, hence where each point lands, are final once drawn
+    to_points = 72 / ax.figure.dpi
+    pts = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)])) * to_points
+    right = ax.get_window_extent().x1 * to_points
+    height, step = MIN_FONT * 1.25, MIN_FONT / 4
+    boxes = [(x - 5, x + 5, y - 5, y + 5) for x, y in pts]  # (left, right, bottom, top), in points
+
+    def free(box) -> bool:
+        return not any(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in boxes)
+
+    for i in np.argsort(pts[:, 1]):
+        x, y = pts[i]
+        width = len(names[i]) * MIN_FONT * 0.62
+        dx = 7 if x + 7 + width < right else -7 - width
+        ly = y
+        while not free((x + dx, x + dx + width, ly - height / 2, ly + height / 2)):
+            ly += step
+        boxes.append((x + dx, x + dx + width, ly - height / 2, ly + height / 2))
+        lead = dict(arrowstyle="-", lw=0.6, color="gray", shrinkA=0, shrinkB=3) if ly - y > 1 else None
+        ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, ly - y), textcoords="offset points", va="center",
+                    arrowprops=lead)
+    top = max(b[3] for b in boxes)
+    if top > ax.get_window_extent().y1 * to_points:  # keep the highest label inside the axes
+        ax.set_ylim(top=ax.transData.inverted().transform((0, (top + step) / to_points))[1])
 
 
 def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
@@ -202,7 +300,7 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
     over the candidates of a bin."""
     import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 4.2))[1]
     named = frame.assign(method=frame.method.map(_name))
     sns.lineplot(named, x="bin", y="accuracy", hue="method", hue_order=_hue_order(frame.method), palette=palette(),
                  errorbar=("ci", 95), marker="o", markersize=4, ax=ax)
@@ -210,7 +308,7 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
     ax.set_xticks(sorted(frame["bin"].unique()))
     ax.set(xlabel="memorisation (quintile of the candidates; 5 = most memorised)",
            ylabel="U-LiRA per-example accuracy (%)")
-    ax.legend(frameon=False, fontsize=8, ncol=2)
+    legend_below(ax, ncol=3)
     return ax
 
 
@@ -223,7 +321,7 @@ def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
     import seaborn as sns
 
     scenarios = list(dict.fromkeys(curves.scenario))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.6), squeeze=False, sharey=False)
+    fig, axes = _panels(len(scenarios))
     for ax, scenario in zip(axes[0], scenarios):
         frame = curves[curves.scenario == scenario].assign(method=lambda f: f.method.map(_name))
         sns.lineplot(frame, x="trials", y="AvgGap", hue="method", hue_order=_hue_order(curves.method),
@@ -234,8 +332,9 @@ def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
                           native_scale=True, markers="s", linestyles="--", legend=False, ax=ax)
         ax.set(title=scenario, xlabel="trials", ylabel="AvgGap (lines: validation; squares: test)", yscale="log")
     if axes[0][-1].get_legend() is not None:
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
-    fig.tight_layout()
+        sns.move_legend(axes[0][-1], "upper center", bbox_to_anchor=(0.5, 0.01), ncol=4, frameon=False,
+                        bbox_transform=fig.transFigure)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
@@ -248,7 +347,7 @@ def progress_vs_gap(trials: pd.DataFrame, least: float):
     import seaborn as sns
 
     scenarios = list(dict.fromkeys(trials.scenario))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.6), squeeze=False)
+    fig, axes = _panels(len(scenarios))
     shown = trials.dropna(subset=["progress"]).assign(method=lambda f: f.method.map(_name),
                                                       progress=lambda f: f.progress.clip(-0.5, 2.5))
     for ax, scenario in zip(axes[0], scenarios):
@@ -258,9 +357,19 @@ def progress_vs_gap(trials: pd.DataFrame, least: float):
         ax.axvline(least, ls="--", color="black", lw=1)
         ax.set(title=scenario, xlabel="progress towards Retrain", ylabel="validation AvgGap", yscale="log")
     if axes[0][-1].get_legend() is not None:
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
-    fig.tight_layout()
+        sns.move_legend(axes[0][-1], "upper center", bbox_to_anchor=(0.5, 0.01), ncol=4, frameon=False,
+                        bbox_transform=fig.transFigure)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
+
+
+def _panels(n: int, cols: int = 2):
+    """``n`` panels in rows of ``cols``, as wide as the page, returned as one row of axes (``axes[0]``)."""
+    rows = (n + cols - 1) // cols
+    fig, grid = plt.subplots(rows, cols, figsize=(WIDTH, 3.2 * rows + 1.4), squeeze=False)
+    for ax in grid.flat[n:]:
+        ax.remove()
+    return fig, [list(grid.flat[:n])]
 
 
 def decisions(pairs: pd.DataFrame, floors: pd.Series | None = None, clip: float = 6.0, method: str = "NatMU"):
@@ -271,7 +380,7 @@ def decisions(pairs: pd.DataFrame, floors: pd.Series | None = None, clip: float 
     Retrains differ by. Differences beyond ``clip`` points are drawn at the edge, their value written."""
     scenarios = list(dict.fromkeys(pairs.scenario))
     rows = (len(scenarios) + 1) // 2
-    fig, axes = plt.subplots(rows, 2, figsize=(6.8, 1.2 + 1.9 * rows), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(rows, 2, figsize=(WIDTH, 1.4 + 2.6 * rows), sharex=True, squeeze=False)
     order, colors = _hue_order(pairs.rival), palette()
     for ax, scenario in zip(axes.flat, scenarios):
         g = pairs[pairs.scenario == scenario].set_index("rival")
@@ -287,15 +396,14 @@ def decisions(pairs: pd.DataFrame, floors: pd.Series | None = None, clip: float 
             ax.plot([mean], [y], "o", color=colors[_name(rival)], ms=4.5)
             if abs(r.difference) > clip:  # the point sits at the edge: its value is written beside it
                 ax.annotate(f"{r.difference:+.1f}", (np.sign(r.difference) * clip, y), xytext=(0, 4),
-                            textcoords="offset points", ha="right" if r.difference > 0 else "left", fontsize=8)
-        ax.set_yticks(range(len(rivals)), [_name(m) for m in rivals], fontsize=9)
+                            textcoords="offset points", ha="right" if r.difference > 0 else "left")
+        ax.set_yticks(range(len(rivals)), [_name(m) for m in rivals])
         ax.set_ylim(len(rivals) - 0.5, -0.5)
         ax.set_xlim(-clip * 1.05, clip * 1.05)
-        ax.set_title(scenario, fontsize=10)
-        ax.tick_params(axis="x", labelsize=9)
+        ax.set_title(scenario)
     for ax in axes.flat[len(scenarios):]:
         ax.set_visible(False)
     for ax in axes[-1]:
-        ax.set_xlabel(f"{method} minus rival (AvgGap points)", fontsize=9)
+        ax.set_xlabel(f"{method} minus rival")
     fig.tight_layout()
     return fig

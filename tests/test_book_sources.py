@@ -98,15 +98,17 @@ def book_notebooks() -> list[Path]:
 
 
 def code_lines(path: Path) -> list[tuple[int, str]]:
-    """(cell number, line) of every line shown as code: code cells and fenced blocks of Markdown."""
+    """(cell number, line) of every line shown as code: code cells and fenced blocks of Markdown (not
+    MyST directives, ```{glue:figure} and the like, whose lines are captions and options)."""
     out = []
     for i, cell in enumerate(json.loads(path.read_text())["cells"]):
         source = "".join(cell["source"])
         if cell["cell_type"] == "code":
             out += [(i, line) for line in source.splitlines()]
         elif cell["cell_type"] == "markdown":
-            for block in re.findall(r"^ *(```|~~~)[^\n]*\n(.*?)^ *\1", source, re.S | re.M):
-                out += [(i, line) for line in block[1].splitlines()]
+            for _fence, info, body in re.findall(r"^ *(```|~~~)([^\n]*)\n(.*?)^ *\1", source, re.S | re.M):
+                if not info.strip().startswith("{") or info.strip().startswith("{code"):
+                    out += [(i, line) for line in body.splitlines()]
     return out
 
 
@@ -263,8 +265,9 @@ def test_chapter_opens_with_the_paper_and_ends_with_summary_and_exercises(chapte
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_display_only_code_is_folded(chapter):
-    """Code that only builds Markdown for the page is folded away (``hide-input``): the page shows
-    its result."""
+    """Code that only builds Markdown for the page is folded away (``hide-input``) or removed from the
+    page (``remove-input``, ``remove-cell``): the page shows its result."""
     for i, cell in enumerate(json.loads(chapter.read_text())["cells"]):
         if cell["cell_type"] == "code" and "Markdown(" in "".join(cell["source"]):
-            assert "hide-input" in cell["metadata"].get("tags", []), f"{chapter.name}, cell {i} builds Markdown"
+            assert {"hide-input", "remove-input", "remove-cell"} & set(cell["metadata"].get("tags", [])), \
+                f"{chapter.name}, cell {i} builds Markdown"

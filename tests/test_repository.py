@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # Built from fragments so that this file does not contain, and so match, the phrases it looks for:
@@ -65,10 +66,23 @@ def test_every_copy_of_the_repository_url_is_the_setting():
     wrong = tool.differing()
     assert not wrong, "copies of the repository URL that are not the setting (run `make url`):\n" + "\n".join(wrong)
     places = {(p.relative_to(ROOT).as_posix(), kind) for p, _, kind, _ in tool.copies()}
-    expected = {("_config.yml", "repository: url"), ("_config.yml", "Colab button")} | {
+    published = not tool.is_placeholder(url)
+    colab = {("_config.yml", "Colab button")} if published else set()
+    expected = {("_config.yml", "repository: url"), *colab} | {
         (n.relative_to(ROOT).as_posix(), tool.INSTALL) for n in notebooks()}
     assert expected <= places, f"copies not found (has their wording changed?): {sorted(expected - places)}"
-    assert {kind for _, kind in places} == {*tool.COPIES, tool.INSTALL}, "some kind of copy is no longer found"
+    kinds = {*tool.COPIES, tool.INSTALL} - ({"Colab button"} if not published else set())
+    assert {kind for _, kind in places} == kinds, "some kind of copy is no longer found"
+
+
+def test_while_the_placeholder_is_set_the_book_shows_no_button_that_leads_nowhere():
+    """The repository and Colab buttons of _config.yml lead to the placeholder's address: hidden until
+    `make url` writes the real address (which shows them)."""
+    tool = url_tool()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    published = not tool.is_placeholder(tool.repository_url())
+    assert config["html"]["use_repository_button"] is published
+    assert ("colab_url" in config["launch_buttons"]) is published
 
 
 def test_no_copy_can_reach_an_address_nobody_owns():

@@ -172,11 +172,26 @@ def differing(root: Path = ROOT) -> list[str]:
             for path in files(root) for line, kind, address, ok in _copies_in(path, url, v) if not ok]
 
 
+def buttons(text: str, url: str) -> str:
+    """_config.yml's repository and Colab buttons shown once the book is published, hidden while the
+    address is the placeholder (a button must not lead nowhere): ``use_repository_button`` follows the
+    setting, and the ``colab_url`` line is commented out."""
+    published = not is_placeholder(url)
+    text = re.sub(r"(?m)^([ \t]+use_repository_button:).*$", rf"\1 {'true' if published else 'false'}", text)
+    return re.sub(r"(?m)^([ \t]+)(?:# )?colab_url:", r"\1colab_url:" if published else r"\1# colab_url:", text)
+
+
 def rewritten(path: Path, url: str, version: str) -> str:
-    """The file with every copy made the setting's (its text as it is where it holds none)."""
+    """The file with every copy made the setting's (its text as it is where it holds none), and, in
+    _config.yml, the buttons shown or hidden (:func:`buttons`)."""
     text = path.read_text()
+    toggle = path.name == "_config.yml"
+    if toggle and not is_placeholder(url):
+        text = buttons(text, url)
     for pattern in COPIES.values():
         text = pattern.sub(lambda m: _as_setting(m, url, version), text)
+    if toggle and is_placeholder(url):
+        text = buttons(text, url)
     if path.suffix == ".ipynb":
         notebook, cell = json.loads(text), install_cell(url, version)
         changed = [c for c in install_cells(notebook) if "".join(c["source"]) != cell]

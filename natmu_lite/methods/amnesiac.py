@@ -33,7 +33,7 @@ def check(*, labels: str, num_classes: int | None = None, **_) -> None:
     check_choice("Amnesiac", "labels", labels, LABEL_RULES)
 
 
-@register("amnesiac", display="Amnesiac", color="tab:red", order=4, space=training_space, check=check)
+@register("amnesiac", display="Amnesiac", color="#D55E00", order=4, space=training_space, check=check)
 def amnesiac(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, labels: str = "uniform",
              augment_retain: bool = False, reinit_head: bool = False, seed: int = 0,
              callback: Callable | None = None, progress: bool = True) -> nn.Module:

@@ -53,7 +53,7 @@ def space(trial) -> dict:
     return {**training_space(trial), "temperature": trial.suggest_float("temperature", 0.5, 8.0, log=True)}
 
 
-@register("badteacher", display="BadTeacher", color="tab:purple", order=5, space=space, check=check)
+@register("badteacher", display="BadTeacher", color="#DD55DD", order=5, space=space, check=check)
 def badteacher(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, temperature: float = 1.0,
                retain_fraction: float = 1.0, reduction: str = "batchmean", reinit_head: bool = False,
                seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:

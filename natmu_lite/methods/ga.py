@@ -27,7 +27,7 @@ def space(trial) -> dict:
     return {"lr": trial.suggest_float("lr", 1e-6, 1e-2, log=True), "epochs": trial.suggest_int("epochs", 1, 8)}
 
 
-@register("ga", display="GA", color="tab:brown", order=3, space=space)
+@register("ga", display="GA", color="#882255", order=3, space=space)
 def ga(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: int = 0,
        callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Gradient ascent on D_f with the recipe's optimiser and schedule (no augmentation)."""

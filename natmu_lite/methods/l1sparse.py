@@ -55,7 +55,7 @@ def space(trial) -> dict:
     return {**training_space(trial), "gamma": trial.suggest_float("gamma", 1e-6, 1e-2, log=True)}
 
 
-@register("l1sparse", display="ℓ1-sparse", color="goldenrod", order=10, space=space, check=check)
+@register("l1sparse", display="ℓ1-sparse", color="#44AA99", order=10, space=space, check=check)
 def l1sparse(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, gamma: float = 5e-4, seed: int = 0,
              callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Finetune on D_r under the linearly decaying ℓ1 penalty (D_r gets the recipe's augmentation)."""

@@ -236,4 +236,4 @@ def natmu(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, delt
                            seed=seed, desc="natmu", callback=callback, progress=progress)
 
 
-add_row(Row("natmu w/o CI", "NatMU w/o CI", "tab:cyan", 12))  # the paper's ablation (inject=False): a row, no method
+add_row(Row("natmu w/o CI", "NatMU w/o CI", "#999933", 12))  # the paper's ablation (inject=False): a row, no method

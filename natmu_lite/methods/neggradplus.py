@@ -71,7 +71,7 @@ def space(trial) -> dict:
     return {**training_space(trial), "beta": trial.suggest_categorical("beta", BETAS)}
 
 
-@register("neggradplus", display="NegGrad+", color="tab:pink", order=8, space=space, check=check)
+@register("neggradplus", display="NegGrad+", color="#88CCEE", order=8, space=space, check=check)
 def neggradplus(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, beta: float = 0.9999, seed: int = 0,
                 callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Descend ``beta`` x the retain loss and ascend ``1 - beta`` x the forget loss, batch by batch."""

@@ -21,7 +21,7 @@ def retrain(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, se
                     desc="retrain")
 
 
-@register("finetune", display="Finetune", color="tab:gray", order=2, space=training_space)
+@register("finetune", display="Finetune", color="#777777", order=2, space=training_space)
 def finetune(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, seed: int = 0,
              callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """Keep training the original on D_r alone: forgetting only by catastrophic forgetting."""

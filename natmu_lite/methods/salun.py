@@ -60,7 +60,7 @@ def space(trial) -> dict:
     return {**training_space(trial), "fraction": trial.suggest_float("fraction", 0.01, 1.0, log=True)}
 
 
-@register("salun", display="SalUn", color="tab:orange", order=6, space=space, check=check)
+@register("salun", display="SalUn", color="#E69F00", order=6, space=space, check=check)
 def salun(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, fraction: float = 0.5,
           allow_true_label: bool = False, restore_frozen: bool = True, augment_retain: bool = False,
           seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:

@@ -67,7 +67,7 @@ def space(trial) -> dict:
             "gamma": trial.suggest_float("gamma", 0.1, 10.0, log=True)}
 
 
-@register("scrub", display="SCRUB", color="tab:green", order=9, space=space, check=check)
+@register("scrub", display="SCRUB", color="#332288", order=9, space=space, check=check)
 def scrub(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, msteps: int = 2, temperature: float = 4.0,
           alpha: float = 0.001, gamma: float = 0.99, seed: int = 0, callback: Callable | None = None,
           progress: bool = True) -> nn.Module:
