@@ -32,16 +32,18 @@ import torch
 from trainer_speed import measure, sync
 
 from natmu_lite import audit, results
-from natmu_lite.data import Dataset, make_split
+from natmu_lite.datasets import Dataset
 from natmu_lite.explain import lrp
 from natmu_lite.methods import METHODS, REFERENCE_METHODS
 from natmu_lite.metrics import evaluate
 from natmu_lite.models import build_model
 from natmu_lite.protocol import tuned_params
 from natmu_lite.runs import experiment
-from natmu_lite.settings import Setting, get_setting, resized
-from natmu_lite.stats import privacy_summary
+from natmu_lite.setting import Setting, resized
+from natmu_lite.settings import get_setting
+from natmu_lite.splits import make_split
 from natmu_lite.train import Recipe, default_device, fit
+from natmu_lite.ulira import privacy_summary
 
 LABELS = {"resnet18": "ResNet18 32x32", "vgg16_bn": "VGG16-BN 32x32", "resnet34": "ResNet34 64x64"}
 

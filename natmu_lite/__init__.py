@@ -1,10 +1,11 @@
 """natmu-lite: Towards Natural Machine Unlearning (He et al. 2024), reproduced and taught."""
 
-from .data import KINDS, Dataset, Split, load_dataset, make_split
+from .datasets import Dataset, load_dataset
 from .methods import METHODS
 from .methods.natmu import blend, build_unlearning_set, natmu_masks, reassign_labels
 from .metrics import avg_gap, evaluate, kl_to_model, mia_entropy, pfa
 from .models import MODELS, build_model, model_for
+from .splits import KINDS, Split, make_split
 from .train import Recipe, fit, predict, train_original
 
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ LiRA (Carlini et al. 2022) does for membership. The game, on the setting's train
 - each model in turn is attacked: every x in T is either unlearned by it (x in F_t, a positive) or
   never seen (x not in H_t, a negative). The other models give x's two Gaussians of the logit-scaled
   confidence, and the attack says "unlearned" where the likelihood ratio exceeds 1
-  (:func:`~natmu_lite.metrics.ulira_attack`).
+  (:func:`~natmu_lite.ulira.ulira_attack`).
 
 What differs from the attack of Hayes et al. and the official LiRA code (tensorflow/privacy,
 ``research/mi_lira_2021``), both made for many shadow models (LiRA's experiments use up to 256) on a GPU:
@@ -64,13 +64,15 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .cache import atomic_write, cache_dir, cached_model, digest, locked, run_key
-from .data import Dataset, Split, make_split
+from .datasets import Dataset
 from .methods import METHODS
-from .metrics import EXPOSED, Attack, evaluate, exposed_share, logit_confidence, ulira_attack
+from .metrics import evaluate
 from .provenance import record
 from .runs import run_method
-from .settings import Setting, check_grid, load_setting_data, with_params
+from .setting import Setting, check_grid, load_setting_data, with_params
+from .splits import Split, make_split
 from .train import predict
+from .ulira import EXPOSED, Attack, exposed_share, logit_confidence, ulira_attack
 
 AUDITED = ("original", *sorted(METHODS))  # "original": the trained half models, no unlearning
 MIN_MODELS = 6  # 3 pairs: an attacked model's fit keeps 2, so 2 models per side and example, the fewest with a variance
@@ -90,7 +92,7 @@ def audit_setting(setting: Setting, method: str, models: int, params: dict | Non
                   candidate_fraction: float = CANDIDATE_FRACTION) -> Setting:
     """Refuse, before any data is loaded or model trained, an unknown method, a wrong number of models
     or fraction, parameters of a method that has none to tune here; return the setting with ``params``
-    (recipe changes and knobs, as :func:`natmu_lite.settings.with_params` takes them) applied."""
+    (recipe changes and knobs, as :func:`natmu_lite.setting.with_params` takes them) applied."""
     if method not in AUDITED:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(AUDITED)}")
     check_models(models)
@@ -274,7 +276,7 @@ def ulira(setting: Setting, method: str, models: int = DEFAULT_MODELS, params: d
     """Audit ``method`` with U-LiRA on ``setting`` (see the module's description of the game).
 
     ``models`` (even, >= 6) models each train on half the pool and unlearn their share of the candidates;
-    ``params`` are tuned recipe changes and knobs of the method (see :func:`natmu_lite.settings.with_params`);
+    ``params`` are tuned recipe changes and knobs of the method (see :func:`natmu_lite.setting.with_params`);
     ``seed`` draws the candidates. Every argument is checked before anything trains.
 
     Cost: ``models`` trainings on half the pool with the setting's training recipe, cached and shared by

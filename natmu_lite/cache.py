@@ -19,12 +19,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import Dataset, Split
+from .datasets import Dataset
 from .methods.base import get_method, spec
 from .metrics import accuracy
 from .models import model_for
 from .provenance import record
-from .settings import Setting
+from .setting import Setting
+from .splits import Split
 from .train import Recipe, default_device, predict, train_original
 
 CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong

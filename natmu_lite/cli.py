@@ -28,12 +28,13 @@ from .classroom.collect import SUFFIXES, find, unpack
 from .classroom.grade import Limits, grade_all
 from .classroom.gradebook import export, summary, write_feedback, write_gradebook
 from .classroom.handout import handout
-from .data import LOADERS, load_dataset
+from .datasets import LOADERS, load_dataset
 from .grid import check_output, load_results, run_grid
 from .methods import METHODS, SEARCH_SPACES
 from .metrics import evaluate
 from .runs import run_method
-from .settings import SETTINGS, Setting, check_grid, get_setting, load_setting_data, make_scenario_split, resized
+from .setting import Setting, check_grid, load_setting_data, make_scenario_split, resized
+from .settings import SETTINGS, get_setting
 from .tables import format_table, paper_table, to_latex, to_markdown, to_text
 from .train import train_original
 
@@ -263,31 +264,29 @@ def grade_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def at_least(least: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``least`` (argparse exits with 2 and a message naming the option)."""
-    def parse(text: str) -> int:
+def number(kind: type, ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` (``int`` or ``float``) for which ``ok`` holds, ``rule`` saying
+    which in words (argparse exits with 2 and a message naming the option)."""
+    def parse(text: str) -> float:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
         return value
     return parse
 
 
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least``."""
+    return number(int, lambda v: v >= least, f"an integer >= {least}")
+
+
 POSITIVE, NON_NEGATIVE = at_least(1), at_least(0)
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+seconds = number(float, lambda v: v > 0, "a positive number of seconds")
+candidate_fraction = number(float, lambda v: 0 < v <= 0.5, "a number in (0, 0.5]")  # U-LiRA's candidates' share
 
 
 def model_count(text: str) -> int:
@@ -295,17 +294,6 @@ def model_count(text: str) -> int:
     value = at_least(MIN_MODELS)(text)
     if value % 2:
         raise argparse.ArgumentTypeError(f"must be even (the models come in complementary pairs), got {value}")
-    return value
-
-
-def candidate_fraction(text: str) -> float:
-    """An argparse type: U-LiRA's candidate fraction of the training set, a number in (0, 0.5]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 0.5], got {value}")
     return value
 
 
@@ -317,10 +305,24 @@ def _size_options(p: argparse.ArgumentParser) -> None:
                    help="torch.compile mode of every training run (GPU; reduce-overhead measured 2x on an H200)")
 
 
+def old_spelling(p: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
+    """An option's spelling before the words of CONTRIBUTING.md: still accepted for one release, never shown
+    in --help (``new`` is the option it stands for)."""
+    p.add_argument(old, dest=new.lstrip("-").replace("-", "_"), default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                   **kwargs)
+
+
+def _setting_choice(p: argparse.ArgumentParser, default: str | None = "default", **kwargs) -> None:
+    """--setting, a named setting (by default one of the package's)."""
+    kwargs.setdefault("choices", sorted(SETTINGS))
+    p.add_argument("--setting", default=default, **kwargs)
+    old_spelling(p, "--preset", "--setting", choices=kwargs["choices"])
+
+
 def _setting_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
-    p.add_argument("--setting-file", "--preset-file", default=None,
-                   help="a setting file saved by `tune --save-setting`")
+    _setting_choice(p)
+    p.add_argument("--setting-file", default=None, help="a setting file saved by `tune --save-setting`")
+    old_spelling(p, "--preset-file", "--setting-file")
     p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
     p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
     _size_options(p)
@@ -333,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
     others = sorted(set(METHODS) - {"retrain", "natmu"})
 
     p = sub.add_parser("demo", help="train original and retrained models, run NatMU, print RA/FA/MIA")
-    p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
+    _setting_choice(p)
     p.add_argument("--scenario", default="random-1%")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--methods", nargs="*", default=[], choices=others, help="more methods beside Retrain and NatMU")
@@ -359,7 +361,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--study", default=None, help="default: <setting>/<scenario>/<method>")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="the seed of Retrain and of each trial's run")
     p.add_argument("--no-prune", action="store_true", help="no per-epoch pruning")
-    p.add_argument("--save-setting", "--save-preset", default=None, help="add the best parameters to this setting file")
+    p.add_argument("--save-setting", default=None, help="add the best parameters to this setting file")
+    old_spelling(p, "--save-preset", "--save-setting")
     p.set_defaults(func=tune_cmd)
 
     p = sub.add_parser("transfer", help="evaluate one scenario's best parameters on another (Fig. 4)")
@@ -392,7 +395,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table", help="print the paper's table of a results file")
     p.add_argument("results")
     p.add_argument("--format", default="text", choices=["text", "markdown", "latex"])
-    p.add_argument("--setting", "--preset", default=None, help="only this setting's rows")
+    _setting_choice(p, default=None, choices=None, help="only this setting's rows")
     p.add_argument("--config", default=None, help="only the runs of this configuration (a row's config hash)")
     p.set_defaults(func=table)
 
@@ -401,23 +404,20 @@ def parser() -> argparse.ArgumentParser:
                    help="one or more methods, or 'all'; 'original': the trained models, no unlearning")
     p.add_argument("--models", type=model_count, default=DEFAULT_MODELS,
                    help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each attacked in turn")
-    p.add_argument("--setting", "--preset", default="default", choices=sorted(SETTINGS))
-    p.add_argument("--setting-file", "--preset-file", default=None,
-                   help="a setting file saved by `tune --save-setting`")
+    _setting_options(p)
     p.add_argument("--tuned-by", default=None, metavar="PROTOCOL",
                    help="audit each method with the knobs of an exported protocol's tuned runs (a committed "
                         "name, e.g. default, or an export file)")
-    p.add_argument("--candidate-fraction", "--target-fraction", type=candidate_fraction, default=CANDIDATE_FRACTION,
+    p.add_argument("--candidate-fraction", type=candidate_fraction, default=CANDIDATE_FRACTION,
                    help="the candidates' share of the training set (each model forgets those in its half)")
+    old_spelling(p, "--target-fraction", "--candidate-fraction", type=candidate_fraction)
     p.add_argument("--workers", type=POSITIVE, default=1, help="processes running the models, one torch thread each")
     p.add_argument("--out", default=None, help="write the scores, the attacks' results and their provenance (JSON)")
-    p.add_argument("--test-size", type=POSITIVE, default=None, help="override the test-subset size")
-    p.add_argument("--unlearn-epochs", type=POSITIVE, default=None, help="override the unlearning epochs")
-    _size_options(p)
     p.set_defaults(func=audit_cmd)
 
-    p = sub.add_parser("settings", aliases=["presets"], help="list the settings (the presets)")
+    p = sub.add_parser("settings", help="list the named settings: the offline default and the paper's")
     p.set_defaults(func=settings)
+    sub.add_parser("presets").set_defaults(func=settings)  # the old spelling, for one release (not in --help)
 
     p = sub.add_parser("fetch", help="find or download a dataset (Fashion-MNIST by default)")
     p.add_argument("dataset", nargs="?", default="fashion-mnist", choices=sorted(LOADERS))
@@ -446,6 +446,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the instructor's folder of hidden checks (assignments/hidden in the repository)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=grade_cmd)
+    sub.metavar = "{" + ",".join(c for c in sub.choices if c != "presets") + "}"
     return top
 
 

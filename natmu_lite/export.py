@@ -47,7 +47,7 @@ def tuning_summary(proto: Protocol) -> list[dict]:
         best = best_within_budget(study, proto.trials)
         chosen = proto.selection(p, scenario, method, replicas)
         rows.append({"setting": p.setting.name, "scenario": scenario, "method": method,
-                     "validation": [p.setting.scenarios[r] for r in p.validation[scenario]],
+                     "validation": [p.split_args[r] for r in p.validation[scenario]],
                      "trials": proto.trials, "best_trial": best.number, "best_avg_gap": best.value,
                      "best_params": best.params, "default_avg_gap": budget[0].value,
                      "search_curve": selection.best_so_far([t.value for t in budget]),
@@ -130,7 +130,7 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
                           "second_run_seed": f"seed + {SECOND_RUN_SEED}"},
                       "replication": {"seeds": list(REPLICATION_SEEDS), "settings": {
                           source: {"setting": r.setting.name, "subset_seed": r.setting.subset_seed,
-                                   "avoid_subset": r.setting.avoid_subset, "requests": r.setting.scenarios}
+                                   "avoid_subset": r.setting.avoid_subset, "requests": r.split_args}
                           for source, r in proto.replications.items()}}},
            "budget": {"trials": proto.trials, "sampler": f"TPE (seed {SAMPLER_SEED}), trial 0 = setting",
                       "search_spaces": {m: {k: repr(d) for k, d in search_distributions(m).items()}

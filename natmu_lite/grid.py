@@ -14,11 +14,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .cache import atomic_write, cached_model, digest, locked, run_key
-from .data import Split
 from .methods import METHODS
 from .metrics import COLLAPSE_FACTOR, as_row, collapsed, evaluate
 from .runs import Run, run_method
-from .settings import Setting, check_grid, load_setting_data, make_scenario_split
+from .setting import Setting, check_grid, load_setting_data, make_scenario_split
+from .splits import Split
 
 
 def run_config(setting: Setting, scenario: str, method: str) -> str:
@@ -131,7 +131,8 @@ def run_grid(setting: Setting, scenarios: list[str] | None = None, methods: list
         progress: a progress bar over the runs.
 
     Example (a small Fashion-MNIST grid):
-        >>> from natmu_lite.settings import get_setting, resized
+        >>> from natmu_lite.setting import resized
+        >>> from natmu_lite.settings import get_setting
         >>> tiny = resized(get_setting("default"), train_size=500, test_size=200, epochs=2, unlearn_epochs=1)
         >>> rows = run_grid(tiny, ["random-10%"], ["finetune"], seeds=[0], progress=False)
         >>> sorted(rows.method), sorted(rows.columns[:5])

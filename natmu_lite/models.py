@@ -149,6 +149,6 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, image_size: i
 
 
 def model_for(name: str, data, seed: int = 0) -> nn.Module:
-    """Build ``name`` sized for a :class:`~natmu_lite.data.Dataset` (classes, channels, size, norm)."""
+    """Build ``name`` sized for a :class:`~natmu_lite.datasets.Dataset` (classes, channels, size, norm)."""
     c, h, _ = data.shape
     return build_model(name, data.num_classes, c, h, data.mean, data.std, seed)

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .methods import COLORS, METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
+from .methods import COLORS, METHOD_NAMES, REFERENCE_METHODS, in_book_order
 from .stats import t_interval
 
 # The book's page: its text column is about 690 px wide at 1280 px, and the inline backend draws at DPI
@@ -36,8 +36,7 @@ def palette() -> dict[str, str]:
 
 
 def _hue_order(methods) -> list[str]:
-    present = set(methods)
-    return [_name(m) for m in METHOD_ORDER if m in present] + sorted(_name(m) for m in present - set(METHOD_ORDER))
+    return [_name(m) for m in in_book_order(methods)]
 
 
 def _t95(values) -> tuple[float, float]:
@@ -232,10 +231,10 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
 
 
 def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
-    """Two verdicts on the same models (``summary``: :func:`natmu_lite.stats.privacy_summary`): left,
+    """Two verdicts on the same models (``summary``: :func:`natmu_lite.ulira.privacy_summary`): left,
     U-LiRA's accuracy on each attacked model per method (a dot each; the mean with ± 2 standard errors
     over the candidates, which the targets' own spread understates, see
-    :func:`~natmu_lite.metrics.ulira_attack`; 50% is Retrain's ideal); right, that accuracy against
+    :func:`~natmu_lite.ulira.ulira_attack`; 50% is Retrain's ideal); right, that accuracy against
     the entropy MIA's distance to Retrain's (0 is ideal for both). ``per_model``: method, model,
     accuracy."""
     import seaborn as sns
@@ -314,7 +313,7 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
 
 def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
     """Is the tuning budget enough? Per scenario, each method's best validation AvgGap after k trials
-    (``curves``: :func:`natmu_lite.stats.search_curves`; lines), and, for the methods with the smaller
+    (``curves``: :func:`natmu_lite.results.search_curves`; lines), and, for the methods with the smaller
     budgets' runs, the test AvgGap of the knobs chosen after 8, 16 and all trials (``budget``:
     :func:`natmu_lite.stats.budget_gaps`; mean and 95% interval over seeds). A line still falling at the
     end, or test points that keep improving, say the budget was short."""
@@ -340,7 +339,7 @@ def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
 
 def progress_vs_gap(trials: pd.DataFrame, least: float):
     """Does the search's objective reward unlearning? Every budget trial (``trials``:
-    :func:`natmu_lite.stats.trial_progress`) as a dot, per scenario: its validation AvgGap against how far
+    :func:`natmu_lite.results.trials`) as a dot, per scenario: its validation AvgGap against how far
     it moved the forget accuracy from the original's towards Retrain's (0: not at all, 1: all the way);
     left of the dashed line (``least``, the selection's least progress) a trial did nothing. Progress is
     clipped to [-0.5, 2.5], so that far over-forgetting trials stay on the plot, at its right edge."""

@@ -15,7 +15,7 @@ starting model matters. So, for each scenario of a protocol:
    other validation replicas (other requests, originals and seeds); the knobs with the lowest mean AvgGap
    over all replicas win, unless their model collapsed or did nothing. Every method gets the same
    number of replica runs.
-3. **Evaluate** on the test requests (``Setting.targets`` for class scenarios, the setting's forget set
+3. **Evaluate** on the test requests (``Setting.table_classes`` for class scenarios, the setting's forget set
    for random ones) with seeds 0-4. Seed s has its own original model (initialised and trained with seed
    s), Retrain from the same initialisation, and the unlearning runs start from it. Variants: ``tuned``
    (the selected knobs), ``single-stage`` (the study's best trial, the choice without re-checking),
@@ -60,13 +60,15 @@ from tqdm.auto import tqdm
 
 from . import decisions, selection
 from .cache import cache_dir, cached_model, load_pinned, locked, model_key, pin_original, pinned_files
-from .data import Dataset
+from .datasets import Dataset
 from .methods import REFERENCE_METHODS, SEARCH_SPACES
 from .metrics import as_row, evaluate
 from .models import model_for
 from .provenance import machine
 from .runs import run_method
-from .settings import Setting, get_setting, load_setting_data, make_scenario_split, resized, split_params
+from .setting import Setting, load_setting_data, resized, split_params
+from .settings import get_setting
+from .splits import Split, make_split
 from .train import default_device, precision
 from .tune import DIVERGED_GAP, default_params, objective, open_storage, open_study, study_name
 
@@ -89,13 +91,19 @@ QUEUES = ("replicas", "runs", "replication")  # the queued runs, in the order wo
 
 @dataclass(frozen=True)
 class Plan:
-    """One setting expanded into the protocol's requests, each a named scenario of ``setting``:
-    ``requests[scenario]`` are the requests of the scenario's table (one per forget class of a class
-    scenario), ``validation[scenario]`` its validation replicas (the first is the one it is tuned on)."""
+    """One setting expanded into the protocol's named requests: ``requests[scenario]`` names the requests of
+    the scenario's table (one per table class of a class scenario), ``validation[scenario]`` its validation
+    replicas (the first is the one it is tuned on), and ``split_args[request]`` gives each named request's
+    arguments to :func:`~natmu_lite.splits.make_split`."""
 
     setting: Setting
     requests: dict[str, tuple[str, ...]]
     validation: dict[str, tuple[str, ...]]
+    split_args: dict[str, dict]
+
+    def split(self, data: Dataset, request: str) -> Split:
+        """The index sets of one of the plan's requests (split seed 0 unless the request pins its own)."""
+        return make_split(data, **{"seed": 0, **self.split_args[request]})
 
 
 def default_storage(name: str) -> str:
@@ -104,8 +112,8 @@ def default_storage(name: str) -> str:
 
 
 def plan(setting: Setting) -> Plan:
-    """Expand a setting's scenarios into its protocol requests (see ``Setting.validation/targets``)."""
-    scenarios, requests, validation = {}, {}, {}
+    """Expand a setting's scenarios into its protocol requests (see ``Setting.validation/table_classes``)."""
+    split_args, requests, validation = {}, {}, {}
     for name, request in setting.scenarios.items():
         replicas = setting.validation.get(name)
         if not replicas:
@@ -113,18 +121,18 @@ def plan(setting: Setting) -> Plan:
         if len(replicas) > len(VALIDATION_SEEDS):
             raise ValueError(f"setting {setting.name}: scenario {name!r} has {len(replicas)} validation replicas; "
                              f"at most {len(VALIDATION_SEEDS)} (one per validation seed)")
-        targets = setting.targets.get(name)
-        requests[name] = tuple(f"{name}: {t}" for t in targets) if targets else (name,)
-        for test, target in zip(requests[name], targets or (None,)):
-            scenarios[test] = {**request, "target": target} if target else request
+        classes = setting.table_classes.get(name)
+        requests[name] = tuple(f"{name}: {c}" for c in classes) if classes else (name,)
+        for test, forget_class in zip(requests[name], classes or (None,)):
+            split_args[test] = {**request, "target": forget_class} if forget_class else request
         validation[name] = tuple(f"{name} (validation {i + 1})" for i in range(len(replicas)))
         for replica, changes in zip(validation[name], replicas):
-            scenarios[replica] = {**request, **changes}
-    return Plan(replace(setting, scenarios=scenarios), requests, validation)
+            split_args[replica] = {**request, **changes}
+    return Plan(setting, requests, validation, split_args)
 
 
 def plans(protocol: str, sizes: dict | None = None) -> list[Plan]:
-    """The protocol's settings, expanded; ``sizes`` are :func:`~natmu_lite.settings.resized`'s overrides."""
+    """The protocol's settings, expanded; ``sizes`` are :func:`~natmu_lite.setting.resized`'s overrides."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     return [plan(resized(get_setting(name), **(sizes or {}))) for name in PROTOCOLS[protocol]]
@@ -164,14 +172,14 @@ def replication_plan(setting: Setting) -> Plan | None:
     the knobs the protocol chose, untouched: data no choice has seen. None when the setting has none."""
     if not set(setting.replication) & set(setting.scenarios):
         return None
-    scenarios, requests = {}, {}
+    split_args, requests = {}, {}
     for name, changes in ((n, c) for n, c in setting.replication.items() if n in setting.scenarios):
         requests[name] = tuple(f"{name} (replication)" + (f": {c['target']}" if "target" in c else "")
                                for c in changes)
-        scenarios.update({r: {**setting.scenarios[name], **c} for r, c in zip(requests[name], changes)})
-    other = replace(setting, name=f"{setting.name}-replication", scenarios=scenarios, validation={}, targets={},
-                    replication={}, subset_seed=REPLICATION_SUBSET_SEED, avoid_subset=setting.subset_seed)
-    return Plan(other, requests, {})
+        split_args.update({r: {**setting.scenarios[name], **c} for r, c in zip(requests[name], changes)})
+    other = replace(setting, name=f"{setting.name}-replication", validation={}, table_classes={}, replication={},
+                    subset_seed=REPLICATION_SUBSET_SEED, avoid_subset=setting.subset_seed)
+    return Plan(other, requests, {}, split_args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +241,7 @@ class Protocol:
     """One protocol in one storage: what every worker process runs (:meth:`work`) and what the
     results are exported from (:mod:`natmu_lite.export`). Keeps the data and original models it loaded.
 
-    ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.settings.resized`) shrink it for
+    ``sizes`` (``train_size``, ``epochs``, ... of :func:`~natmu_lite.setting.resized`) shrink it for
     quick runs and tests; a storage remembers its sizes and refuses to mix runs of other sizes.
     ``originals`` is the folder where the protocol pins its original models (see :meth:`original`);
     by default the one beside a SQLite storage file, named after it (``results/default.db``:
@@ -300,7 +308,7 @@ class Protocol:
         """Retrain of seed ``seed`` (from original ``seed``'s initial weights); ``second``: the floor's second
         Retrain, trained with another run seed (:data:`SECOND_RUN_SEED`)."""
         data = self.data(p)
-        split = make_scenario_split(p.setting, data, request)
+        split = p.split(data, request)
         run_seed = seed + SECOND_RUN_SEED if second else seed
         return cached_model("retrain", self.seeded(p, seed), data, run_seed, split, progress=False)
 
@@ -330,7 +338,7 @@ class Protocol:
             if run is None:
                 seed, request = VALIDATION_SEEDS[0], p.validation[scenario][0]
                 data = self.data(p)
-                split = make_scenario_split(p.setting, data, request)
+                split = p.split(data, request)
                 reference = evaluate(self.retrained(p, seed, request)[0], data, split)
                 run = objective(self.seeded(p, seed), data, split, self.original(p, seed), reference, method,
                                 seed=seed, prune=False)
@@ -609,7 +617,7 @@ class Protocol:
                 done = _rows(study)
                 live = {_run_name(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
                 live |= {q for q, row in done.items() if self.ran_as_expected(q, row)}
-                failed = Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
+                failed = _failures(trials)
                 todo = [q for q in names if q not in live and failed[q] < RETRIES]
                 for name in sorted(todo, key=lambda q: parse_run_name(q)["seed"]):
                     study.enqueue_trial({}, user_attrs={"run": name})
@@ -674,7 +682,7 @@ class Protocol:
         for which in QUEUES:
             trials = self.queue(which).get_trials(deepcopy=False)
             done = {_run_name(t) for t in trials if t.state == TrialState.COMPLETE}
-            failed = Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
+            failed = _failures(trials)
             stuck = [q for q, n in failed.items() if n >= RETRIES and q not in done]
             if stuck:
                 return stuck[0]
@@ -717,7 +725,7 @@ class Protocol:
         q = parse_run_name(name)
         p = self.plan_of(q["setting"])
         data, seed = self.data(p), q["seed"]
-        split = make_scenario_split(p.setting, data, q["request"])
+        split = p.split(data, q["request"])
         row = {"setting": p.setting.name, "scenario": scenario_of(p, q["request"]), "target": split.target,
                "request": q["request"], "method": q["method"], "seed": seed, "variant": q["variant"]}
         if q["method"] == "retrain":
@@ -799,6 +807,11 @@ def _tagged(fn, phase: str):
 
 def _run_name(trial: optuna.trial.FrozenTrial) -> str | None:
     return trial.user_attrs.get("run")
+
+
+def _failures(trials: list[optuna.trial.FrozenTrial]) -> Counter:
+    """How many times each run raised (its failed trials): a run is queued again :data:`RETRIES` times at most."""
+    return Counter(_run_name(t) for t in trials if t.state == TrialState.FAIL)
 
 
 def _rows(study: optuna.Study) -> dict[str, dict]:

@@ -142,6 +142,45 @@ def replication_runs(doc: dict) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# an export's studies: the search, the re-checked selection, every budget trial
+
+def search_curves(doc: dict) -> pd.DataFrame:
+    """From an export's studies: per scenario, method and trial count, the best validation AvgGap found
+    so far (the search curve: does the budget suffice, or is the search still finding better knobs?)."""
+    return pd.DataFrame([dict(scenario=s["scenario"], method=s["method"], trials=k + 1, AvgGap=v)
+                         for s in doc["studies"] for k, v in enumerate(s["search_curve"])])
+
+
+def selection_counts(doc: dict) -> dict[str, int]:
+    """What the re-checked selection (:mod:`natmu_lite.selection`) did over an export's studies: how many
+    studies there are, in how many the choice is not the study's best trial (``moved``), kept the untuned
+    knobs on their merit (``untuned``) or because no trial of the study passed the rules (``fallback``),
+    needed more than one round of candidates (``rounds``: every first candidate was excluded), and how
+    many candidates were re-checked, excluded as collapsed, and excluded for doing nothing."""
+    sels = [s["selection"] for s in doc["studies"]]
+    cands = [c for sel in sels for c in sel["candidates"].values()]
+    moved = sum(sel["chosen"] != s["best_trial"] for sel, s in zip(sels, doc["studies"]))
+    return {"studies": len(sels), "moved": moved,
+            "untuned": sum(sel["chosen"] == 0 and not sel["no_valid_candidate"] for sel in sels),
+            "fallback": sum(bool(sel["no_valid_candidate"]) for sel in sels), "candidates": len(cands),
+            "rounds": sum(sel.get("rounds", 1) > 1 for sel in sels),
+            "collapsed": sum(bool(c.get("collapsed")) for c in cands),
+            "did_nothing": sum(bool(c.get("did_nothing")) and not c.get("collapsed") for c in cands)}
+
+
+def trials(doc: dict) -> pd.DataFrame:
+    """Every budget trial of an export's studies: its validation AvgGap and its forgetting progress
+    (``progress``, :func:`natmu_lite.selection.forgetting_progress`), with ``did_nothing`` when that is less
+    than the selection's least progress: does the search's objective reward unlearning, or can a trial
+    that barely moves win it?"""
+    least = doc["design"]["min_progress"]
+    rows = [dict(scenario=s["scenario"], method=s["method"], trial=k, AvgGap=gap, progress=moved)
+            for s in doc["studies"] for k, (gap, moved) in enumerate(zip(s["trial_avg_gap"], s["trial_progress"]))]
+    frame = pd.DataFrame(rows)
+    return frame.assign(did_nothing=frame.progress.lt(least))
+
+
 def stale_audit(doc: dict, audit: dict, setting: str = "default", ratio: float = 0.1) -> list[str]:
     """The audited methods whose knobs in a saved audit are no longer those of the export's tuned runs (the
     protocol's choice changed after the audit ran): their audit rows describe their earlier knobs."""

@@ -11,10 +11,12 @@ from functools import cached_property
 from torch import nn
 
 from .cache import cached_model
-from .data import Dataset, Split
+from .datasets import Dataset
 from .methods.base import get_method
 from .metrics import evaluate
-from .settings import Setting, get_setting, load_setting_data, make_scenario_split
+from .setting import Setting, load_setting_data, make_scenario_split
+from .settings import get_setting
+from .splits import Split
 
 
 @dataclass

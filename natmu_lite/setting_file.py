@@ -15,8 +15,9 @@ from pathlib import Path
 
 from .cache import atomic_write
 from .methods import METHODS
-from .methods.base import knob_names
-from .settings import RECIPE_FIELDS, SETTINGS, Setting, check_grid, get_setting, with_params
+from .methods.base import knob_names, refuse_unknown
+from .setting import RECIPE_FIELDS, Setting, check_grid, with_params
+from .settings import SETTINGS, get_setting
 
 SHAPE = '{"base": <setting>, "methods": {<method>: {<parameter>: <value>}}}'
 
@@ -46,11 +47,7 @@ def read(path: str | Path, what: str = "--setting-file") -> dict:
     if unknown:
         raise ValueError(f"{what} {path}: unknown method {unknown[0]!r}; valid: {', '.join(sorted(METHODS))}")
     for method, params in doc["methods"].items():
-        valid = sorted(RECIPE_FIELDS | knob_names(method))
-        unknown = sorted(set(params) - set(valid))
-        if unknown:
-            raise ValueError(f"{what} {path}: method {method} has no parameter {unknown[0]!r}; "
-                             f"valid: {', '.join(valid)}")
+        refuse_unknown(method, params, RECIPE_FIELDS | knob_names(method), where=f"{what} {path}: ")
     return doc
 
 

@@ -1,54 +1,16 @@
-"""Experiment settings: what a run needs besides its seed, and the named settings (settings) of the
-package: the offline default and the paper's GPU settings.
-
-A :class:`Setting` fixes the data (and its subset size), the network, the recipe of the original and
-retrained models, the changes to the unlearning recipe and the knobs of each method, and the named
-forget requests (scenarios). As in the paper, one original model and one forget set per scenario are
-shared by all seeds; a seed varies Retrain and the unlearning run.
+"""The package's named settings, data only: the offline default (Fashion-MNIST on a laptop CPU) and the
+paper's GPU settings, each block with a comment that says where its values come from. What a setting is,
+and what is done with one, is :mod:`natmu_lite.setting`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from .data import SUPERCLASSES, Dataset, Split, load_dataset, make_split
-from .methods.base import check_knobs, get_method
+from .datasets import SUPERCLASSES, Dataset, load_dataset
+from .setting import Setting
+from .splits import Split, make_split
 from .train import Recipe
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One experimental setting: data, model, recipes, method knobs and forget requests."""
-
-    name: str
-    dataset: str
-    model: str
-    train: Recipe  # the original and the retrained model
-    unlearn: Recipe  # the default for every unlearning method
-    train_size: int | None = None
-    test_size: int | None = None
-    scenarios: dict[str, dict] = field(default_factory=dict)  # name -> make_split kwargs
-    knobs: dict[str, dict] = field(default_factory=dict)  # method -> its own hyperparameters
-    recipe_changes: dict[str, dict] = field(default_factory=dict)  # method -> changes to ``unlearn``
-    original_seed: int = 0  # one original model per setting, as in the paper
-    split_seed: int = 0  # one forget set per scenario (the paper's fixed index files); seeds vary the runs
-    # The fair protocol (natmu_lite.protocol): per scenario, the changes to its request that give its
-    # validation replicas (never shown in a table; the first is the one methods are tuned on, the others
-    # re-check the choice), and the forget classes of its table.
-    validation: dict[str, tuple[dict, ...]] = field(default_factory=dict)  # scenario -> make_split changes
-    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class scenario -> table classes
-    # The replication set (natmu_lite.protocol): per scenario, the requests that re-check its decisions on a
-    # training subset of their own; and that subset: drawn with subset_seed from the images that the
-    # subset of avoid_subset leaves out (None: the usual subset).
-    replication: dict[str, tuple[dict, ...]] = field(default_factory=dict)  # scenario -> make_split changes
-    subset_seed: int = 0
-    avoid_subset: int | None = None
-
-    def recipe_for(self, method: str) -> Recipe:
-        if method == "retrain":
-            return self.train
-        return self.unlearn.with_(**self.recipe_changes.get(method, {}))
-
 
 # The offline default: Fashion-MNIST on two CPU cores. A 10k-image class-balanced subset and a small
 # CNN (width 16) that memorises it (~99.3% train, ~89.5% test) in 20 SGD epochs, about 25 s here.
@@ -93,21 +55,21 @@ DEFAULT = Setting(
     validation={"random-1%": (dict(seed=1), dict(seed=2), dict(seed=3)),
                 "random-10%": (dict(seed=1), dict(seed=2), dict(seed=3)),
                 "full-class": (dict(target="Pullover"), dict(target="Coat"), dict(target="Ankle boot"))},
-    targets={"full-class": ("Trouser", "Sandal", "Bag")},
+    table_classes={"full-class": ("Trouser", "Sandal", "Bag")},
     # The replication set: new random forget sets (on its own subset), and the classes that neither the
     # table nor the validation replicas forget.
     replication={"random-1%": (dict(seed=0),), "random-10%": (dict(seed=0),),
                  "full-class": tuple(dict(target=c) for c in ("T-shirt/top", "Dress", "Shirt", "Sneaker"))},
 )
 # Sub-class forgetting needs superclass labels: the Fashion-MNIST analogue of CIFAR-20 (four
-# superclasses, see data.FASHION_SUPERCLASSES); "Shirt" leaves three sibling "tops" behind.
+# superclasses, see datasets.FASHION_SUPERCLASSES); "Shirt" leaves three sibling "tops" behind.
 # Its fair table forgets one fine class of each superclass that has several (Shirt of the tops, Sneaker
 # of the footwear, Dress of the bottoms); validation uses another of each (Coat, Ankle boot, Trouser).
 DEFAULT_SUBCLASS = replace(DEFAULT, name="default-subclass", dataset="fashion-mnist-super",
                            scenarios={"sub-class": dict(kind="sub-class", target="Shirt")},
                            validation={"sub-class": (dict(target="Coat"), dict(target="Ankle boot"),
                                                      dict(target="Trouser"))},
-                           targets={"sub-class": ("Shirt", "Sneaker", "Dress")},
+                           table_classes={"sub-class": ("Shirt", "Sneaker", "Dress")},
                            replication={"sub-class": tuple(dict(target=c) for c in ("T-shirt/top", "Pullover",
                                                                                       "Sandal"))})
 
@@ -116,56 +78,34 @@ def paper_setting(name: str, dataset: str, model: str, scenarios: dict, changes:
                   batch_size: int = 128, padding: int = 4) -> Setting:
     """A GPU setting of the paper with the official recipes: ``changes`` and ``knobs`` are each method's
     tuned values from the official scripts (the book's page "How natmu-lite differs from the official
-    code" lists where the settings depart from them). Every value below says where it comes from:
-    "official" (the authors' scripts) or "ours, untuned" (methods without an official script)."""
-    train = Recipe("sgd",  # Original and Retrain, all official
-                   lr=0.1,
-                   weight_decay=5e-4,
-                   epochs=100,
-                   batch_size=batch_size,
-                   schedule="step",  # x0.1 at 60% and 80% of the epochs
-                   warmup_epochs=2,
-                   crop_padding=padding,
-                   flip=True)
-    unlearn = Recipe("adamw",  # every unlearning method unless it changes it, all official
-                     lr=1e-3,
-                     weight_decay=0.0,
-                     epochs=5,
-                     batch_size=batch_size,
-                     schedule="cosine",  # per step
-                     crop_padding=padding,
-                     flip=True)
-    ours = {"finetune": dict(lr=1e-3,  # ours, untuned (no official script)
-                             weight_decay=5e-4),  # ours, untuned
-            "ga": dict(lr=1e-5,  # ours, untuned (no official script)
-                       weight_decay=0.0)}  # ours, untuned
-    ssd = dict(alpha=10.0,  # ours, untuned: the SSD paper's ResNet18 value (no official script here)
-               lam=1.0)  # ours, untuned: the SSD paper's value
+    code" lists where the settings depart from them)."""
+    # Original and Retrain: the official recipe (SGD, x0.1 at 60% and 80% of the epochs after a warm-up).
+    train = Recipe("sgd", lr=0.1, weight_decay=5e-4, epochs=100, batch_size=batch_size, schedule="step",
+                   warmup_epochs=2, crop_padding=padding, flip=True)
+    # Every unlearning method unless it changes it: the official recipe (AdamW, cosine per step).
+    unlearn = Recipe("adamw", lr=1e-3, weight_decay=0.0, epochs=5, batch_size=batch_size, schedule="cosine",
+                     crop_padding=padding, flip=True)
+    # Ours, untuned: the methods without an official script. Finetune and GA get plain recipes; SSD's
+    # alpha is the SSD paper's ResNet18 value and its lambda the SSD paper's.
+    ours = {"finetune": dict(lr=1e-3, weight_decay=5e-4), "ga": dict(lr=1e-5, weight_decay=0.0)}
+    ssd = dict(alpha=10.0, lam=1.0)
     return Setting(name, dataset, model, train, unlearn, scenarios=scenarios, recipe_changes={**ours, **changes},
                    knobs={"ssd": ssd, **knobs})
 
 
 RANDOM = {"random-1%": dict(kind="random", ratio=0.01), "random-10%": dict(kind="random", ratio=0.10)}
-# Each method's values in the five settings below are the official scripts' tuned values, one per line.
+# Every value in the five settings below, the recipe changes and the knobs of Amnesiac, BadTeacher, SalUn
+# and NatMU, is the official scripts' tuned value for that table; only the comments name anything else.
 PAPER = [
     # Table 1: full-class, CIFAR-100, ResNet18. The paper's rows are Rocket and Sea (a third is lost
     # from the text); mushroom (ours) is the third of SSD's benchmark classes.
     paper_setting(
         "cifar100-fullclass", "cifar100", "resnet18",
         {c: dict(kind="full-class", target=c) for c in ("rocket", "sea", "mushroom")},
-        changes={"amnesiac": dict(lr=1.45e-4,  # official
-                                  weight_decay=8e-5),  # official
-                 "badteacher": dict(lr=3.4e-5,  # official
-                                    weight_decay=0.0),  # official
-                 "salun": dict(lr=1.3e-4,  # official
-                               weight_decay=0.0),  # official
-                 "natmu": dict(lr=2.8e-4,  # official
-                               weight_decay=0.0)},  # official
-        knobs={"badteacher": dict(temperature=0.77,  # official
-                                  reinit_head=True),  # official
-               "salun": dict(fraction=0.7),  # official
-               "natmu": dict(delta=-0.053,  # official
-                             reinit_head=True)}),  # official
+        changes={"amnesiac": dict(lr=1.45e-4, weight_decay=8e-5), "badteacher": dict(lr=3.4e-5, weight_decay=0.0),
+                 "salun": dict(lr=1.3e-4, weight_decay=0.0), "natmu": dict(lr=2.8e-4, weight_decay=0.0)},
+        knobs={"badteacher": dict(temperature=0.77, reinit_head=True), "salun": dict(fraction=0.7),
+               "natmu": dict(delta=-0.053, reinit_head=True)}),
     # Table 2: sub-class, CIFAR-20, ResNet18, by real fine-class names. The paper's "Vehicle2" runs
     # forgot fine class 19, cattle, in the official code (its table of class names gives "vehicle2"
     # its superclass number, 19, and the code reads that as a fine class), hence cattle here; see the
@@ -173,60 +113,27 @@ PAPER = [
     paper_setting(
         "cifar20-subclass", "cifar20", "resnet18",
         {c: dict(kind="sub-class", target=c) for c in ("rocket", "sea", "cattle")},
-        changes={"amnesiac": dict(lr=1.8e-5,  # official
-                                  weight_decay=3.7e-4),  # official
-                 "badteacher": dict(lr=7.4e-5,  # official
-                                    weight_decay=0.0),  # official
-                 "salun": dict(lr=1.7e-4,  # official
-                               weight_decay=0.0),  # official
-                 "natmu": dict(lr=9e-4,  # official
-                               weight_decay=3.7e-4)},  # official
-        knobs={"amnesiac": dict(reinit_head=True),  # official
-               "badteacher": dict(temperature=0.72),  # official
-               "salun": dict(fraction=0.01),  # official
-               "natmu": dict(delta=-0.053)}),  # official
-    # Table 3 and Figs. 1/4: random-subset forgetting.
+        changes={"amnesiac": dict(lr=1.8e-5, weight_decay=3.7e-4), "badteacher": dict(lr=7.4e-5, weight_decay=0.0),
+                 "salun": dict(lr=1.7e-4, weight_decay=0.0), "natmu": dict(lr=9e-4, weight_decay=3.7e-4)},
+        knobs={"amnesiac": dict(reinit_head=True), "badteacher": dict(temperature=0.72), "salun": dict(fraction=0.01),
+               "natmu": dict(delta=-0.053)}),
+    # Table 3 and Figs. 1/4: random-subset forgetting, on CIFAR-10 (VGG16-BN), CIFAR-100 (ResNet18) and
+    # TinyImageNet (ResNet34, whose official batch size is 256 and crop padding 8 for 64 x 64 images).
     paper_setting(
         "cifar10-random", "cifar10", "vgg16_bn", RANDOM,
-        changes={"amnesiac": dict(lr=1.8e-5,  # official
-                                  weight_decay=4e-4),  # official
-                 "badteacher": dict(lr=5e-5,  # official
-                                    weight_decay=9e-4),  # official
-                 "salun": dict(lr=5e-5,  # official
-                               weight_decay=3e-4),  # official
-                 "natmu": dict(lr=1e-3,  # official
-                               weight_decay=2e-3)},  # official
-        knobs={"badteacher": dict(temperature=7.2),  # official
-               "salun": dict(fraction=0.05),  # official
-               "natmu": dict(delta=-0.19)}),  # official
+        changes={"amnesiac": dict(lr=1.8e-5, weight_decay=4e-4), "badteacher": dict(lr=5e-5, weight_decay=9e-4),
+                 "salun": dict(lr=5e-5, weight_decay=3e-4), "natmu": dict(lr=1e-3, weight_decay=2e-3)},
+        knobs={"badteacher": dict(temperature=7.2), "salun": dict(fraction=0.05), "natmu": dict(delta=-0.19)}),
     paper_setting(
         "cifar100-random", "cifar100", "resnet18", RANDOM,
-        changes={"amnesiac": dict(lr=1.9e-5,  # official
-                                  weight_decay=8e-4),  # official
-                 "badteacher": dict(lr=2.8e-4,  # official
-                                    weight_decay=9e-4),  # official
-                 "salun": dict(lr=5.7e-5,  # official
-                               weight_decay=1e-3),  # official
-                 "natmu": dict(lr=1.1e-3,  # official
-                               weight_decay=5e-4)},  # official
-        knobs={"badteacher": dict(temperature=2.4),  # official
-               "salun": dict(fraction=0.21),  # official
-               "natmu": dict(delta=-0.03)}),  # official
+        changes={"amnesiac": dict(lr=1.9e-5, weight_decay=8e-4), "badteacher": dict(lr=2.8e-4, weight_decay=9e-4),
+                 "salun": dict(lr=5.7e-5, weight_decay=1e-3), "natmu": dict(lr=1.1e-3, weight_decay=5e-4)},
+        knobs={"badteacher": dict(temperature=2.4), "salun": dict(fraction=0.21), "natmu": dict(delta=-0.03)}),
     paper_setting(
-        "tinyimagenet-random", "tinyimagenet", "resnet34", RANDOM,
-        batch_size=256,  # official
-        padding=8,  # official (64 x 64 images)
-        changes={"amnesiac": dict(lr=1.5e-5,  # official
-                                  weight_decay=5.6e-4),  # official
-                 "badteacher": dict(lr=2.7e-4,  # official
-                                    weight_decay=7.5e-4),  # official
-                 "salun": dict(lr=5.5e-5,  # official
-                               weight_decay=5.3e-4),  # official
-                 "natmu": dict(lr=8.3e-4,  # official
-                               weight_decay=7e-5)},  # official
-        knobs={"badteacher": dict(temperature=1.8),  # official
-               "salun": dict(fraction=0.20),  # official
-               "natmu": dict(delta=0.045)}),  # official
+        "tinyimagenet-random", "tinyimagenet", "resnet34", RANDOM, batch_size=256, padding=8,
+        changes={"amnesiac": dict(lr=1.5e-5, weight_decay=5.6e-4), "badteacher": dict(lr=2.7e-4, weight_decay=7.5e-4),
+                 "salun": dict(lr=5.5e-5, weight_decay=5.3e-4), "natmu": dict(lr=8.3e-4, weight_decay=7e-5)},
+        knobs={"badteacher": dict(temperature=1.8), "salun": dict(fraction=0.20), "natmu": dict(delta=0.045)}),
 ]
 SETTINGS = {s.name: s for s in (DEFAULT, DEFAULT_SUBCLASS, *PAPER)}
 
@@ -235,27 +142,6 @@ def get_setting(name: str) -> Setting:
     if name not in SETTINGS:
         raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     return SETTINGS[name]
-
-
-def resized(setting: Setting, train_size: int | None = None, test_size: int | None = None,
-            epochs: int | None = None, unlearn_epochs: int | None = None, compile: str | None = None) -> Setting:
-    """The setting with smaller data or fewer epochs (quick runs and tests); ``None`` keeps a value.
-    ``unlearn_epochs`` replaces every method's epochs, also where a method's recipe sets its own."""
-    for name, value in (("train_size", train_size), ("test_size", test_size), ("epochs", epochs),
-                        ("unlearn_epochs", unlearn_epochs)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    changes = {k: v for k, v in (("train_size", train_size), ("test_size", test_size)) if v is not None}
-    if epochs is not None:
-        changes["train"] = setting.train.with_(epochs=epochs)
-    if unlearn_epochs is not None:
-        changes["unlearn"] = setting.unlearn.with_(epochs=unlearn_epochs)
-        changes["recipe_changes"] = {m: {**r, "epochs": unlearn_epochs} if "epochs" in r else r
-                              for m, r in setting.recipe_changes.items()}
-    if compile:
-        for name in ("train", "unlearn"):
-            changes[name] = changes.get(name, getattr(setting, name)).with_(compile=compile)
-    return replace(setting, **changes) if changes else setting
 
 
 def example_requests(setting: Setting, seed: int = 0) -> dict[str, tuple[Dataset, Split]]:
@@ -283,51 +169,3 @@ def example_requests(setting: Setting, seed: int = 0) -> dict[str, tuple[Dataset
     for ratio in (0.01, 0.10):
         requests[f"random {ratio:.0%}"] = (data, make_split(data, "random", ratio=ratio, seed=seed))
     return requests
-
-
-def load_setting_data(setting: Setting) -> Dataset:
-    return load_dataset(setting.dataset, train_size=setting.train_size, test_size=setting.test_size,
-                        subset_seed=setting.subset_seed, avoid_subset=setting.avoid_subset)
-
-
-def make_scenario_split(setting: Setting, data: Dataset, scenario: str, seed: int = 0) -> Split:
-    if scenario not in setting.scenarios:
-        raise ValueError(f"unknown scenario {scenario!r} for setting {setting.name}; "
-                         f"valid: {', '.join(setting.scenarios)}")
-    return make_split(data, **{"seed": seed, **setting.scenarios[scenario]})  # a scenario may pin its seed
-
-
-def check_grid(setting: Setting, scenarios: list[str], methods: list[str], num_classes: int | None = None) -> None:
-    """Refuse unknown scenarios and methods, invalid recipes and unknown or out-of-range knobs before
-    any data is loaded or model trained (``num_classes``: also the checks that need the data)."""
-    for scenario in scenarios:
-        if scenario not in setting.scenarios:
-            raise ValueError(f"unknown scenario {scenario!r} for setting {setting.name}; "
-                             f"valid: {', '.join(setting.scenarios)}")
-    for method in methods:
-        get_method(method)
-        try:
-            setting.recipe_for(method)
-            check_knobs(method, setting.knobs.get(method, {}), num_classes)
-        except ValueError as e:
-            raise ValueError(f"setting {setting.name}, method {method}: {e}") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# a method's parameters: recipe changes and knobs in one flat dict (what tuning proposes and files keep)
-
-RECIPE_FIELDS = {"lr", "weight_decay", "epochs", "batch_size", "optimizer", "schedule"}
-
-
-def split_params(params: dict) -> tuple[dict, dict]:
-    """Separate a flat parameter dict into recipe changes and method knobs."""
-    recipe = {k: v for k, v in params.items() if k in RECIPE_FIELDS}
-    return recipe, {k: v for k, v in params.items() if k not in RECIPE_FIELDS}
-
-
-def with_params(setting: Setting, method: str, params: dict, name: str | None = None) -> Setting:
-    """The setting with ``params`` as ``method``'s recipe changes and knobs."""
-    recipe, knobs = split_params(params)
-    changes = {**setting.recipe_changes, method: {**setting.recipe_changes.get(method, {}), **recipe}}
-    return replace(setting, name=name or setting.name, recipe_changes=changes,
-                   knobs={**setting.knobs, method: {**setting.knobs.get(method, {}), **knobs}})

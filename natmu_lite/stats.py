@@ -1,5 +1,6 @@
 """The statistics of the book's comparisons: per-seed gaps to Retrain, intervals over seeds, ranks,
-the band a re-run should land in, and the summaries of the U-LiRA audits.
+the band a re-run should land in, what re-checking and transferring a choice of parameters changed.
+(Reading an export's studies is :mod:`natmu_lite.results`; U-LiRA's statistics are :mod:`natmu_lite.ulira`.)
 
 Why per seed: seed s of a method is compared with seed s of Retrain on the same request, so the noise
 the two share cancels (the paper's AvgGap, :func:`natmu_lite.tables.summarize`, compares seed means:
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .methods import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
-from .metrics import CLASS_METRICS, avg_gap, exposed_share, memorisation
+from .methods import METHOD_NAMES, REFERENCE_METHODS
+from .metrics import CLASS_METRICS
 from .metrics import tow as tow_of
 
 
@@ -147,42 +147,6 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def search_curves(doc: dict) -> pd.DataFrame:
-    """From an export's studies: per scenario, method and trial count, the best validation AvgGap found
-    so far (the search curve: does the budget suffice, or is the search still finding better knobs?)."""
-    return pd.DataFrame([dict(scenario=s["scenario"], method=s["method"], trials=k + 1, AvgGap=v)
-                         for s in doc["studies"] for k, v in enumerate(s["search_curve"])])
-
-
-def selection_counts(doc: dict) -> dict[str, int]:
-    """What the re-checked selection (:mod:`natmu_lite.selection`) did over an export's studies: how many
-    studies there are, in how many the choice is not the study's best trial (``moved``), kept the untuned
-    knobs on their merit (``untuned``) or because no trial of the study passed the rules (``fallback``),
-    needed more than one round of candidates (``rounds``: every first candidate was excluded), and how
-    many candidates were re-checked, excluded as collapsed, and excluded for doing nothing."""
-    sels = [s["selection"] for s in doc["studies"]]
-    cands = [c for sel in sels for c in sel["candidates"].values()]
-    moved = sum(sel["chosen"] != s["best_trial"] for sel, s in zip(sels, doc["studies"]))
-    return {"studies": len(sels), "moved": moved,
-            "untuned": sum(sel["chosen"] == 0 and not sel["no_valid_candidate"] for sel in sels),
-            "fallback": sum(bool(sel["no_valid_candidate"]) for sel in sels), "candidates": len(cands),
-            "rounds": sum(sel.get("rounds", 1) > 1 for sel in sels),
-            "collapsed": sum(bool(c.get("collapsed")) for c in cands),
-            "did_nothing": sum(bool(c.get("did_nothing")) and not c.get("collapsed") for c in cands)}
-
-
-def trial_progress(doc: dict) -> pd.DataFrame:
-    """Every budget trial of an export's studies: its validation AvgGap and how far it moved the forget
-    accuracy from the original's towards Retrain's (:func:`natmu_lite.selection.progress`), with
-    ``idle`` when that is less than the selection's least progress: does the search's objective reward
-    unlearning, or can a trial that barely moves win it?"""
-    least = doc["design"]["min_progress"]
-    rows = [dict(scenario=s["scenario"], method=s["method"], trial=k, AvgGap=gap, progress=moved)
-            for s in doc["studies"] for k, (gap, moved) in enumerate(zip(s["trial_avg_gap"], s["trial_progress"]))]
-    frame = pd.DataFrame(rows)
-    return frame.assign(idle=frame.progress.lt(least))
-
-
 def validation_agreement(doc: dict, results: pd.DataFrame) -> pd.Series:
     """Per scenario, how well the validation side predicted the test side across the methods: the
     Spearman correlation between each method's re-checked validation score (its chosen candidate's mean
@@ -219,58 +183,6 @@ def selection_moves(results: pd.DataFrame) -> pd.DataFrame:
     both = old[["AvgGap", "rank"]].add_suffix("_single").join(new[["AvgGap", "rank"]].add_suffix("_rechecked"))
     both = both[both.rank_single.notna()]
     return both.assign(change=both.AvgGap_rechecked - both.AvgGap_single).reset_index()
-
-
-def privacy_summary(audits: list[dict]) -> pd.DataFrame:
-    """Per audited method (``natmu_lite.audit.Audit.to_dict`` of each): U-LiRA's accuracy with its
-    standard error and AUC, the share of candidates exposed (classified right by at least
-    :data:`~natmu_lite.metrics.EXPOSED` % of the targets), and the entropy MIA of the same models on their own requests
-    (mean over the models) with its distance to the Retrain audit's mean: the population attack's
-    verdict beside the per-example one. ``AvgGap`` and ``ToW`` are those of the same models too: model
-    s of a method against model s of Retrain, which was trained on exactly model s's retain set (the
-    mean over the models). Needs the ``retrain`` audit; methods in the book's order."""
-    by = {a["method"]: a for a in audits}
-    if "retrain" not in by:
-        raise ValueError("the audits have no retrain audit: the entropy MIA's gaps need Retrain's value")
-    references = by["retrain"]["runs"]
-    mia_retrain = float(np.mean([r["MIA"] for r in references]))
-    rows = []
-    for method in [m for m in METHOD_ORDER if m in by] + sorted(set(by) - set(METHOD_ORDER)):
-        a = by[method]
-        mia = float(np.mean([r["MIA"] for r in a["runs"]]))
-        pairs = list(zip(a["runs"], references))
-        rows.append(dict(method=method, AvgGap=float(np.mean([avg_gap(r, ref) for r, ref in pairs])),
-                         ToW=float(np.mean([tow_of(r, ref) for r, ref in pairs])), MIA=mia,
-                         MIA_gap=abs(mia - mia_retrain), ULiRA=a["accuracy"], ULiRA_se=a["stderr"], AUC=a["auc"],
-                         exposed=exposed_share(a["per_example"]), models=a["models"]))
-    return pd.DataFrame(rows)
-
-
-def per_model(audits: list[dict]) -> pd.DataFrame:
-    """One row per (audited method, attacked model): U-LiRA's balanced accuracy on that target."""
-    return pd.DataFrame([dict(method=a["method"], model=k, accuracy=v) for a in audits
-                         for k, v in enumerate(a["per_model"])])
-
-
-def exposure(audits: list[dict], bins: int = 5) -> pd.DataFrame:
-    """One row per (audited method, candidate): the candidate's memorisation (from the ``original``
-    audit, :func:`~natmu_lite.metrics.memorisation`), its quantile bin (1 = least memorised) and how
-    often the targets classified it right (its per-example accuracy, %)."""
-    by = {a["method"]: a for a in audits}
-    if "original" not in by:
-        raise ValueError("the audits have no original audit: memorisation is measured on the original models")
-    mem = memorisation(torch.tensor(by["original"]["scores"]), torch.tensor(by["original"]["members"]))
-    binned = pd.qcut(mem.numpy(), bins, labels=range(1, bins + 1)).astype(int)
-    return pd.DataFrame([dict(method=a["method"], example=i, memorisation=float(mem[i]), bin=int(binned[i]),
-                              accuracy=v) for a in audits for i, v in enumerate(a["per_example"])])
-
-
-def example_difference(audits: list[dict], method: str, other: str, level: float = 0.95) -> tuple[float, float, float]:
-    """``method``'s U-LiRA per-example accuracy minus ``other``'s, candidate by candidate (both audits
-    face the same decisions): mean and Student-t interval over the candidates, as :func:`t_interval`."""
-    by = {a["method"]: np.asarray(a["per_example"], dtype=float) for a in audits}
-    diff = by[method] - by[other]
-    return t_interval(diff[~np.isnan(diff)], level)
 
 
 RELABELLING = ("amnesiac", "badteacher", "salun")  # the relabelling baselines of the paper's transfer claim

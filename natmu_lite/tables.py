@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .decisions import FLOOR
-from .methods import METHOD_NAMES, METHOD_ORDER, REFERENCE_METHODS
+from .methods import METHOD_NAMES, REFERENCE_METHODS, in_book_order
 from .metrics import avg_gap
 from .stats import collapsed_runs, metrics_of
 
@@ -53,8 +53,7 @@ def paper_table(results: pd.DataFrame, bold: str = "**") -> pd.DataFrame:
     The lowest AvgGap of each target is wrapped in ``bold`` (Markdown ``**`` by default); a method
     with a collapsed run (its model lost the retain set) gets a † and is never the best."""
     summary = summarize(results)
-    methods = [m for m in METHOD_ORDER if m in set(summary.method)]
-    methods += sorted(set(summary.method) - set(methods))
+    methods = in_book_order(summary.method)
     rows, index = [], []
     for (scenario, target), group in summary.groupby(["scenario", "target"], sort=False):
         metrics = list(dict.fromkeys(group.metric))
@@ -82,9 +81,7 @@ def paper_table(results: pd.DataFrame, bold: str = "**") -> pd.DataFrame:
 def method_words(methods) -> str:
     """Methods named in prose, in the book's method order: ``"GA, SSD and NatMU"`` (the chapters' glued
     sentences)."""
-    present = set(methods)
-    names = [METHOD_NAMES.get(m, m) for m in METHOD_ORDER if m in present]
-    names += sorted(METHOD_NAMES.get(m, m) for m in present - set(METHOD_ORDER))
+    names = [METHOD_NAMES.get(m, m) for m in in_book_order(methods)]
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
@@ -165,7 +162,7 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap", leaders: pd.DataFr
     if metric not in summary:
         raise ValueError(f"the summary has no {metric} column (use fair_summary(results, tow=True))")
     mean, low, high, digits = ("AvgGap", "low", "high", 2) if metric == "AvgGap" else ("ToW", "ToW_low", "ToW_high", 3)
-    methods = [m for m in METHOD_ORDER if m in set(summary.method)] + sorted(set(summary.method) - set(METHOD_ORDER))
+    methods = in_book_order(summary.method)
     cells = {}
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.set_index("method")
@@ -183,7 +180,7 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap", leaders: pd.DataFr
 
 
 def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """:func:`privacy_summary` for a book page: display names, rounded, U-LiRA as ``mean ± SE``."""
+    """:func:`~natmu_lite.ulira.privacy_summary` for a book page: display names, rounded, U-LiRA as ``mean ± SE``."""
     out = pd.DataFrame({"entropy MIA": summary.MIA.round(1), "|MIA - Retrain|": summary.MIA_gap.round(1),
                         "U-LiRA (%)": [f"{a:.1f} ± {e:.1f}" for a, e in zip(summary.ULiRA, summary.ULiRA_se)],
                         "AUC": summary.AUC.round(3), "exposed (%)": summary.exposed.round(0).astype(int)})

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import Dataset
+from .datasets import Dataset
 from .models import model_for
 
 

@@ -26,13 +26,14 @@ import optuna
 import sqlalchemy
 from torch import nn
 
-from .data import Dataset, Split
+from .datasets import Dataset
 from .grid import run_grid
 from .methods import SEARCH_SPACES
 from .methods.base import spec
 from .metrics import avg_gap, evaluate
 from .runs import experiment, run_method
-from .settings import Setting, split_params, with_params
+from .setting import Setting, split_params, with_params
+from .splits import Split
 
 DIVERGED_GAP = 100.0  # the AvgGap given to a trial whose training diverged: the largest gap in percent
 DEFAULT_STORAGE = "sqlite:///natmu-tune.db"
@@ -221,7 +222,8 @@ def tune(setting: Setting, scenario: str, method: str, trials: int, storage: str
         sampler_seed: TPE's seed (None: random).
 
     Example (two trials on a small Fashion-MNIST setting, in memory):
-        >>> from natmu_lite.settings import get_setting, resized
+        >>> from natmu_lite.setting import resized
+        >>> from natmu_lite.settings import get_setting
         >>> tiny = resized(get_setting("default"), train_size=500, test_size=200, epochs=2, unlearn_epochs=1)
         >>> study = tune(tiny, "random-10%", "ssd", trials=2, storage="sqlite:///:memory:", prune=False)
         >>> len(study.trials), study.trials[0].params == default_params(tiny, "ssd")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import natmu_lite as nl
-from natmu_lite.data import Dataset
+from natmu_lite.datasets import Dataset
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]

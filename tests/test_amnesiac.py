@@ -7,8 +7,9 @@ import torch
 
 import natmu_lite as nl
 import natmu_lite.methods.amnesiac as amnesiac_module
-from natmu_lite.data import Dataset, Split
+from natmu_lite.datasets import Dataset
 from natmu_lite.methods.amnesiac import amnesiac_labels
+from natmu_lite.splits import Split
 
 from .conftest import synthetic
 

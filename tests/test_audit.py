@@ -16,9 +16,11 @@ import torch
 from sklearn.metrics import roc_curve
 
 import natmu_lite.cli as cli
-from natmu_lite import audit, plots, results, stats
+from natmu_lite import audit, plots, results, stats, ulira
 from natmu_lite.cache import cache_dir
-from natmu_lite.metrics import (
+from natmu_lite.setting import resized
+from natmu_lite.settings import DEFAULT
+from natmu_lite.ulira import (
     auc,
     heldout_gaussians,
     log_likelihood_ratio,
@@ -26,7 +28,6 @@ from natmu_lite.metrics import (
     memorisation,
     ulira_attack,
 )
-from natmu_lite.settings import DEFAULT, resized
 
 
 def paired(models: int, n: int, g: torch.Generator) -> torch.Tensor:
@@ -266,7 +267,7 @@ def test_privacy_summary_puts_both_attacks_side_by_side():
     audits = [fake_audit("natmu", 61.0, [30.0, 34.0], [80.0, 50.0, 75.0, float("nan")], ra=88.0, fa=90.0, retain=98.0),
               fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
               fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0])]
-    s = stats.privacy_summary(audits).set_index("method")
+    s = ulira.privacy_summary(audits).set_index("method")
     assert list(s.index) == ["retrain", "original", "natmu"]  # the book's order
     assert s.loc["natmu", "MIA"] == 32.0 and s.loc["natmu", "MIA_gap"] == 11.0 and s.loc["retrain", "MIA_gap"] == 0
     assert s.loc["natmu", "exposed"] == pytest.approx(200 / 3)  # 2 of the 3 decided candidates >= 75%
@@ -275,8 +276,8 @@ def test_privacy_summary_puts_both_attacks_side_by_side():
     assert s.loc["natmu", "AvgGap"] == pytest.approx(5.0) and s.loc["retrain", "AvgGap"] == 0
     assert s.loc["natmu", "ToW"] == pytest.approx(0.98 ** 3)  # forget, retain and test accuracies 2 points off
     with pytest.raises(ValueError, match="no retrain audit"):
-        stats.privacy_summary(audits[::2])
-    assert stats.per_model(audits).groupby("method").size().to_dict() == {"natmu": 2, "original": 2, "retrain": 2}
+        ulira.privacy_summary(audits[::2])
+    assert ulira.per_model(audits).groupby("method").size().to_dict() == {"natmu": 2, "original": 2, "retrain": 2}
 
 
 def test_exposure_bins_candidates_by_the_original_models_memorisation():
@@ -284,12 +285,12 @@ def test_exposure_bins_candidates_by_the_original_models_memorisation():
     members = [[1, 1, 1, 1], [0, 0, 0, 0]]
     audits = [fake_audit("original", 70.0, [90.0, 90.0], [100.0, 60.0, 50.0, 90.0], scores, members),
               fake_audit("natmu", 55.0, [30.0, 30.0], [70.0, 50.0, 40.0, 60.0])]
-    frame = stats.exposure(audits, bins=2)
+    frame = ulira.exposure(audits, bins=2)
     natmu = frame[frame.method == "natmu"].set_index("example")
     assert natmu.memorisation.tolist() == [5.0, 1.0, 0.0, 3.0] and natmu.bin.tolist() == [2, 1, 1, 2]
     assert natmu.groupby("bin").accuracy.mean().to_dict() == {1: 45.0, 2: 65.0}
     with pytest.raises(ValueError, match="no original audit"):
-        stats.exposure(audits[1:])
+        ulira.exposure(audits[1:])
 
 
 def test_the_privacy_figures_draw_every_method_at_its_values():
@@ -298,12 +299,12 @@ def test_the_privacy_figures_draw_every_method_at_its_values():
               fake_audit("retrain", 50.5, [20.0, 22.0], [50.0, 50.0, 25.0, 50.0]),
               fake_audit("original", 70.0, [90.0, 92.0], [100.0, 100.0, 50.0, 0.0], [[5.0, 1.0, 0.0, 3.0], [0.0] * 4],
                          halves)]
-    summary = stats.privacy_summary(audits)
-    left, right = plots.attacks(summary, stats.per_model(audits))
+    summary = ulira.privacy_summary(audits)
+    left, right = plots.attacks(summary, ulira.per_model(audits))
     assert [t.get_text() for t in left.get_xticklabels()] == ["Retrain", "Original", "NatMU"]
     points = right.collections[0].get_offsets()  # the scatter: (entropy MIA gap, U-LiRA accuracy) per method
     assert sorted(map(tuple, points.tolist())) == [(0.0, 50.5), (11.0, 61.0), (70.0, 70.0)]
-    ax = plots.exposure_by_memorisation(stats.exposure(audits, bins=2))
+    ax = plots.exposure_by_memorisation(ulira.exposure(audits, bins=2))
     assert {line.get_label() for line in ax.get_lines()} >= {"Retrain", "Original", "NatMU"}
     plt.close("all")
 
@@ -341,7 +342,8 @@ RERUN_MODEL = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)  # as the audit's workers: the thread count changes float sums, hence weights
     from natmu_lite import audit
-    from natmu_lite.settings import get_setting, with_params
+    from natmu_lite.settings import get_setting
+    from natmu_lite.setting import with_params
     rows = {}
     for method, params in json.loads(sys.argv[1]).items():
         setting = with_params(get_setting("default"), method, params) if params else get_setting("default")
@@ -384,5 +386,5 @@ def test_committed_audit_reproduces_within_its_noise(committed, tmp_path):
 def test_example_difference_pairs_candidates_and_skips_undecided_ones():
     audits = [fake_audit("natmu", 60.0, [30.0], [80.0, 60.0, float("nan"), 70.0]),
               fake_audit("finetune", 55.0, [30.0], [70.0, 60.0, 50.0, 40.0])]
-    mean, low, high = stats.example_difference(audits, "natmu", "finetune")
+    mean, low, high = ulira.example_difference(audits, "natmu", "finetune")
     assert mean == pytest.approx((10 + 0 + 30) / 3) and low < mean < high

@@ -71,21 +71,18 @@ def render(page: Path, tmp_path: Path, *extra: str) -> str:
     return out.stdout
 
 
-class VisibleText(HTMLParser):
-    """The text a reader sees on a rendered page: no scripts or styles, and no code (``<pre>``,
-    ``<code>``), where TeX may stand on purpose."""
+class PageText(HTMLParser):
+    """The text of a page, without the elements of ``hidden`` (scripts and styles at least)."""
 
-    HIDDEN = {"script", "style", "noscript", "template", "pre", "code", "textarea"}
-
-    def __init__(self):
+    def __init__(self, hidden: set[str]):
         super().__init__()
-        self.hidden, self.parts = 0, []
+        self.hide, self.hidden, self.parts = hidden, 0, []
 
     def handle_starttag(self, tag, attrs):
-        self.hidden += tag in self.HIDDEN
+        self.hidden += tag in self.hide
 
     def handle_endtag(self, tag):
-        if tag in self.HIDDEN and self.hidden > 0:
+        if tag in self.hide and self.hidden > 0:
             self.hidden -= 1
 
     def handle_data(self, data):
@@ -93,16 +90,22 @@ class VisibleText(HTMLParser):
             self.parts.append(data)
 
 
-def visible_text(dom: str) -> str:
-    parser = VisibleText()
-    parser.feed(dom)
+# The text a reader sees on a rendered page: no scripts or styles, and no code (``<pre>``, ``<code>``),
+# where TeX may stand on purpose; and all the text of a page, code included.
+VISIBLE = {"script", "style", "noscript", "template", "pre", "code", "textarea"}
+ALL = {"script", "style"}
+
+
+def text_of(html: str, hidden: set[str]) -> str:
+    parser = PageText(hidden)
+    parser.feed(html)
     return "".join(parser.parts)
 
 
 def assert_math_rendered(page: Path, dom: str) -> None:
     """MathJax, served from the book, typeset every formula: no raw TeX delimiter is left in the
     page's visible text, and a page with math shows MathJax's output."""
-    text = visible_text(dom)
+    text = text_of(dom, VISIBLE)
     for marker in RAW_MATH:
         at = text.find(marker)
         assert at < 0, f"{page.name} shows raw math: ...{text[max(at - 60, 0):at + 60]!r}..."
@@ -131,25 +134,6 @@ def test_chapter_renders_its_figures_without_errors(chapter, tmp_path):
     assert_math_rendered(page, dom)
 
 
-class AllText(HTMLParser):
-    """All the text of a page, code included (no scripts or styles)."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden, self.parts = 0, []
-
-    def handle_starttag(self, tag, attrs):
-        self.hidden += tag in ("script", "style")
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style") and self.hidden > 0:
-            self.hidden -= 1
-
-    def handle_data(self, data):
-        if not self.hidden:
-            self.parts.append(data)
-
-
 def normalised(text: str) -> str:
     """Whitespace runs as one space, typographic quotes and dashes as ASCII (Sphinx's smartquotes)."""
     for fancy, plain in ("‘'", "’'", '“"', '”"', "–-", "—-"):
@@ -158,9 +142,7 @@ def normalised(text: str) -> str:
 
 
 def page_text(page: Path) -> str:
-    parser = AllText()
-    parser.feed(page.read_text())
-    return normalised("".join(parser.parts))
+    return normalised(text_of(page.read_text(), ALL))
 
 
 def sources(notebook: Path) -> str:

@@ -9,7 +9,8 @@ import torch
 import natmu_lite.cache as cache_module
 from natmu_lite.cache import cached_model, model_key
 from natmu_lite.models import model_for
-from natmu_lite.settings import DEFAULT, Setting, load_setting_data, make_scenario_split
+from natmu_lite.setting import Setting, load_setting_data, make_scenario_split
+from natmu_lite.settings import DEFAULT
 from natmu_lite.train import Recipe
 
 from .conftest import same_weights
@@ -71,7 +72,7 @@ SETTING_CHANGES = {
     "test_size": lambda s: s.test_size - 10, "scenarios": lambda s: {"random-2%": dict(kind="random", ratio=0.02)},
     "knobs": lambda s: {"natmu": dict(delta=-0.1)}, "recipe_changes": lambda s: {"natmu": dict(lr=1e-4)},
     "original_seed": lambda s: s.original_seed + 3, "split_seed": lambda s: s.split_seed + 1,
-    "validation": lambda s: {"random-5%": dict(seed=1)}, "targets": lambda s: {"full-class": ("Bag", "Coat")},
+    "validation": lambda s: {"random-5%": dict(seed=1)}, "table_classes": lambda s: {"full-class": ("Bag", "Coat")},
     "replication": lambda s: {"random-5%": (dict(seed=3),)}, "subset_seed": lambda s: s.subset_seed + 1,
     "avoid_subset": lambda s: 0,
 }
@@ -82,7 +83,7 @@ DETERMINES = {"original": {"dataset", "model", "train", "train_size", "subset_se
                           "original_seed"}}  # + the split, the seed
 
 
-DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipe_changes", "split_seed", "validation", "targets",
+DOES_NOT = {"name", "unlearn", "scenarios", "knobs", "recipe_changes", "split_seed", "validation", "table_classes",
             "replication"}
 # test_size (and original_seed for the original, whose seed is an argument) determine no weights; the key
 # may include them: that rebuilds a model needlessly but never returns a wrong one.

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import natmu_lite as nl
-from natmu_lite.data import FASHION_CLASSES, FASHION_SUPERCLASSES, balanced_subset, read_idx
+from natmu_lite.datasets import FASHION_CLASSES, FASHION_SUPERCLASSES, balanced_subset, read_idx
 
 from .conftest import synthetic
 
@@ -30,7 +30,7 @@ def test_fashion_mnist_reads_idx_files(tmp_path, gz):
     for prefix in ("train", "t10k"):
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte{suffix}", imgs, gz)
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte{suffix}", labels, gz)
-    data = nl.data.load_fashion_mnist(tmp_path, download=False)
+    data = nl.datasets.load_fashion_mnist(tmp_path, download=False)
     assert data.train_x.shape == (30, 1, 28, 28) and data.train_x.dtype == torch.uint8
     assert torch.equal(data.train_x[:, 0], torch.from_numpy(imgs))
     assert data.train_y.tolist() == labels.tolist()
@@ -44,11 +44,11 @@ def test_read_idx_rejects_other_files(tmp_path):
 
 
 def test_missing_dataset_error_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(nl.data, "DEBIAN_FASHION", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(nl.datasets, "DEBIAN_FASHION", str(tmp_path / "nowhere"))
     monkeypatch.setenv("NATMU_DATA", str(tmp_path / "empty"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        nl.data.load_fashion_mnist(download=False)
+        nl.datasets.load_fashion_mnist(download=False)
 
 
 def write_cifar(root, n=12, k100=False):
@@ -77,7 +77,7 @@ def write_cifar(root, n=12, k100=False):
 
 def test_cifar10_reads_pickled_batches(tmp_path):
     batches = write_cifar(tmp_path)
-    data = nl.data.load_cifar10(tmp_path)
+    data = nl.datasets.load_cifar10(tmp_path)
     assert data.train_x.shape == (60, 3, 32, 32) and data.test_x.shape == (12, 3, 32, 32)
     first = batches["data_batch_1"]["data"][0].reshape(3, 32, 32)
     assert torch.equal(data.train_x[0], torch.from_numpy(first))
@@ -118,14 +118,14 @@ def write_tiny(root, wnids=("n01", "n02", "n03"), per_class=2):
 
 def test_tinyimagenet_reads_folder_tree_and_caches(tmp_path):
     folder, colors = write_tiny(tmp_path)
-    data = nl.data.load_tinyimagenet(tmp_path)
+    data = nl.datasets.load_tinyimagenet(tmp_path)
     assert data.train_x.shape == (6, 3, 64, 64) and data.test_x.shape == (3, 3, 64, 64)
     assert data.train_y.tolist() == [0, 0, 1, 1, 2, 2] and data.test_y.tolist() == [0, 1, 2]
     assert data.classes == ["thing n01", "thing n02", "thing n03"]
     # solid colours survive JPEG to within a few levels
     assert (data.test_x[1].float().mean((1, 2)) - torch.tensor(colors["n02"], dtype=torch.float)).abs().max() < 4
     assert (folder / "natmu_arrays.npz").exists()
-    again = nl.data.load_tinyimagenet(tmp_path)
+    again = nl.datasets.load_tinyimagenet(tmp_path)
     assert torch.equal(again.train_x, data.train_x)
 
 
@@ -173,7 +173,7 @@ def test_full_class_split_sets():
 
 
 def test_sub_class_split_on_fashion_superclasses(fmnist):
-    sup = nl.data.to_superclasses(fmnist, FASHION_SUPERCLASSES, "fashion-mnist-super")
+    sup = nl.datasets.to_superclasses(fmnist, FASHION_SUPERCLASSES, "fashion-mnist-super")
     s = nl.make_split(sup, "sub-class", target="shirt")
     assert (sup.train_fine[s.forget] == FASHION_CLASSES.index("Shirt")).all()
     assert (sup.train_y[s.forget] == 0).all()  # shirts are "tops"

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 import natmu_lite as nl
-import natmu_lite.data as data_module
+import natmu_lite.datasets as data_module
 import natmu_lite.grid as grid
 from natmu_lite.grid import result_row, run_grid
 from natmu_lite.runs import Run
-from natmu_lite.settings import DEFAULT, resized
+from natmu_lite.setting import resized
+from natmu_lite.settings import DEFAULT
 
 from .conftest import synthetic
 

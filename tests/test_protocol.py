@@ -26,11 +26,11 @@ def test_plan_tunes_on_requests_the_tables_never_use():
     for name in ("default", "default-subclass"):
         p = plan(get_setting(name))
         for scenario, tests in p.requests.items():
-            replicas = [p.setting.scenarios[r] for r in p.validation[scenario]]
+            replicas = [p.split_args[r] for r in p.validation[scenario]]
             assert len(replicas) == 3 and len({json.dumps(r, sort_keys=True) for r in replicas}) == 3
             for validation in replicas:
                 for test in tests:
-                    request = p.setting.scenarios[test]
+                    request = p.split_args[test]
                     assert request["kind"] == validation["kind"]
                     if request["kind"] == "random":  # another forget set of the same size
                         assert request.get("seed", 0) != validation["seed"] and request["ratio"] == validation["ratio"]
@@ -63,7 +63,7 @@ WORKER = textwrap.dedent("""
                     train=settings.DEFAULT.train.with_(epochs=1), unlearn=settings.DEFAULT.unlearn.with_(epochs=1),
                     recipe_changes={},
                     scenarios={k: v for k, v in settings.DEFAULT.scenarios.items() if k != "random-1%"},
-                    targets={"full-class": ("Trouser",)},
+                    table_classes={"full-class": ("Trouser",)},
                     replication={"random-10%": (dict(seed=0),), "full-class": (dict(target="Dress"),)})
     settings.SETTINGS["small"] = small
     protocol.PROTOCOLS["small"] = ("small",)
@@ -185,7 +185,7 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
     import torch
 
     small = replace(settings.DEFAULT, name="small", train_size=200, test_size=100,
-                    train=settings.DEFAULT.train.with_(epochs=1), targets={},
+                    train=settings.DEFAULT.train.with_(epochs=1), table_classes={},
                     scenarios={"random-10%": settings.RANDOM["random-10%"]}, validation={"random-10%": (dict(seed=1),)},
                     replication={})
     monkeypatch.setitem(settings.SETTINGS, "small", small)
@@ -458,10 +458,10 @@ def test_no_replication_request_coincides_with_a_table_or_validation_request():
         used = {x.numpy().tobytes() for x in data.train_x}
         assert not used & {x.numpy().tobytes() for x in again.train_x}
         for scenario, requests in r.requests.items():
-            kwargs = [plan.setting.scenarios[q] for q in (*plan.requests[scenario], *plan.validation[scenario])]
+            kwargs = [plan.split_args[q] for q in (*plan.requests[scenario], *plan.validation[scenario])]
             taken = {k.get("target") for k in kwargs} - {None}
             for request in requests:
-                target = r.setting.scenarios[request].get("target")
+                target = r.split_args[request].get("target")
                 assert target is None or target not in taken, (request, taken)
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from natmu_lite import stats, tables
+from natmu_lite.results import search_curves, selection_counts, trials
 
 from .test_tables import frame, rows
 
@@ -60,13 +61,13 @@ def test_budget_and_selection_views_of_the_variants():
     moves = stats.selection_moves(results).set_index("method")
     assert moves.loc["a", "change"] == pytest.approx(1 / 3 - 4 / 3) and moves.loc["a", "rank_single"] == 2
     assert moves.loc["a", "rank_rechecked"] == 1
-    curves = stats.search_curves({"studies": [{"scenario": "s", "method": "a", "search_curve": [3.0, 2.0]}]})
+    curves = search_curves({"studies": [{"scenario": "s", "method": "a", "search_curve": [3.0, 2.0]}]})
     assert curves.AvgGap.tolist() == [3.0, 2.0] and curves.trials.tolist() == [1, 2]
 
 
-def test_selection_counts_and_trial_progress_read_an_exports_studies():
+def test_selection_counts_and_trials_read_an_exports_studies():
     """What the re-check did (moved, untuned on merit, fallback, exclusions by reason) and every budget
-    trial's progress, flagged idle below the selection's least progress."""
+    trial's forgetting progress, flagged as doing nothing below the selection's least progress."""
     def study(best, chosen, fallback, candidates, progress, rounds=1):
         return {"scenario": "s", "method": f"m{best}{chosen}", "best_trial": best, "trial_avg_gap": [3.0, 1.0],
                 "trial_progress": progress, "selection": {"chosen": chosen, "no_valid_candidate": fallback,
@@ -78,11 +79,11 @@ def test_selection_counts_and_trial_progress_read_an_exports_studies():
         study(1, 1, False, {"0": ok, "1": ok}, [0.5, 0.1]),  # the best trial stands
         study(1, 0, False, {"0": ok, "1": idle}, [0.3, None]),  # re-checked: the untuned knobs, on merit
         study(1, 0, True, {"0": idle, "1": broke}, [0.0, 1.5], rounds=2)]}  # nothing valid: untuned knobs kept
-    counts = stats.selection_counts(doc)
+    counts = selection_counts(doc)
     assert counts == {"studies": 3, "moved": 2, "untuned": 1, "fallback": 1, "candidates": 6, "collapsed": 1,
                       "did_nothing": 2, "rounds": 1}
-    trials = stats.trial_progress(doc)
-    assert len(trials) == 6 and trials.idle.tolist() == [False, True, False, False, True, False]
+    budget = trials(doc)
+    assert len(budget) == 6 and budget.did_nothing.tolist() == [False, True, False, False, True, False]
 
 
 def test_a_method_with_the_same_knobs_in_both_variants_has_no_transfer_cost_and_no_say_in_the_verdict():

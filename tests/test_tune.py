@@ -15,14 +15,8 @@ from natmu_lite.methods import SEARCH_SPACES
 from natmu_lite.methods.base import check_knobs, knob_names
 from natmu_lite.metrics import avg_gap, evaluate
 from natmu_lite.runs import run_method
-from natmu_lite.settings import (
-    DEFAULT,
-    RECIPE_FIELDS,
-    load_setting_data,
-    make_scenario_split,
-    split_params,
-    with_params,
-)
+from natmu_lite.setting import RECIPE_FIELDS, load_setting_data, make_scenario_split, split_params, with_params
+from natmu_lite.settings import DEFAULT
 from natmu_lite.tune import default_params, search_distributions, transfer, tune
 
 # 500 test images (class-balanced), not 10k: every trial evaluates on the test set after each epoch

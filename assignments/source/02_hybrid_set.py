@@ -32,7 +32,7 @@ import natmu_lite as nl
 from natmu_lite import plots
 from natmu_lite.methods.natmu import UnlearningSet, label_cap
 from natmu_lite.runs import experiment
-from natmu_lite.settings import make_scenario_split
+from natmu_lite.setting import make_scenario_split
 
 exp = experiment(SETTING, SCENARIO, seed=SEED)
 classes = exp.data.classes

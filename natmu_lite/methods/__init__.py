@@ -20,5 +20,12 @@ COLORS = RowView("color")  # name -> its colour in every figure
 SEARCH_SPACES = RowView("space", where=lambda r: getattr(r, "space", None) is not None)  # the tuned methods
 REFERENCE_METHODS = RowView("name", where=lambda r: r.reference)  # Retrain and the original: never ranked
 
+
+def in_book_order(names) -> list[str]:
+    """``names`` (each once) in the book's order, the names of no registered row after them, sorted: the
+    order of every table's rows, figure's legend and sentence that lists methods."""
+    present = set(names)
+    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
+
 __all__ = ["COLORS", "METHODS", "METHOD_NAMES", "METHOD_ORDER", "Method", "REFERENCE_METHODS", "ROWS", "Row",
-           "RowView", "SEARCH_SPACES", "UnlearnFn", "register"]
+           "RowView", "SEARCH_SPACES", "UnlearnFn", "in_book_order", "register"]

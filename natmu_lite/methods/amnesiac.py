@@ -14,7 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe
 from .base import check_choice, fit_with_retain, random_wrong_labels, register, training_space, working_copy
 

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
 from ..models import build_model
+from ..splits import Split
 from ..train import Recipe, fit, predict
 from .base import check_choice, check_number, register, training_space, working_copy
 

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe, fit, to_input
 
 UnlearnFn = Callable[..., nn.Module]
@@ -141,6 +142,16 @@ def knob_names(name: str) -> set[str]:
     return set(spec(name).defaults)
 
 
+def refuse_unknown(method: str, names, valid, where: str = "") -> None:
+    """Refuse the first of ``names`` that ``method`` does not take (``valid``: its knobs, and where a whole
+    parameter dict is read, the recipe's fields too), in one message wherever parameters are read;
+    ``where`` prefixes it (a file's name)."""
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}method {method} has no parameter {unknown[0]!r}; "
+                         f"valid: {', '.join(sorted(valid)) or '-'}")
+
+
 def check_knobs(name: str, knobs: dict, num_classes: int | None = None) -> None:
     """Refuse unknown knob names and bad values before anything trains, instead of a TypeError or a
     silently meaningless run after the original model was trained: each value must be of its default's
@@ -148,10 +159,7 @@ def check_knobs(name: str, knobs: dict, num_classes: int | None = None) -> None:
     gets every knob, defaults included. ``num_classes`` enables the checks that depend on the data."""
     method = spec(name)
     defaults = method.defaults
-    unknown = sorted(set(knobs) - set(defaults))
-    if unknown:
-        raise ValueError(f"method {name} has no parameter {unknown[0]!r}; "
-                         f"its knobs: {', '.join(sorted(defaults)) or '-'}")
+    refuse_unknown(name, knobs, defaults)
     for knob, value in knobs.items():
         kind = next((k for k in (bool, numbers.Integral, numbers.Real, str) if isinstance(defaults[knob], k)), None)
         if kind is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe, fit
 from .base import register, working_copy
 

@@ -29,7 +29,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import ExtraLoss, Recipe, fit
 from .base import check_number, register, training_space, working_copy
 

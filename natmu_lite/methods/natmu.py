@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe, predict
 from .base import Row, add_row, fit_with_retain, register, training_space, working_copy
 

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import ExtraLoss, Recipe, fit, to_input
 from .base import check_number, register, training_space, working_copy
 

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
 from ..models import build_model
+from ..splits import Split
 from ..train import Recipe, train_on
 from .base import register, training_space, working_copy
 

@@ -30,7 +30,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe
 from .amnesiac import amnesiac_labels
 from .base import check_number, fit_with_retain, register, summed_batch_gradients, training_space, working_copy

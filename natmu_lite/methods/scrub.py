@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe, autocast, grad_scaler, lr_multiplier, make_optimizer, precision, to_input
 from .badteacher import distillation_loss
 from .base import check_number, register, training_space, working_copy

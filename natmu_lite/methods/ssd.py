@@ -18,7 +18,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..datasets import Dataset
+from ..splits import Split
 from ..train import Recipe
 from .base import check_number, register, summed_batch_gradients, working_copy
 

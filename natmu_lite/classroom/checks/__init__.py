@@ -31,7 +31,7 @@ def load(assignment: str) -> ModuleType:
 
 def tiny_dataset(n_per_class: int = 20, k: int = 10, size: int = 12, seed: int = 0):
     """A small synthetic :class:`natmu_lite.Dataset` (class c is a bright bar at row 1 + c): no download."""
-    from natmu_lite.data import Dataset
+    from natmu_lite.datasets import Dataset
 
     g = torch.Generator().manual_seed(seed)
 

@@ -1,9 +1,11 @@
-"""Datasets as uint8 tensors and the forget/retain splits of the three unlearning scenarios.
+"""Datasets as uint8 tensors: where their files are found (or downloaded), one reader per format, and
+the registry of names that :func:`load_dataset` loads, optionally as a class-balanced subset.
 
 Every dataset loads into memory as ``uint8`` tensors of shape ``(N, C, H, W)``: they are small enough
 (CIFAR is 150 MB, TinyImageNet 1.2 GB) to live on the GPU, where batching and augmentation are cheap
 tensor ops instead of a per-sample Python pipeline. Normalisation lives in the model (``models.py``),
-so the blends of NatMU are computed on raw pixels exactly as in the official code.
+so the blends of NatMU are computed on raw pixels exactly as in the official code. What is forgotten
+of a dataset, a request's index sets, is :mod:`natmu_lite.splits`.
 
 Files are looked for in ``$NATMU_DATA``, then ``./data``, then (Fashion-MNIST) Debian's
 ``/usr/share/datasets/fashion-mnist``; only when all of them fail do we download with torchvision.
@@ -15,7 +17,6 @@ import gzip
 import numbers
 import os
 import pickle
-import re
 import struct
 import warnings
 from collections.abc import Callable
@@ -42,7 +43,6 @@ NORMS = {  # per-channel (mean, std) of the training images, applied inside the 
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "tinyimagenet": ((0.4802, 0.4481, 0.3975), (0.2764, 0.2689, 0.2816)),
 }
-KINDS = ("full-class", "sub-class", "random")  # the kinds of unlearning request (the paper's scenarios)
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 
@@ -76,23 +76,6 @@ class Dataset:
                 f"shape={self.shape}, classes={self.num_classes})")
 
 
-@dataclass(frozen=True)
-class Split:
-    """Index sets of one unlearning request. ``retain``/``forget`` index the training set;
-    ``test`` is the set RA is measured on (the test set without the forgotten class in class
-    scenarios) and ``forget_test`` the test images of the forgotten class (empty for random)."""
-
-    kind: str  # one of KINDS
-    target: str
-    seed: int
-    retain: Tensor
-    forget: Tensor
-    test: Tensor
-    forget_test: Tensor
-
-    def __repr__(self) -> str:
-        return (f"Split({self.kind}, {self.target!r}, retain={len(self.retain)}, "
-                f"forget={len(self.forget)}, test={len(self.test)}, forget_test={len(self.forget_test)})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,95 +318,31 @@ def load_dataset(name: str, root: str | Path | None = None, train_size: int | No
     (an independent replication set, disjoint from it; the test subset is unchanged)."""
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(LOADERS)}")
-    for split, size in (("train", train_size), ("test", test_size)):
+    for part, size in (("train", train_size), ("test", test_size)):
         if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
-            raise ValueError(f"{split}_size must be a positive integer or None, got {size!r}")
+            raise ValueError(f"{part}_size must be a positive integer or None, got {size!r}")
     data = LOADERS[name](root)
-    for split, size in (("train", train_size), ("test", test_size)):
-        y = getattr(data, f"{split}_y")
+    for part, size in (("train", train_size), ("test", test_size)):
+        y = getattr(data, f"{part}_y")
         if size is None or size >= len(y):
             if size is not None and size > len(y):
-                warnings.warn(f"{split}_size={size} is more than the {len(y)} {split} images of {name}; "
+                warnings.warn(f"{part}_size={size} is more than the {len(y)} {part} images of {name}; "
                               "using all of them", stacklevel=2)
             continue
-        fine = getattr(data, f"{split}_fine")
+        fine = getattr(data, f"{part}_fine")
         labels = fine if fine is not None else y
         idx = balanced_subset(labels, size, subset_seed)
-        if split == "train" and avoid_subset is not None:
+        if part == "train" and avoid_subset is not None:
             pool = torch.ones(len(labels), dtype=torch.bool)
             pool[balanced_subset(labels, size, avoid_subset)] = False
             pool = pool.nonzero().flatten()
             idx = pool[balanced_subset(labels[pool], size, subset_seed)]
         if len(idx) != size:  # a class-balanced subset holds a multiple of the number of classes
             k = len(labels.unique())
-            warnings.warn(f"{split}_size={size} gives {len(idx)} images: a class-balanced subset of {k} classes "
+            warnings.warn(f"{part}_size={size} gives {len(idx)} images: a class-balanced subset of {k} classes "
                           f"takes {size} // {k} = {size // k} per class", stacklevel=2)
-        setattr(data, f"{split}_x", getattr(data, f"{split}_x")[idx])
-        setattr(data, f"{split}_y", y[idx])
+        setattr(data, f"{part}_x", getattr(data, f"{part}_x")[idx])
+        setattr(data, f"{part}_y", y[idx])
         if fine is not None:
-            setattr(data, f"{split}_fine", fine[idx])
+            setattr(data, f"{part}_fine", fine[idx])
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# splits
-
-def _slug(s: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", s.lower())
-
-
-def class_index(names: list[str], name: str) -> int:
-    """Look a class up by name, ignoring case and punctuation ("ankle boot" finds "Ankle boot")."""
-    slugs = [_slug(n) for n in names]
-    if _slug(name) not in slugs:
-        raise ValueError(f"unknown class {name!r}; valid: {', '.join(names)}")
-    return slugs.index(_slug(name))
-
-
-def _random_forget(labels: Tensor, ratio: float, g: torch.Generator) -> Tensor:
-    """Class-balanced random subset, grouped by class in ascending order and shuffled within each
-    class: the layout of the official index files (NatMU's label cap depends on this order)."""
-    return per_class_draw(labels, lambda n: round(ratio * n), g)
-
-
-def make_split(data: Dataset, kind: str, target: str | None = None, ratio: float | None = None,
-               seed: int = 0) -> Split:
-    """Build the index sets of one unlearning request.
-
-    - ``full-class``: forget every training image of class ``target`` (a name in ``data.classes``);
-    - ``sub-class``: forget every training image of fine class ``target`` while the model is trained
-      on superclass labels (needs a dataset with fine labels, e.g. ``cifar20``);
-    - ``random``: forget a class-balanced random ``ratio`` of the training set, drawn with ``seed``.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind of request {kind!r}; valid: {', '.join(KINDS)}")
-    if target is not None and not isinstance(target, str):
-        raise ValueError(f"target must be a class name (a string, e.g. {data.classes[0]!r}), got {target!r}")
-    all_test = torch.arange(len(data.test_y))
-    if kind == "random":
-        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio < 1:
-            raise ValueError(f"random forgetting needs a number ratio in (0, 1), got {ratio!r}")
-        forget = _random_forget(data.train_y, ratio, torch.Generator().manual_seed(seed))
-        if len(forget) == 0:
-            raise ValueError(f"ratio {ratio} forgets no sample of a {len(data.train_y)}-image training set; "
-                             "use a larger ratio")
-        test, forget_test, target = all_test, all_test[:0], f"{ratio:.0%}"
-    else:
-        if target is None:
-            raise ValueError(f"{kind} forgetting needs a target class name")
-        if kind == "full-class":
-            c = class_index(data.classes, target)
-            in_train, in_test, target = data.train_y == c, data.test_y == c, data.classes[c]
-        else:
-            if data.fine_classes is None:
-                raise ValueError(f"sub-class forgetting needs a dataset with fine labels "
-                                 f"(fashion-mnist-super, cifar20); {data.name} has none")
-            c = class_index(data.fine_classes, target)
-            in_train, in_test, target = data.train_fine == c, data.test_fine == c, data.fine_classes[c]
-        forget = in_train.nonzero().flatten()
-        if len(forget) == 0:
-            raise ValueError(f"class {target!r} has no training images in this dataset")
-        test, forget_test = (~in_test).nonzero().flatten(), in_test.nonzero().flatten()
-    keep = torch.ones(len(data.train_y), dtype=torch.bool)
-    keep[forget] = False
-    return Split(kind, target, seed, keep.nonzero().flatten(), forget, test, forget_test)
