@@ -124,9 +124,9 @@ def trained_on(indices: Tensor, n: int) -> Split:
     return Split("random", "audit", 0, indices, rest.nonzero().flatten(), torch.arange(0), torch.arange(0))
 
 
-def request(data: Dataset, half: Tensor, candidates: Tensor, seed: int) -> Split:
+def model_split(data: Dataset, half: Tensor, candidates: Tensor, seed: int) -> Split:
     """Model ``seed``'s unlearning request: forget F = T ∩ H (in T's order, grouped by class as the
-    random scenario's forget sets are), retain H ∖ F; RA on the whole test set."""
+    random requests' forget sets are), retain H ∖ F; RA on the whole test set."""
     forget = candidates[torch.isin(candidates, half)]
     retain = half[~torch.isin(half, forget)]
     return Split("random", "audit", seed, retain, forget, torch.arange(len(data.test_y)), torch.arange(0))
@@ -216,7 +216,7 @@ def model_row(setting: Setting, method: str, s: int, candidate_fraction: float, 
         data = _data(setting)
         candidates = draw_candidates(data, candidate_fraction, seed)
         half = training_half(len(data.train_y), s)
-        split = request(data, half, candidates, s)
+        split = model_split(data, half, candidates, s)
         model, metrics = audited_model(method, replace(setting, original_seed=s), data, half, split, s)
         row = {"scores": logit_confidence(predict(model, data.train_x[candidates]), data.train_y[candidates]).tolist(),
                "members": torch.isin(candidates, split.forget).tolist(),

@@ -182,7 +182,7 @@ def protocol_cmd(args: argparse.Namespace) -> int:
 def audit_cmd(args: argparse.Namespace) -> int:
     """U-LiRA on one or more methods (see natmu_lite.audit): models on random halves of the pool unlearn
     their share of a fixed candidate set; a per-example attack tells unlearned candidates from unseen ones.
-    With --tuned-by, each method runs with the knobs an exported protocol's tuned variant used for the
+    With --tuned-by, each method runs with the parameters an exported protocol's tuned variant used for the
     random request of the candidates' ratio (read off its committed runs, no storage needed)."""
     setting = chosen_setting(args)
     methods = list(AUDITED) if "all" in args.method else list(dict.fromkeys(args.method))
@@ -406,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
                    help=f"models on random halves of the training set (even, >= {MIN_MODELS}), each attacked in turn")
     _setting_options(p)
     p.add_argument("--tuned-by", default=None, metavar="PROTOCOL",
-                   help="audit each method with the knobs of an exported protocol's tuned runs (a committed "
+                   help="audit each method with the parameters of an exported protocol's tuned runs (a committed "
                         "name, e.g. default, or an export file)")
     p.add_argument("--candidate-fraction", type=candidate_fraction, default=CANDIDATE_FRACTION,
                    help="the candidates' share of the training set (each model forgets those in its half)")

@@ -52,20 +52,20 @@ def tuning_summary(proto: Protocol) -> list[dict]:
                      "best_params": best.params, "default_avg_gap": budget[0].value,
                      "search_curve": selection.best_so_far([t.value for t in budget]),
                      "trial_avg_gap": [t.value for t in budget],
-                     "trial_progress": trial_progress(p, scenario, budget, replicas), "selection": chosen})
+                     "trial_progress": budget_progress(p, scenario, budget, replicas), "selection": chosen})
     return rows
 
 
-def trial_progress(p: Plan, scenario: str, budget: list[optuna.trial.FrozenTrial],
-                   replicas: dict) -> list[float | None]:
-    """Per budget trial, how far it moved the forget accuracy from the original's towards Retrain's on
-    the study's own request (:func:`natmu_lite.selection.progress`; None for a diverged trial, or before
-    the replica's reference runs are done): shows how many of a study's trials unlearned at all."""
+def budget_progress(p: Plan, scenario: str, budget: list[optuna.trial.FrozenTrial],
+                    replicas: dict) -> list[float | None]:
+    """Per budget trial, its forgetting progress on the study's own request
+    (:func:`natmu_lite.selection.forgetting_progress`; None for a diverged trial, or before the replica's
+    reference runs are done): shows how many of a study's trials unlearned at all."""
     original, retrain = Protocol.replica_references(p, scenario, 0, replicas)
     if original is None or retrain is None:
         return [None] * len(budget)
-    return [None if t.user_attrs.get("diverged") else selection.progress(as_row(t.user_attrs), original, retrain)
-            for t in budget]
+    return [None if t.user_attrs.get("diverged") else
+            selection.forgetting_progress(as_row(t.user_attrs), original, retrain) for t in budget]
 
 def check_one_device(trials: list[optuna.trial.FrozenTrial], storage: str = "the storage") -> dict:
     """The one device, precision and torch version every finished trial of the export ran with;
@@ -100,7 +100,7 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
     replication = proto.replication_names()  # (both record the parameters each run must have had)
     for which, done in rows.items():  # a run whose parameters changed since it ran is stale: not exported
         rows[which] = {q: row for q, row in done.items() if proto.ran_as_expected(q, row)}
-    for alias, primary in aliases.items():  # a variant with another's knobs: that run's row, marked
+    for alias, primary in aliases.items():  # a variant with another's parameters: that run's row, marked
         if primary in rows["runs"]:
             rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
                                    "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
@@ -179,13 +179,13 @@ def originals(proto: Protocol) -> dict[str, dict]:
     own = {p.setting.name: (*proto.seeds, *VALIDATION_SEEDS) for p in proto.plans.values()}
     for p in (*proto.plans.values(), *proto.replications.values()):
         for seed in seeds[p.setting.name]:
-            weights, meta = pinned_files(proto.originals, p.setting.name, seed)
+            weights, meta = pinned_files(proto.pins, p.setting.name, seed)
             if seed not in own.get(p.setting.name, ()) and not weights.exists():
                 continue  # an added look's or the replication set's, not started yet: its runs pin it
             proto.original(p, seed)
             info = json.loads(meta.read_text())
             out[f"{p.setting.name}/{seed}"] = {"setting": p.setting.name, "seed": seed,
-                                               "file": f"{proto.originals.name}/{weights.name}",
+                                               "file": f"{proto.pins.name}/{weights.name}",
                                                **{k: info[k] for k in ("sha256", "metrics", "seconds",
                                                                        "provenance")}}
     return out

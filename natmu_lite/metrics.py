@@ -1,16 +1,18 @@
 """The paper's metrics, in percent: RA, FA (forget-train and forget-test), entropy MIA, AvgGap, and the
-two diagnostics of its analysis, KL naturalness and PFA.
+two diagnostics of its analysis, KL naturalness and PFA; beside them ToW and RetainAcc.
 
 Definitions follow the authors' official code (the book's page "How natmu-lite differs from the
 official code", ``book/differences.md``, says where the package departs from it):
-RA is *test* accuracy (without the forgotten class in class scenarios); MIA is the percentage of
+RA is *test* accuracy (without the forget class in class forgetting); MIA is the percentage of
 forget samples that an entropy-threshold attack, fit on retain (member) vs test (non-member), calls
 members, so the goal is the retrained model's value, not 0.
 
-Beside them: ToW (Zhao et al. 2024), a product of accuracy agreements with Retrain, and the statistics of
-U-LiRA (Hayes et al. 2024), the per-example membership-inference audit of unlearning that
-:mod:`natmu_lite.audit` runs on real models (here: its score, its Gaussian fits and the attack's accuracy,
-testable on synthetic tensors).
+FA's names: the paper's tables call it FA in random forgetting, and in class forgetting split it into
+FATrain (the forget set) and FATest (the forget class's test images); :func:`evaluate` returns those
+names, and a results row stores the forget set's accuracy as ``FATrain`` in every kind (:func:`as_row`).
+``RetainAcc`` is the accuracy on the retain set's training images: in no table, it tells a collapsed
+model (:func:`collapsed`) and is ToW's retain term. ToW (Zhao et al. 2024) is a product of accuracy
+agreements with Retrain. U-LiRA's statistics are :mod:`natmu_lite.ulira`.
 """
 
 from __future__ import annotations
@@ -59,9 +61,9 @@ def mia_entropy(retain_probs: Tensor, forget_probs: Tensor, test_probs: Tensor) 
 
 
 def evaluate(model: nn.Module, data: Dataset, split: Split) -> dict[str, float]:
-    """RA, FA and MIA of ``model`` on one split, with the paper's names for the scenario.
+    """RA, FA and MIA of ``model`` on one split, with the paper's names for its kind of forgetting.
 
-    Random forgetting reports RA, FA, MIA; class scenarios RA, FATrain, FATest, MIA. ``RetainAcc``
+    Random forgetting reports RA, FA, MIA; class forgetting RA, FATrain, FATest, MIA. ``RetainAcc``
     (accuracy on the retain training images) is added as a diagnostic; it is not in the tables."""
     train_logits = predict(model, data.train_x)
     test_logits = predict(model, data.test_x)
@@ -86,7 +88,7 @@ def as_row(metrics: dict[str, float]) -> dict[str, float | None]:
 
 
 def avg_gap(result: dict[str, float], retrain: dict[str, float], keys: tuple[str, ...] | None = None) -> float:
-    """Mean absolute gap to Retrain over the table's metrics (3 for random, 4 for class scenarios)."""
+    """Mean absolute gap to Retrain over the table's metrics (3 for random, 4 for class forgetting)."""
     keys = keys or (CLASS_METRICS if "FATrain" in result else RANDOM_METRICS)
     for name, metrics in (("the result", result), ("Retrain", retrain)):
         missing = [k for k in keys if metrics.get(k) is None]
@@ -97,7 +99,7 @@ def avg_gap(result: dict[str, float], retrain: dict[str, float], keys: tuple[str
 
 # ToW's three sets and the result keys that hold their accuracies (the first one present is used): the forget
 # set is FATrain (FA in random forgetting), the retain set RetainAcc (training accuracy on D_r), the test set
-# RA (test accuracy, without the forgotten class in class scenarios).
+# RA (test accuracy, without the forget class in class forgetting).
 TOW_SETS = {"forget": ("FATrain", "FA"), "retain": ("RetainAcc",), "test": ("RA",)}
 
 

@@ -233,7 +233,7 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
 def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
     """Two verdicts on the same models (``summary``: :func:`natmu_lite.ulira.privacy_summary`): left,
     U-LiRA's accuracy on each attacked model per method (a dot each; the mean with ± 2 standard errors
-    over the candidates, which the targets' own spread understates, see
+    over the candidates, which the attacked models' own spread understates, see
     :func:`~natmu_lite.ulira.ulira_attack`; 50% is Retrain's ideal); right, that accuracy against
     the entropy MIA's distance to Retrain's (0 is ideal for both). ``per_model``: method, model,
     accuracy."""
@@ -248,7 +248,7 @@ def attacks(summary: pd.DataFrame, per_model: pd.DataFrame, ax=None):
     axes[0].errorbar(range(len(order)), means.ULiRA, yerr=2 * means.ULiRA_se, fmt="o", color="black", ms=4,
                      capsize=4, lw=1)
     axes[0].axhline(50, ls="--", color="black", lw=1)
-    axes[0].set(xlabel="", ylabel="U-LiRA accuracy per target (%)")
+    axes[0].set(xlabel="", ylabel="U-LiRA accuracy per attacked model (%)")
     axes[0].tick_params(axis="x", rotation=45)
     frame = summary.assign(name=summary.method.map(_name))
     sns.scatterplot(frame, x="MIA_gap", y="ULiRA", hue="name", hue_order=[n for n in order if n in set(frame.name)],
@@ -294,7 +294,7 @@ def label_points(ax, xs, ys, names) -> None:
 
 
 def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
-    """How often the targets classify a candidate right, by how memorised it is (``frame``: method,
+    """How often the attacked models classify a candidate right, by how memorised it is (``frame``: method,
     quantile bin of memorisation, the candidate's per-example accuracy); a band is the 95% interval
     over the candidates of a bin."""
     import seaborn as sns
@@ -314,7 +314,7 @@ def exposure_by_memorisation(frame: pd.DataFrame, ax=None):
 def search_curves(curves: pd.DataFrame, budget: pd.DataFrame | None = None):
     """Is the tuning budget enough? Per scenario, each method's best validation AvgGap after k trials
     (``curves``: :func:`natmu_lite.results.search_curves`; lines), and, for the methods with the smaller
-    budgets' runs, the test AvgGap of the knobs chosen after 8, 16 and all trials (``budget``:
+    budgets' runs, the test AvgGap of the parameters chosen after 8, 16 and all trials (``budget``:
     :func:`natmu_lite.stats.budget_gaps`; mean and 95% interval over seeds). A line still falling at the
     end, or test points that keep improving, say the budget was short."""
     import seaborn as sns

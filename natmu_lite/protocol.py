@@ -2,7 +2,7 @@
 before it counts, then evaluated on the tables' requests over five seeds, each seed with its own
 original model.
 
-Why: choosing a method's knobs on the very request (and seed) it is scored on flatters that method, one
+Why: choosing a method's parameters on the very request (and seed) it is scored on flatters that method, one
 seed cannot tell a ranking from noise, and one original model shared by every seed hides how much the
 starting model matters. So, for each scenario of a protocol:
 
@@ -12,20 +12,20 @@ starting model matters. So, for each scenario of a protocol:
    and run seed of its own (:data:`VALIDATION_SEEDS`). Every study uses the same TPE seed and starts from
    the setting's values (trial 0). A trial's score is its AvgGap to Retrain.
 2. **Select** (:mod:`natmu_lite.selection`): the study's best trials and its trial 0 run again on the
-   other validation replicas (other requests, originals and seeds); the knobs with the lowest mean AvgGap
-   over all replicas win, unless their model collapsed or did nothing. Every method gets the same
+   other validation replicas (other requests, originals and seeds); the parameters with the lowest mean
+   AvgGap over all replicas win, unless their model collapsed or did nothing. Every method gets the same
    number of replica runs.
 3. **Evaluate** on the test requests (``Setting.table_classes`` for class scenarios, the setting's forget set
    for random ones) with seeds 0-4. Seed s has its own original model (initialised and trained with seed
    s), Retrain from the same initialisation, and the unlearning runs start from it. Variants: ``tuned``
-   (the selected knobs), ``single-stage`` (the study's best trial, the choice without re-checking),
-   ``untuned`` (the setting's values), ``transfer`` for random 1% (random 10%'s selected knobs: the
+   (the selected parameters), ``single-stage`` (the study's best trial, the choice without re-checking),
+   ``untuned`` (the setting's values), ``transfer`` for random 1% (random 10%'s selected parameters: the
    paper's Fig. 4 question), and ``best of 8``/``best of 16`` (the best trial within a smaller budget)
    for the :data:`BUDGET_METHODS` best methods of each scenario, for the budget figure. Each test request
    and seed also has a second Retrain (another run seed): the floor of :mod:`natmu_lite.decisions`.
 4. **Decide, adding seeds where undecided**: after the five seeds, the comparisons with NatMU that
    :mod:`natmu_lite.decisions` cannot decide get more seeds, five at a time, up to its last look.
-5. **Replicate** (:func:`replication_plan`): every method, with its chosen knobs untouched, on an
+5. **Replicate** (:func:`replication_plan`): every method, with its chosen parameters untouched, on an
    independent training subset and on requests no table or replica uses, over :data:`REPLICATION_SEEDS`.
 
 All runs of an export happen on one device, precision and torch version: :func:`natmu_lite.export.export`
@@ -68,7 +68,7 @@ from .provenance import machine
 from .runs import run_method
 from .setting import Setting, load_setting_data, resized, split_params
 from .settings import get_setting
-from .splits import Split, make_split
+from .splits import Split, make_split, ratio_target
 from .train import default_device, precision
 from .tune import DIVERGED_GAP, default_params, objective, open_storage, open_study, study_name
 
@@ -80,7 +80,7 @@ BUDGETS = (8, 16)  # the budget figure's smaller budgets (with TRIALS), as "best
 BUDGET_METHODS = 2  # per scenario, the methods (best by validation) whose smaller-budget choices are evaluated
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
 PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {}  # protocol -> a subset of the tuned methods, where it has one
-TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selected knobs it also tries
+TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selected parameters it also tries
 RETRIES = 3  # a run that raised is queued again this many times at most (a deterministic error stops the protocol)
 VARIANTS = ("tuned", "single-stage", "untuned", "transfer", *(f"best of {b}" for b in BUDGETS))
 SECOND_RUN_SEED = 1000  # the second Retrain of seed s trains with run seed s + 1000 (same initial weights)
@@ -169,7 +169,7 @@ def replication_plan(setting: Setting) -> Plan | None:
     """A setting's replication set (``Setting.replication``), as a plan of its own: the same recipes on
     an independent training subset, disjoint from the setting's (so with originals of its own), and per
     scenario requests that neither the tables nor the validation replicas use. The methods run there with
-    the knobs the protocol chose, untouched: data no choice has seen. None when the setting has none."""
+    the parameters the protocol chose, untouched: data no choice has seen. None when the setting has none."""
     if not set(setting.replication) & set(setting.scenarios):
         return None
     split_args, requests = {}, {}
@@ -204,7 +204,7 @@ def best_within_budget(study: optuna.Study, trials: int = TRIALS) -> optuna.tria
 
 def candidates(study: optuna.Study, trials: int = TRIALS) -> list[optuna.trial.FrozenTrial]:
     """The trials a study's choice is re-checked among: its :data:`~natmu_lite.selection.CANDIDATES`
-    best trials within the budget (a diverged one never), and its trial 0 (the untuned knobs)."""
+    best trials within the budget (a diverged one never), and its trial 0 (the untuned parameters)."""
     budget = budget_trials(study, trials)
     ranked = sorted((t for t in budget if not t.user_attrs.get("diverged")), key=lambda t: (t.value, t.number))
     picked = {t.number: t for t in ranked[:selection.CANDIDATES]}
@@ -216,7 +216,7 @@ def next_round(study: optuna.Study, assessed: dict, original: dict, retrain: dic
                trials: int = TRIALS) -> list[optuna.trial.FrozenTrial]:
     """When every candidate so far was excluded: the :data:`~natmu_lite.selection.CANDIDATES` best budget
     trials not yet re-checked that pass the exclusion rules on the study's own request (``original`` and
-    ``retrain``: its reference rows), so that the fallback to the untuned knobs, which may fail the rules
+    ``retrain``: its reference rows), so that the fallback to the untuned parameters, which may fail the rules
     themselves, is the last resort (an empty list: no trial of the study passes)."""
     budget = budget_trials(study, trials)
     ranked = sorted((t for t in budget if t.number not in assessed and not t.user_attrs.get("diverged")),
@@ -226,11 +226,11 @@ def next_round(study: optuna.Study, assessed: dict, original: dict, retrain: dic
 
 
 def tuned_params(doc: dict, setting: str, ratio: float) -> dict[str, dict]:
-    """From an exported protocol (``results.load_protocol``): the knobs its ``tuned`` variant used for
+    """From an exported protocol (``results.load_protocol``): the parameters its ``tuned`` variant used for
     each method on a setting's random-forgetting scenario of ``ratio``, which the U-LiRA audit of
     :mod:`natmu_lite.audit` then attacks. Read off the runs themselves, so it holds for any selection
     rule the export was made with."""
-    target = f"{ratio:.0%}"
+    target = ratio_target(ratio)
     rows = [r for r in doc["runs"] if r["setting"] == setting and r["variant"] == "tuned" and r["target"] == target]
     if not rows:
         raise ValueError(f"protocol {doc['protocol']!r} has no tuned runs of random forgetting {target} on {setting}")
@@ -250,7 +250,7 @@ class Protocol:
     sharing a server storage should be given one shared folder, or each pins the original its CPU trained)."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
-                 sizes: dict | None = None, originals: str | Path | None = None,
+                 sizes: dict | None = None, pins: str | Path | None = None,
                  looks: tuple[int, ...] | None = None):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
@@ -262,7 +262,7 @@ class Protocol:
         looks = decisions.LOOKS if looks is None else tuple(looks)
         self.looks = looks if looks and self.seeds == tuple(range(looks[0])) else ()
         self.expected: dict[str, dict] = {}  # test run -> the parameters it must have run with (test_names)
-        self.originals: Path = Path(originals) if originals else originals_beside(storage, name)
+        self.pins: Path = Path(pins) if pins else pins_beside(storage, name)  # the folder of pinned originals
         self.sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
         self.plans = {p.setting.name: p for p in plans(name, self.sizes)}
         # the replication set of each setting that has one, by the setting it replicates
@@ -296,7 +296,7 @@ class Protocol:
 
     def _pinned(self, p: Plan, seed: int) -> nn.Module:
         data, setting = self.data(p), self.seeded(p, seed)
-        weights, meta = pinned_files(self.originals, p.setting.name, seed)
+        weights, meta = pinned_files(self.pins, p.setting.name, seed)
         key = model_key("original", setting, seed)
         with locked(weights):
             if not weights.exists():
@@ -481,8 +481,8 @@ class Protocol:
     def test_names(self) -> tuple[list[str], dict[str, str]]:
         """Every evaluation run known so far, and its aliases. Per test request and seed: the references
         (the original, Retrain, and the floor's second Retrain), then, once the scenario's selections are
-        known (and its transfer source's), each method in each variant. Variants whose knobs coincide (the
-        selected knobs are often the best trial's) are one run: the first in :data:`VARIANTS` order is
+        known (and its transfer source's), each method in each variant. Variants whose parameters coincide (the
+        selected parameters are often the best trial's) are one run: the first in :data:`VARIANTS` order is
         queued, the others are aliases of it (``{alias: run}``). Then the further looks' seeds
         (:meth:`next_look`, once the replication set has run): references and the undecided methods'
         ``tuned`` runs. Records each queued
@@ -523,7 +523,7 @@ class Protocol:
     def replication_names(self) -> list[str]:
         """Every run of the replication sets known so far: per replication request and seed of
         :data:`REPLICATION_SEEDS`, the references (the second Retrain too) and, once the scenario's
-        selections are known, every method with its ``tuned`` knobs."""
+        selections are known, every method with its ``tuned`` parameters."""
         rows, out = _rows(self.queue("replicas")), []
         for source, r in self.replications.items():
             p = self.plans[source]
@@ -567,7 +567,7 @@ class Protocol:
         return name not in self.expected or row.get("params") == self.expected[name]
 
     def _variant_params(self, p: Plan, scenario: str, rows: dict) -> dict[str, dict[str, dict]] | None:
-        """Per method, the knobs of each variant of a scenario's runs; None until they are all known."""
+        """Per method, the parameters of each variant of a scenario's runs; None until they are all known."""
         sources = [scenario, *([TRANSFER[scenario]] if scenario in TRANSFER else [])]
         chosen = {(sc, m): self.selection(p, sc, m, rows) for sc in sources for m in self.methods}
         if any(c is None for c in chosen.values()):
@@ -697,7 +697,7 @@ class Protocol:
 
     # -- evaluation
     def params(self, p: Plan, request: str, method: str, variant: str) -> dict:
-        """The knobs a run of ``variant`` uses (a run is queued only once they are known)."""
+        """The parameters a run of ``variant`` uses (a run is queued only once they are known)."""
         if variant == "untuned":
             return default_params(p.setting, method)
         scenario = scenario_of(p, request)
@@ -733,7 +733,7 @@ class Protocol:
             return {**row, "params": {}, **as_row(evaluate(model, data, split)), "seconds": seconds}
         if q["method"] == "original":
             return {**row, "params": {}, **as_row(evaluate(self.original(p, seed), data, split)), "seconds": 0.0}
-        if params is None and p.setting.name not in self.plans:  # a replication run: the knobs chosen for it
+        if params is None and p.setting.name not in self.plans:  # a replication run: the parameters chosen for it
             if name not in self.expected:
                 self.replication_names()
             params = self.expected[name]
@@ -746,8 +746,8 @@ class Protocol:
             return {**row, "params": params, "diverged": True, "seconds": 0.0}
         return {**row, "params": params, **as_row(result.metrics), "seconds": result.seconds}
 
-    # -- progress
-    def progress(self) -> tuple[int, int]:
+    # -- how much is done
+    def completion(self) -> tuple[int, int]:
         """(finished, total) of the budgeted tuning trials and the runs known so far, for progress bars."""
         store = open_storage(self.storage)
         names = {s.study_name for s in optuna.get_all_study_summaries(store)}
@@ -769,7 +769,7 @@ class Protocol:
         ``--worker``. Raises if a worker fails (running the command again resumes)."""
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
-        done, total = self.progress()  # opens the storage: a bad one fails here, before any training
+        done, total = self.completion()  # opens the storage: a bad one fails here, before any training
         if self.finished():
             return
         argv = [sys.executable, "-m", "natmu_lite.cli", *(["--threads", "1"] if workers > 1 else []), *command,
@@ -777,15 +777,15 @@ class Protocol:
         procs = [subprocess.Popen(argv) for _ in range(workers)]
         with tqdm(total=total, initial=done, desc=f"protocol {self.name}", disable=not progress) as bar:
             while any(p.poll() is None for p in procs):
-                time.sleep(120)  # progress() reads every study and queue: polling it often costs a worker CPU
-                done, total = self.progress()
+                time.sleep(120)  # completion() reads every study and queue: polling it often costs a worker CPU
+                done, total = self.completion()
                 bar.total = total
                 bar.update(done - bar.n)
         failed = [p.returncode for p in procs if p.returncode]
         if failed:
             raise RuntimeError(f"{len(failed)} worker(s) failed (exit {failed[0]}); run the command again to resume")
 
-def originals_beside(storage: str, name: str) -> Path:
+def pins_beside(storage: str, name: str) -> Path:
     """Where a protocol pins its original models by default: beside its SQLite file, named after it
     (``results/default.db``: ``results/default-originals``; another storage, say a GPU's
     ``default-gpu.db``, has pins of its own, trained on its own device), else (a server, or SQLite in

@@ -105,7 +105,7 @@ def status(doc: dict) -> str:
     chapters that read one."""
     older = "" if "design" in doc else (
         "**An export of the protocol's first design.** These results were produced before the protocol "
-        "re-checked its choices: each method's knobs are its study's best trial (no validation replicas), "
+        "re-checked its choices: each method's parameters are its study's best trial (no validation replicas), "
         "and every seed shares one original model, so the intervals leave out how much the starting model "
         "matters. The package's protocol now gives every seed its own original and re-checks each choice "
         "on two more validation requests (`natmu_lite.selection`); its export replaces this one when all "
@@ -123,13 +123,13 @@ def status(doc: dict) -> str:
 
 def fallbacks(doc: dict) -> set[tuple[str, str]]:
     """The (scenario, method) pairs of an export whose selection found no valid candidate and kept the
-    untuned knobs (none in exports made before the selection re-checked its winners)."""
+    untuned parameters (none in exports made before the selection re-checked its winners)."""
     return {(s["scenario"], s["method"]) for s in doc["studies"]
             if (s.get("selection") or {}).get("no_valid_candidate")}
 
 
 def replication_runs(doc: dict) -> pd.DataFrame:
-    """The replication set's runs (every method with its tuned knobs, Retrain and its second run, the
+    """The replication set's runs (every method with its tuned parameters, Retrain and its second run, the
     original) of an export, per scenario only the seeds whose runs are all finished; empty when the export
     has none (exports made before the replication set existed, or before its first seed finished)."""
     frame = pd.DataFrame(doc.get("replication", []))
@@ -147,7 +147,7 @@ def replication_runs(doc: dict) -> pd.DataFrame:
 
 def search_curves(doc: dict) -> pd.DataFrame:
     """From an export's studies: per scenario, method and trial count, the best validation AvgGap found
-    so far (the search curve: does the budget suffice, or is the search still finding better knobs?)."""
+    so far (the search curve: does the budget suffice, or is the search still finding better parameters?)."""
     return pd.DataFrame([dict(scenario=s["scenario"], method=s["method"], trials=k + 1, AvgGap=v)
                          for s in doc["studies"] for k, v in enumerate(s["search_curve"])])
 
@@ -155,7 +155,7 @@ def search_curves(doc: dict) -> pd.DataFrame:
 def selection_counts(doc: dict) -> dict[str, int]:
     """What the re-checked selection (:mod:`natmu_lite.selection`) did over an export's studies: how many
     studies there are, in how many the choice is not the study's best trial (``moved``), kept the untuned
-    knobs on their merit (``untuned``) or because no trial of the study passed the rules (``fallback``),
+    parameters on their merit (``untuned``) or because no trial of the study passed the rules (``fallback``),
     needed more than one round of candidates (``rounds``: every first candidate was excluded), and how
     many candidates were re-checked, excluded as collapsed, and excluded for doing nothing."""
     sels = [s["selection"] for s in doc["studies"]]
@@ -182,8 +182,8 @@ def trials(doc: dict) -> pd.DataFrame:
 
 
 def stale_audit(doc: dict, audit: dict, setting: str = "default", ratio: float = 0.1) -> list[str]:
-    """The audited methods whose knobs in a saved audit are no longer those of the export's tuned runs (the
-    protocol's choice changed after the audit ran): their audit rows describe their earlier knobs."""
+    """The audited methods whose parameters in a saved audit are no longer those of the export's tuned runs
+    (the protocol's choice changed after the audit ran): their audit rows describe their earlier ones."""
     from .protocol import tuned_params
 
     now = tuned_params(doc, setting, ratio)

@@ -162,7 +162,7 @@ def validation_agreement(doc: dict, results: pd.DataFrame) -> pd.Series:
 
 
 def budget_gaps(results: pd.DataFrame, trials: int) -> pd.DataFrame:
-    """The test side of the budget: per scenario, method and seed, the per-seed AvgGap of the knobs the
+    """The test side of the budget: per scenario, method and seed, the per-seed AvgGap of the parameters the
     study chose (single stage, no re-check) after 8, 16 and all ``trials`` trials (variants ``best of 8``,
     ``best of 16`` and ``single-stage``), for the methods that have the smaller budgets' runs."""
     smaller = {v: int(v.split()[-1]) for v in set(results.variant) if v.startswith("best of")}
@@ -189,10 +189,10 @@ RELABELLING = ("amnesiac", "badteacher", "salun")  # the relabelling baselines o
 
 
 def transfer_costs(runs: pd.DataFrame, same: set[str], own: str = "tuned", moved: str = "transfer") -> pd.DataFrame:
-    """Per method, what transferring its knobs costs: its per-seed AvgGap with the ``moved`` variant's knobs
+    """Per method, what transferring its parameters costs: its per-seed AvgGap with the ``moved`` variant's ones
     minus that with the ``own`` variant's, seed by seed against the same Retrain (mean and 95% interval).
-    A method in ``same`` ran with identical knobs in both variants: it has no cost to report (NaN, and
-    ``same_knobs``), not a cost of zero."""
+    A method in ``same`` ran with identical parameters in both variants: it has no cost to report (NaN, and
+    ``same_params``), not a cost of zero."""
     gaps = {v: scenario_gaps(runs[runs.variant.isin([v, "reference"])]).set_index(["method", "seed"]).AvgGap
             for v in (own, moved)}
     paired = (gaps[moved] - gaps[own]).dropna()
@@ -201,28 +201,28 @@ def transfer_costs(runs: pd.DataFrame, same: set[str], own: str = "tuned", moved
         if method in REFERENCE_METHODS:
             continue
         mean, low, high = (float("nan"),) * 3 if method in same else t_interval(paired[method])
-        rows.append(dict(method=method, cost=mean, low=low, high=high, same_knobs=method in same))
+        rows.append(dict(method=method, cost=mean, low=low, high=high, same_params=method in same))
     return pd.DataFrame(rows)
 
 
 def transfer_verdict(costs: pd.DataFrame, method: str = "natmu") -> str:
-    """The paper's transfer claim read off :func:`transfer_costs`, from the methods whose knobs moved:
+    """The paper's transfer claim read off :func:`transfer_costs`, from the methods whose parameters moved:
     ``method``'s transfer must cost nothing beyond the seeds' noise, and the relabelling baselines'
     (those that moved) must cost something."""
     from .tables import method_words
 
     c = costs.set_index("method")
-    if c.loc[method, "same_knobs"]:
-        return f"untested: {METHOD_NAMES[method]}'s two studies chose the same knobs"
-    moved = [m for m in RELABELLING if m in c.index and not c.loc[m, "same_knobs"]]
+    if c.loc[method, "same_params"]:
+        return f"untested: {METHOD_NAMES[method]}'s two studies chose the same parameters"
+    moved = [m for m in RELABELLING if m in c.index and not c.loc[m, "same_params"]]
     drift = [m for m in moved if c.loc[m, "low"] > 0]
     if c.loc[method, "low"] > 0:
-        return f"not borne out: {METHOD_NAMES[method]}'s own transferred knobs lose beyond the noise"
+        return f"not borne out: {METHOD_NAMES[method]}'s own transferred parameters lose beyond the noise"
     if not moved:
-        return (f"half tested: {METHOD_NAMES[method]}'s knobs transfer, and no relabelling baseline's knobs "
-                "moved, so none can drift")
+        return (f"half tested: {METHOD_NAMES[method]}'s parameters transfer, and no relabelling baseline's "
+                "parameters moved, so none can drift")
     if drift == moved:
-        return (f"borne out: {METHOD_NAMES[method]}'s knobs transfer, and those of {method_words(moved)}, "
+        return (f"borne out: {METHOD_NAMES[method]}'s parameters transfer, and those of {method_words(moved)}, "
                 "which moved, drift")
-    return (f"half borne out: {METHOD_NAMES[method]}'s knobs transfer, but so do those of "
+    return (f"half borne out: {METHOD_NAMES[method]}'s parameters transfer, but so do those of "
             f"{method_words([m for m in moved if m not in drift])}")

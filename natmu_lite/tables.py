@@ -1,5 +1,6 @@
-"""The paper's table layout from a results frame: rows metric per forget target, columns Retrain then
-the methods, cells ``mean±std (gap)`` over seeds, an AvgGap row per target with the best in bold.
+"""The paper's table layout from a results frame: rows metric per target (a request's forget class or
+share), columns Retrain then the methods, cells ``mean±std (gap)`` over seeds, an AvgGap row per target
+with the best in bold.
 
 The gap is ``abs(mean(method) - mean(Retrain))``; AvgGap averages it over the scenario's metrics (RA, FA,
 MIA for random forgetting; RA, FATrain, FATest, MIA for class forgetting), as in the paper. The std
@@ -155,7 +156,7 @@ def fair_table(summary: pd.DataFrame, metric: str = "AvgGap", leaders: pd.DataFr
     given ``leaders`` (:func:`~natmu_lite.decisions.best_set`), every leader of the column: the best and the
     methods tied with it. † marks a cell in which some runs collapsed (their model lost the
     retain set, see :func:`~natmu_lite.metrics.collapsed`): its mean is that of destroyed models, not of
-    unlearning, so it is never bold. ‡ marks a (scenario, method) of ``fallbacks``: no candidate knobs
+    unlearning, so it is never bold. ‡ marks a (scenario, method) of ``fallbacks``: no candidate parameters
     passed the selection's checks, so the untuned ones were kept (:mod:`natmu_lite.selection`)."""
     if metric not in ("AvgGap", "ToW"):
         raise ValueError(f"unknown metric {metric!r}; valid: AvgGap, ToW")
@@ -192,9 +193,9 @@ def privacy_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def selection_table(doc: dict) -> pd.DataFrame:
     """Per scenario and method, what the re-checked selection did (an export's ``studies``): the
-    single-stage choice (the study's best trial) and the chosen trial (``0`` is the untuned knobs), the
-    chosen knobs' mean validation AvgGap over the replicas, and how many candidates were excluded for
-    collapsing or doing nothing (``‡``: all of them, the untuned knobs kept)."""
+    single-stage choice (the study's best trial) and the chosen trial (``0`` is the untuned parameters), the
+    chosen parameters' mean validation AvgGap over the replicas, and how many candidates were excluded for
+    collapsing or doing nothing (``‡``: all of them, the untuned parameters kept)."""
     rows = []
     for s in doc["studies"]:
         sel = s["selection"]

@@ -1,7 +1,7 @@
 """Fair hyperparameter search with Optuna: one study per (setting, scenario, method).
 
 The objective is the paper's criterion, the AvgGap to the (cached) retrained model. Each method
-searches the shared recipe knobs (lr, weight decay, epochs) and its own (NatMU's delta, SalUn's
+searches the shared recipe fields (lr, weight decay, epochs) and its own knobs (NatMU's delta, SalUn's
 saliency fraction, BadTeacher's temperature, SSD's alpha and lambda, NegGrad+'s beta, SCRUB's max
 steps, temperature and loss weights, ℓ1-sparse's penalty weight). Methods that train report
 their gap after every epoch, so a median pruner stops hopeless trials early; SSD has no epochs and

@@ -161,10 +161,10 @@ def test_halves_pair_up_and_requests_forget_the_candidates_of_each_half():
     halves = [audit.training_half(n, s) for s in range(6)]
     for a, b in zip(halves[::2], halves[1::2]):
         assert sorted(torch.cat([a, b]).tolist()) == list(range(n)) and abs(len(a) - len(b)) <= 1
-    targets = torch.tensor([90, 3, 50, 7])  # in T's order, not sorted
-    split = audit.request(data, halves[0], targets, seed=0)
-    assert split.forget.tolist() == [t for t in targets.tolist() if t in set(halves[0].tolist())]
-    assert set(split.retain.tolist()) == set(halves[0].tolist()) - set(targets.tolist())
+    candidates = torch.tensor([90, 3, 50, 7])  # in T's order, not sorted
+    split = audit.model_split(data, halves[0], candidates, seed=0)
+    assert split.forget.tolist() == [t for t in candidates.tolist() if t in set(halves[0].tolist())]
+    assert set(split.retain.tolist()) == set(halves[0].tolist()) - set(candidates.tolist())
     assert audit.trained_on(halves[0], n).forget.tolist() == halves[1].tolist()  # what the cache key hashes
 
 

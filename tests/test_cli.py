@@ -85,6 +85,17 @@ def test_the_old_preset_spellings_still_work():
     assert p.parse_args(["bench", "--preset-file", "t.json"]).setting_file == "t.json"
     assert p.parse_args(["tune", "--method", "ssd", "--save-preset", "t.json"]).save_setting == "t.json"
     assert p.parse_args(["presets"]).func is p.parse_args(["settings"]).func
+    assert p.parse_args(["audit", "--method", "ssd", "--target-fraction", "0.2"]).candidate_fraction == 0.2
+    assert p.parse_args(["bench"]).setting == "default" and p.parse_args(["table", "r.json"]).setting is None
+
+
+def test_the_old_spellings_are_hidden_from_the_help():
+    """An old spelling works for one release but is never taught: no --help shows it."""
+    p = cli.parser()
+    commands = p._subparsers._group_actions[0].choices
+    helps = [p.format_help()] + [s.format_help() for name, s in commands.items() if name != "presets"]
+    for old in ("--preset", "--preset-file", "--save-preset", "--target-fraction", "presets"):
+        assert not any(old in h for h in helps), old
 
 
 def test_the_cli_runs_neggradplus_scrub_and_l1sparse_and_refuses_their_bad_knobs(tmp_path, capsys):

@@ -193,9 +193,9 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
     storage = f"sqlite:///{tmp_path / 'small.db'}"
     proto = Protocol("small", storage, seeds=(0, 1))
     p = proto.plans["small"]
-    assert proto.originals == tmp_path / "small-originals"
+    assert proto.pins == tmp_path / "small-originals"
     # another storage (say, a GPU's) pins the originals its own device trains, beside itself
-    assert Protocol("small", f"sqlite:///{tmp_path / 'small-gpu.db'}").originals == tmp_path / "small-gpu-originals"
+    assert Protocol("small", f"sqlite:///{tmp_path / 'small-gpu.db'}").pins == tmp_path / "small-gpu-originals"
     first = proto.original(p, 0)
     pinned = export.originals(proto)
     assert set(pinned) == {"small/0", "small/1", "small/100"}  # each seed's and the validation replica's
@@ -333,7 +333,7 @@ RERUN = textwrap.dedent("""
     from natmu_lite.protocol import Protocol
     from natmu_lite.results import RESULTS
     rows = json.loads(sys.argv[1])
-    proto = Protocol("default", "sqlite:///:memory:", originals=RESULTS / "default-originals")
+    proto = Protocol("default", "sqlite:///:memory:", pins=RESULTS / "default-originals")
     print(json.dumps([proto.result_row(proto.run_name_of(r), params=r["params"]) for r in rows]))
 """)
 # (scenario, method, variant): SSD's dampening and GA's ascent are deterministic given the original model,

@@ -5,6 +5,7 @@ one setting (pyproject.toml's ``[project.urls] Repository``) that every copy agr
 import contextlib
 import importlib.util
 import io
+import itertools
 import json
 import re
 import shutil
@@ -202,3 +203,33 @@ def test_publishing_refuses_the_placeholder_and_code_the_install_cells_would_not
     (tmp_path / "natmu_lite" / "__init__.py").write_text("changed = True\n")
     subprocess.run([*git, "commit", "-qam", "package changed"], cwd=tmp_path, check=True)
     assert [f"the package differs from tag {tag}" in p for p in tool.publish_problems(tmp_path)] == [True]
+
+
+def words_table(path: Path) -> list[str]:
+    """The rows of the table of words (the lines of the Markdown table that starts with ``| word |``)."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| word |"))
+    return list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+
+
+def test_the_words_are_one_table_for_contributors_and_readers():
+    """CONTRIBUTING.md and the glossary give the same words with the same meanings, and each word once."""
+    table = words_table(ROOT / "CONTRIBUTING.md")
+    assert table == words_table(ROOT / "book" / "glossary.md")
+    words = [row.split("|")[1].strip() for row in table[2:]]
+    assert len(words) == len(set(words)) > 10
+
+
+def test_retired_words_are_gone_from_the_package():
+    """A word's retired meaning is left only where the old spelling is still accepted (the command's
+    hidden options, and the reader of audits saved before): never in code, help or docstrings."""
+    retired = re.compile(r"\bpresets?\b|target[-_]fraction|[Ss]etting\.targets\b|per_target|make_scenario_split\(p\.")
+    allowed = {"natmu_lite/cli.py": ("old_spelling(", "add_parser(\"presets\")", "!= \"presets\""),
+               "natmu_lite/results.py": ("\"targets\"", "\"per_target\"", "\"target_fraction\"")}
+    hits = []
+    for path in sorted((ROOT / "natmu_lite").rglob("*.py")):
+        name = str(path.relative_to(ROOT))
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if retired.search(line) and not any(a in line for a in allowed.get(name, ())):
+                hits.append(f"{name}:{number}: {line.strip()}")
+    assert not hits, "\n".join(hits)

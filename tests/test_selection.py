@@ -48,7 +48,7 @@ def test_without_a_gap_to_close_a_forget_accuracy_does_not_count():
     """A sub-class request where Retrain still recognises the class as well as the original: no way to
     go, so no verdict on that accuracy (and a class request's forget-test accuracy counts too)."""
     same = row(89.0, 95.0, 70.0, fa_test=60.0)
-    assert selection.progress(row(89.0, 95.0, 70.0, fa_test=50.0), {**same, "FATest": 90.0}, same) == \
+    assert selection.forgetting_progress(row(89.0, 95.0, 70.0, fa_test=50.0), {**same, "FATest": 90.0}, same) == \
         pytest.approx((90.0 - 50.0) / (90.0 - 60.0))
-    assert selection.progress(row(89.0, 95.0, 70.0), same, same) is None
+    assert selection.forgetting_progress(row(89.0, 95.0, 70.0), same, same) is None
     assert selection.best_so_far([5.0, 3.0, 4.0, 1.0]) == [5.0, 3.0, 3.0, 1.0]

@@ -77,8 +77,8 @@ def test_selection_counts_and_trials_read_an_exports_studies():
                                                                                       "collapsed": True}
     doc = {"design": {"min_progress": 0.25}, "studies": [
         study(1, 1, False, {"0": ok, "1": ok}, [0.5, 0.1]),  # the best trial stands
-        study(1, 0, False, {"0": ok, "1": idle}, [0.3, None]),  # re-checked: the untuned knobs, on merit
-        study(1, 0, True, {"0": idle, "1": broke}, [0.0, 1.5], rounds=2)]}  # nothing valid: untuned knobs kept
+        study(1, 0, False, {"0": ok, "1": idle}, [0.3, None]),  # re-checked: the untuned parameters, on merit
+        study(1, 0, True, {"0": idle, "1": broke}, [0.0, 1.5], rounds=2)]}  # nothing valid: untuned parameters kept
     counts = selection_counts(doc)
     assert counts == {"studies": 3, "moved": 2, "untuned": 1, "fallback": 1, "candidates": 6, "collapsed": 1,
                       "did_nothing": 2, "rounds": 1}
@@ -86,7 +86,7 @@ def test_selection_counts_and_trials_read_an_exports_studies():
     assert len(budget) == 6 and budget.did_nothing.tolist() == [False, True, False, False, True, False]
 
 
-def test_a_method_with_the_same_knobs_in_both_variants_has_no_transfer_cost_and_no_say_in_the_verdict():
+def test_a_method_with_the_same_parameters_in_both_variants_has_no_transfer_cost_and_no_say_in_the_verdict():
     retrain = rows("retrain", {s: (90, 80, 50) for s in range(3)}, variant="reference")
     natmu = [*rows("natmu", {s: (90, 81, 50) for s in range(3)}, variant="tuned"),
              *rows("natmu", {s: (90, 81 + 0.3 * (s == 1), 50) for s in range(3)}, variant="transfer")]
@@ -95,9 +95,9 @@ def test_a_method_with_the_same_knobs_in_both_variants_has_no_transfer_cost_and_
                 *rows("amnesiac", {s: (90, 89 + s, 50) for s in range(3)}, variant="transfer")]
     runs = pd.DataFrame(retrain + natmu + salun + amnesiac)
     costs = stats.transfer_costs(runs, same={"salun"}).set_index("method")
-    assert costs.loc["salun", "same_knobs"] and math.isnan(costs.loc["salun", "cost"])
+    assert costs.loc["salun", "same_params"] and math.isnan(costs.loc["salun", "cost"])
     assert costs.loc["amnesiac", "cost"] == pytest.approx(np.mean([8, 9, 10]) / 3) and costs.loc["amnesiac", "low"] > 0
-    assert stats.transfer_verdict(costs.reset_index()) == ("borne out: NatMU's knobs transfer, and those of "
+    assert stats.transfer_verdict(costs.reset_index()) == ("borne out: NatMU's parameters transfer, and those of "
                                                           "Amnesiac, which moved, drift")
     # had SalUn counted, with its zero cost it would have "transferred" too
     counted = stats.transfer_costs(runs, same=set())

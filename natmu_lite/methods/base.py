@@ -175,7 +175,7 @@ def check_choice(method: str, name: str, value, choices: tuple) -> None:
 
 
 def training_space(trial, lr: tuple[float, float] = (1e-5, 1e-2)) -> dict:
-    """The recipe knobs every trained method searches: learning rate, weight decay and epochs."""
+    """The recipe fields every trained method searches: learning rate, weight decay and epochs."""
     return {"lr": trial.suggest_float("lr", *lr, log=True),
             "weight_decay": trial.suggest_float("weight_decay", 0.0, 1e-3),
             "epochs": trial.suggest_int("epochs", 2, 6)}  # the settings use 5-6
