@@ -3,9 +3,10 @@
 The package's named settings, the offline default and the paper's, are :mod:`natmu_lite.settings`.
 
 A setting fixes the data (and its subset size), the network, the recipe of the original and retrained
-models, each method's recipe changes and knobs, and its scenarios, each a named forget request. As in
-the paper, one original model and one forget set per scenario are shared by all seeds; a seed varies
-Retrain and the unlearning run.
+models, each method's recipe changes and knobs, and its scenarios: each a named kind of forgetting with its
+size or class, given as its request (:func:`~natmu_lite.splits.make_split`'s arguments). As in the paper,
+one original model and one forget set per scenario are shared by all seeds; a seed varies Retrain and the
+unlearning run. The words are those of CONTRIBUTING.md's table.
 """
 
 from __future__ import annotations
