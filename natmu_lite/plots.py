@@ -224,8 +224,10 @@ def transfer_bars(runs: pd.DataFrame, own: str, moved: str, labels: dict[str, st
                     ax=ax)
         ax.axhline(retrain[metric].mean(), ls="--", color="black", lw=1, label="Retrain")
         ax.set(xlabel="", ylabel=f"{metric} (%)")
-        ax.tick_params(axis="x", labelrotation=30)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")  # inside the width
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    for ax in axes[1:, 0]:  # one legend, above the first panel: the panels share it
+        ax.get_legend().remove()
     fig.tight_layout()
     return fig
 

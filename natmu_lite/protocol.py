@@ -64,7 +64,7 @@ from .datasets import Dataset
 from .methods import REFERENCE_METHODS, SEARCH_SPACES
 from .metrics import as_row, evaluate
 from .models import model_for
-from .provenance import machine
+from .provenance import machine, machine_name
 from .runs import run_method
 from .setting import Setting, load_setting_data, resized, split_params
 from .settings import get_setting
@@ -815,9 +815,10 @@ def _failures(trials: list[optuna.trial.FrozenTrial]) -> Counter:
 
 
 def _rows(study: optuna.Study) -> dict[str, dict]:
-    """The last completed trial of each run: a run two workers raced for is kept once, and a run queued
-    again because its parameters changed (:meth:`Protocol.ran_as_expected`) replaces its stale row."""
+    """The last completed trial of each run, with the machine it ran on: a run two workers raced for is
+    kept once, and a run queued again because its parameters changed (:meth:`Protocol.ran_as_expected`)
+    replaces its stale row."""
     rows = {}
     for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
-        rows[t.user_attrs["run"]] = t.user_attrs["row"]
+        rows[t.user_attrs["run"]] = {**t.user_attrs["row"], "machine": machine_name(t.user_attrs)}
     return rows

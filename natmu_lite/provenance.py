@@ -50,6 +50,13 @@ def machine() -> dict:
             "pid": os.getpid()}
 
 
+def machine_name(where: dict) -> str:
+    """A short name for a :func:`machine` record: the GPU's name, or the CPU's model with the instruction
+    set of its kernels (a run on another instruction set is close, not bit-identical)."""
+    device = where.get("device")
+    return device if device not in (None, "cpu") else f"{where.get('cpu')} ({where.get('isa')})"
+
+
 def git_commit() -> str:
     """The checkout's commit, marked when files it tracks have uncommitted changes."""
     here = Path(__file__).resolve().parent

@@ -92,9 +92,12 @@ def version(root: Path = ROOT) -> str:
 def install_cell(url: str, version: str) -> str:
     """The first code cell of every notebook: installs the package where it is missing (Colab), the
     tagged version, then prints where the notebook runs. While ``url`` is the placeholder it installs
-    nothing and says what to do instead."""
-    head = ("# Install natmu-lite where it is missing (on Colab: under a minute), then say\n"
-            "# where this notebook runs.\n"
+    nothing, and its first line says in one line what to do instead."""
+    first = ("# Install natmu-lite first: not published yet (clone + README's `make`, or pip install a wheel)"
+             if is_placeholder(url) else
+             "# Install natmu-lite where it is missing (on Colab: under a minute), then say\n"
+             "# where this notebook runs.")
+    head = (first + "\n"
             "try:\n"
             "    import natmu_lite  # noqa: F401\n"
             "except ImportError:\n")

@@ -5,7 +5,7 @@
 # # Assignment 1: the gradual-MixUp masks
 #
 # NatMU injects correct information into each forget image by blending it, pixel by pixel, with an
-# image of a relevant remaining class (paper Sec. 3.2):
+# image of a relevant remaining class (paper Sec. 2.3):
 #
 # $$\mathcal{T}_m(x^f, x^r) = x^f \circ m + x^r \circ (\mathbf{1} - m),$$
 #

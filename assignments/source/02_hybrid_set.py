@@ -4,7 +4,7 @@
 # %% [markdown]
 # # Assignment 2: relevant labels and the hybrid set
 #
-# NatMU builds its unlearning instances in three steps (paper Sec. 3.2): for each forget sample it takes
+# NatMU builds its unlearning instances in three steps (paper Sec. 2.3): for each forget sample it takes
 # the original model's top-$n$ classes other than the true one (**relevant labels**), draws one
 # remaining image of each of those classes, never the same image twice (**remaining samples**), and
 # blends the two (assignment 1). Each blend is labelled with the class of its remaining image. In this

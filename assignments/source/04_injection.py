@@ -5,7 +5,7 @@
 # # Assignment 4: design your own injection
 #
 # NatMU's injection function $\mathcal{T}$ is the simplest that works: a pixel-wise weighted sum under
-# four smooth masks, "motivated by data augmentation like MixUp and CutMix" (paper Sec. 3.2). Nothing in
+# four smooth masks, "motivated by data augmentation like MixUp and CutMix" (paper Sec. 2.3). Nothing in
 # the method needs that particular choice: the labels still name the remaining image's class, and the
 # forget image still appears only in part. In this assignment you design another injection function,
 # plug it into NatMU in place of the gradual-MixUp blend (same relevant labels, same remaining images,
