@@ -4,8 +4,11 @@ process (:mod:`~natmu_lite.classroom.remote`) inside the jail of :mod:`~natmu_li
 Before any of the student's code runs it limits itself (memory, file size, processes, no core files), becomes the
 unprivileged user it was given, and makes the package's own versions of the functions the assignment asks for
 unavailable (calling one raises :class:`Blocked`, and the reply says so), as well as the classroom's checks and
-references. Then it loads the student's definitions and answers calls, one frame in, one frame out (:mod:`wire`):
-whatever the student's code does here, including writing to these pipes, it only changes its own answers.
+references. Then it runs the student's file as it runs in Jupyter (:class:`~natmu_lite.classroom.student.Student`:
+cell by cell, with time limits) and answers calls, one frame in, one frame out (:mod:`wire`): whatever the student's
+code does here, including writing to these pipes, it only changes its own answers. A call of a blocked function
+while the file loads (the hand-out's cells compare with the package) fails that cell; during the checks it is
+also flagged.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .student import Student
 
 REQUEST_LIMIT = 2**30  # the checks' own calls (trusted)
 EVENTS: set[str] = set()  # what the student's code did that the teacher should know (the gradebook's flags)
+CHECKING: list[bool] = []  # not empty once the file is loaded and the checks call
 WATCHED = {"subprocess.Popen": "started a program", "os.fork": "started a process", "os.forkpty": "started a process",
            "os.posix_spawn": "started a program", "os.exec": "replaced its process with a program",
            "os.kill": "sent a signal", "os.killpg": "sent a signal", "socket.connect": "opened a network connection",
@@ -58,7 +62,8 @@ def become(uid: int) -> None:
 
 def stub(name: str, assignment: str):
     def blocked(*args, **kwargs):
-        EVENTS.add(f"called the package's own `{name}`, which the assignment asks students to write (blocked)")
+        if CHECKING:
+            EVENTS.add(f"called the package's own `{name}`, which the assignment asks students to write (blocked)")
         raise Blocked(f"the package's own `{name}` is not available while assignment {assignment} is graded: "
                       "it is what the assignment asks you to write. Use your own function.")
     blocked.__name__ = name
@@ -187,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--file-mb", type=int, required=True)
     parser.add_argument("--cell-timeout", type=float, required=True)
+    parser.add_argument("--budget", type=float, default=0.0, help="seconds for running cells in full, in all")
+    parser.add_argument("--definitions-only", type=int, nargs="*", default=[], help="cells (from 1) not run in full")
     parser.add_argument("--uid", type=int, default=None)
     parser.add_argument("--processes", type=int, default=64)
     args = parser.parse_args(argv)
@@ -205,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     sys.addaudithook(audit)
     code = own_code()
     try:
-        student = Student(args.file, args.cell_timeout)
+        student = Student(args.file, args.cell_timeout, args.budget, frozenset(args.definitions_only))
     except Failed as e:
         wire.send(out, wire.encode({"error": str(e), "events": sorted(EVENTS)}))
         return 0
     if own_code() != code:
         EVENTS.add("changed the autograder's code in its own process")
-    wire.send(out, wire.encode({"loaded": True, "problems": student.problems,
-                                                  "skipped": student.skipped, "events": sorted(EVENTS)}))
+    wire.send(out, wire.encode({"loaded": True, "problems": student.problems, "stopped": sorted(student.stopped),
+                                "events": sorted(EVENTS)}))
+    CHECKING.append(True)
     serve(student, inp, out)
     return 0
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             emit({"jail": student.jail.describe()})
-        emit({"loaded": True, "problems": student.problems, "skipped": student.skipped})
+        emit({"loaded": True, "cells": student.problems})
         hidden = hidden_module(args.assignment, args.hidden) if args.hidden else None
         for module, secret in ((load(args.assignment), False), (hidden, True)):
             for record in run_checks(module, student) if module else ():
