@@ -214,7 +214,7 @@ def write_feedback(results: list[Graded], folder: Path) -> list[Path]:
 def summary(results: list[Graded], seconds: float) -> str:
     """A few lines for the terminal: per assignment, the mean points, and who was not graded in full."""
     lines = [f"graded {len(results)} submissions of {len({g.submission.student for g in results})} students in "
-             f"{seconds:.0f} s"]
+             f"{seconds:.0f} s; the students' code ran in {' or '.join(sorted({g.jail for g in results})) or '-'}"]
     for a in sorted({g.submission.assignment for g in results}):
         graded = [g for g in results if g.submission.assignment == a]
         mean = sum(g.total() for g in graded) / len(graded)

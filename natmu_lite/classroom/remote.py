@@ -71,7 +71,7 @@ class Remote:
         argv = ["-m", "natmu_lite.classroom.server", self.assignment, self.file.name, "--memory-mb",
                 str(limits.memory_mb), "--file-mb", str(limits.file_mb), "--cell-timeout", str(limits.call_timeout),
                 "--budget", str(limits.cells), "--definitions-only", *map(str, self.stopped or []),
-                *(["--uid", str(uid)] if uid is not None else [])]
+                *(["--uid", str(uid)] if uid is not None else []), *(["--preload"] * self.jail.preload)]
         if self.jail.kind != "bubblewrap":
             (self.scratch / "private").exists() and self.clear_private()
         self.proc, self.buffer = sandbox.start(self.jail, argv, work, self.log), bytearray()
