@@ -170,9 +170,9 @@ def test_a_notebook_loads_as_it_runs(tmp_path):
         restarted("last")
 
 
-def test_hard_coded_public_answers_pass_the_public_checks_only(tmp_path):
-    """A submission that looks up the answers of every public case (recorded from the solution) earns the public
-    points and fails the hidden checks, which use other cases."""
+def hard_coded() -> str:
+    """Assignment 3's solution, but with first_crossing and overforgetting looking up the answers of every public
+    case (recorded from the solution) instead of computing them."""
     solution = Student(ROOT / "assignments" / "source" / "03_overforgetting.py")
     answers = {}
 
@@ -183,15 +183,20 @@ def test_hard_coded_public_answers_pass_the_public_checks_only(tmp_path):
         return value
 
     recording.raises = solution.raises
-    public = load("03_overforgetting")
-    list(run_checks(public, recording))
+    list(run_checks(load("03_overforgetting"), recording))
     lookup = "\n\n".join(f"def {fn}(curve, reference):\n    return ANSWERS.get(repr(({fn!r}, curve, reference)))"
                           for fn in ("first_crossing", "overforgetting"))
+    return (ROOT / "assignments" / "source" / "03_overforgetting.py").read_text() + \
+        f"\n\n# %%\nANSWERS = {answers!r}\n\n{lookup}\n"
+
+
+def test_hard_coded_public_answers_pass_the_public_checks_only(tmp_path):
+    """A submission that looks up the answers of every public case earns the public points and fails the hidden
+    checks, which use other cases (the hostile class grades it too)."""
     path = tmp_path / "03_overforgetting.py"
-    path.write_text((ROOT / "assignments" / "source" / "03_overforgetting.py").read_text() +
-                    f"\n\nANSWERS = {answers!r}\n\n{lookup}\n")
+    path.write_text(hard_coded())
     cheat = Student(path)
-    assert all(r["passed"] for r in run_checks(public, cheat))
+    assert all(r["passed"] for r in run_checks(load("03_overforgetting"), cheat))
     hidden = [r for r in run_checks(hidden_module("03_overforgetting", ROOT / "assignments" / "hidden"), cheat)
               if r["check"] == "summaries_on_other_curves"]
     assert hidden and not any(r["passed"] for r in hidden)

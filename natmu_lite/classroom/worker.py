@@ -3,7 +3,7 @@
 The grader (:mod:`natmu_lite.classroom.grade`) starts one per submission. It runs the assignment's checks (and the
 instructor's hidden ones, ``--hidden``); the student's code never runs here: every call goes to the student's own
 jailed process (:mod:`~natmu_lite.classroom.remote`, :mod:`~natmu_lite.classroom.sandbox`). It writes one JSON line
-per event on its stdout, a pipe only the grader holds: ``{"loaded": true, "problems": [...], "jail": ...}`` or
+per event on its stdout, a pipe only the grader holds: ``{"jail": ...}``, ``{"loaded": true, "cells": [...]}`` or
 ``{"error": why}``, then one line per case, ``{"flags": [...]}`` and ``{"done": true}``.
 """
 
