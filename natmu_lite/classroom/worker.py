@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="natmu-student-", ignore_cleanup_errors=True) as scratch:
         student = Remote(args.file, args.assignment, Limits(**json.loads(args.limits)), Path(scratch),
                          sandbox.choose())
-        signal.signal(signal.SIGTERM, lambda *_: (student.stop(), os._exit(3)))
+        signal.signal(signal.SIGTERM, lambda *_: (student.stop(), shutil.rmtree(scratch, ignore_errors=True),
+                                                  os._exit(3)))  # the grader's time limit: leave nothing behind
         try:
             student.start()
         except Gone as e:
