@@ -69,8 +69,9 @@ terminal, `natmu-lite grade {name}.ipynb` on the saved notebook).
 While your work is graded, the package's own {functions} cannot be called from your code (calling
 one fails with a message that says so): write your own. Your instructor may also run hidden checks (other
 sizes, seeds and cases), so make your functions right in general, not just on the cases below. The
-autograder runs only your imports, definitions and assignments that call nothing (training cells are
-skipped), so define helpers with `def` or `lambda`.
+autograder runs your cells in order, as Jupyter does, each for at most a minute: a cell that fails or
+runs longer (training, in a grader without your models) stops there and the feedback names it, so keep
+what your functions need out of the training cells.
 
 | graded | points |
 |---|---|

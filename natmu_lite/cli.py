@@ -255,6 +255,9 @@ def grade_cmd(args: argparse.Namespace) -> int:
         hidden = Path(args.hidden) if args.hidden else None
         if hidden and not hidden.is_dir():
             raise ValueError(f"--hidden {hidden} is not a folder")
+        if not hidden:
+            print("grading with the public checks only, which students run themselves: add --hidden "
+                  "assignments/hidden (the repository's instructor checks) for the hidden ones", file=sys.stderr)
         results = grade_all(submissions, limits, args.workers, progress=not args.quiet, hidden=hidden)
     write_gradebook(results, out / "gradebook.csv", skipped)
     export(out / "gradebook.csv", out / "lms_import.csv")

@@ -33,6 +33,7 @@ def test_every_assignment_has_its_checks_with_points_and_a_rubric():
     assert len(SOURCES) >= 4 and tuple(SOURCES) == ASSIGNMENTS
     for name in ASSIGNMENTS:
         module = load(name)
+        assert checks(hidden_module(name, ROOT / "assignments" / "hidden")), f"{name} has no hidden checks"
         assert len(checks(module)) >= 3 and all(c.points > 0 for c in checks(module)), name
         assert module.RUBRIC and all(p > 0 for p in module.RUBRIC.values()), name
         stub = (STUDENT / f"{name}.ipynb").read_text()
@@ -140,3 +141,62 @@ def test_a_cell_that_cannot_run_is_skipped_and_named(tmp_path):
     blend = [v for (check, _), v in outcome.items() if check.startswith("blend")]
     assert masks and not any(ok for ok, _ in masks) and all(ok for ok, _ in blend)
     assert "does not define a function `natmu_masks` (broken.ipynb, code cell" in masks[0][1]
+
+
+def test_a_notebook_loads_as_it_runs(tmp_path):
+    """Cells run in order: a helper made by a lambda over a computed value works; a cell that raises or runs out of
+    time stops there but still defines what follows it; once the budget is spent, or on a restart for a cell that
+    ran out of time, a cell runs only its definitions; each such cell is named, with why."""
+    cells = ["import torch\nSCALE = torch.tensor(0.5)\ntent = lambda n: torch.arange(n) * SCALE",
+             "raise ValueError('a plot failed')\ndef offset():\n    return 1",
+             "def total(n):\n    return tent(n).sum().item() + offset()",
+             "import time\ntime.sleep(5)\nLATE = 2",
+             "WORK = sum(range(10))\ndef last():\n    return WORK",
+             "from natmu_lite.classroom import self_check\nself_check(In, '01_masks')"]
+    path = tmp_path / "mine.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": []}
+                                          for c in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    student = Student(path, timeout=0.5, budget=1.5)
+    assert student("total", 4) == 4.0 and student.stopped == {4}
+    assert student.problems[0] == "mine.ipynb, code cell 2 raised ValueError: a plot failed at line 1; the rest " \
+                                  "of the cell ran only its imports and definitions"
+    assert student.problems[1].startswith("mine.ipynb, code cell 4 was stopped after 0.5 s, at line 2")
+    assert student("last") == 45
+    restarted = Student(path, timeout=0.5, budget=1e-9, definitions_only=frozenset(student.stopped))
+    said = "\n".join(restarted.problems)
+    assert "code cell 4 ran only its imports and definitions: it ran out of time when the file was first" in said
+    assert "code cell 5 ran only its imports and definitions: the time for running cells was spent" in said
+    with pytest.raises(Failed, match="`WORK` is set in mine.ipynb, code cell 5, which did not run in full"):
+        restarted("last")
+
+
+def hard_coded() -> str:
+    """Assignment 3's solution, but with first_crossing and overforgetting looking up the answers of every public
+    case (recorded from the solution) instead of computing them."""
+    solution = Student(ROOT / "assignments" / "source" / "03_overforgetting.py")
+    answers = {}
+
+    def recording(name, *args):
+        value = solution(name, *args)
+        if name in ("first_crossing", "overforgetting"):
+            answers[repr((name, *args))] = value
+        return value
+
+    recording.raises = solution.raises
+    list(run_checks(load("03_overforgetting"), recording))
+    lookup = "\n\n".join(f"def {fn}(curve, reference):\n    return ANSWERS.get(repr(({fn!r}, curve, reference)))"
+                          for fn in ("first_crossing", "overforgetting"))
+    return (ROOT / "assignments" / "source" / "03_overforgetting.py").read_text() + \
+        f"\n\n# %%\nANSWERS = {answers!r}\n\n{lookup}\n"
+
+
+def test_hard_coded_public_answers_pass_the_public_checks_only(tmp_path):
+    """A submission that looks up the answers of every public case earns the public points and fails the hidden
+    checks, which use other cases (the hostile class grades it too)."""
+    path = tmp_path / "03_overforgetting.py"
+    path.write_text(hard_coded())
+    cheat = Student(path)
+    assert all(r["passed"] for r in run_checks(load("03_overforgetting"), cheat))
+    hidden = [r for r in run_checks(hidden_module("03_overforgetting", ROOT / "assignments" / "hidden"), cheat)
+              if r["check"] == "summaries_on_other_curves"]
+    assert hidden and not any(r["passed"] for r in hidden)

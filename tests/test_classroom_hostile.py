@@ -1,12 +1,15 @@
-"""A hostile class: submissions that try to forge their grade, harm their classmates or the teacher, or call the
-package's own answers, graded beside honest ones. Each gets only the points it earned and a flag in the
-gradebook, the honest ones are unaffected, no file outside the students' private folders changes (the class
-folder, the gradebook after the grader ends, and the teacher's HOME are hashed before and after), and no process
-is left. The student's code runs in bubblewrap where it works here (else the test says so and skips), and once
-more in the plain fallback, where the checks and the student still run in two processes."""
+"""A hostile class: submissions that try to forge their grade, harm their classmates or the teacher, or call,
+reload or read the package's own answers, graded beside honest ones (one a notebook whose helper needs its cells
+run, with a cell that fails). Each gets only the points it earned and a flag in the gradebook, the honest ones
+are unaffected, no file outside the students' private folders changes (the class folder, the gradebook after the
+grader ends, and the teacher's HOME are hashed before and after), and no process is left. Then the teacher's next
+steps: hand points entered and saved with semicolons, a second assignment graded into the same gradebook (with a
+submission hard-coding the public answers, which the hidden checks catch). The student's code runs in bubblewrap
+where it works here (else the test says so and skips), and once more in the plain fallback, where the checks and
+the student still run in two processes. (A crash while the gradebook is written: tests/test_gradebook.py.)"""
 
-import csv
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from natmu_lite.classroom import sandbox
+
+from .test_assignments import hard_coded
+from .test_gradebook import HAND, edit, table
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ["--time-limit", "150", "--memory-mb", "4608", "--call-timeout", "8"]
@@ -31,16 +37,14 @@ def natmu_masks(height, width, delta=0.0):
 def blend(forget_x, retain_x, masks):
     return torch.zeros_like(forget_x)
 '''
-LAMBDA = '''import torch
-
-tent = lambda n: torch.minimum(torch.arange(n) * 1.0, n - 1 - torch.arange(n) * 1.0) / (n / 2)  # noqa: E731
-
-
-def natmu_masks(height, width, delta=0.0):
-    m1, m2 = tent(height)[:, None].expand(height, width), tent(width)[None].expand(height, width)
-    m3, m4 = (height / 2 - 1) / (height / 2) - m1, (width / 2 - 1) / (width / 2) - m2
-    return (torch.stack([m1, m2, m3, m4]) + delta).clamp(0, 1)
-'''
+NOTEBOOK = ["import torch\n\nONE = torch.ones(())  # a call: only running the cell defines it\n"
+            "tent = lambda n: ONE * torch.minimum(torch.arange(n) * 1.0, n - 1 - torch.arange(n) * 1.0) / (n / 2)",
+            "raise RuntimeError('a figure that fails to draw')",
+            "def natmu_masks(height, width, delta=0.0):\n"
+            "    m1, m2 = tent(height)[:, None].expand(height, width), tent(width)[None].expand(height, width)\n"
+            "    m3, m4 = (height / 2 - 1) / (height / 2) - m1, (width / 2 - 1) / (width / 2) - m2\n"
+            "    return (torch.stack([m1, m2, m3, m4]) + delta).clamp(0, 1)",
+            "def blend" + CORRECT.split("\ndef blend")[1].split("# %%")[0]]
 BLEND_ONLY = 10  # the points of the blend's checks, for a submission whose natmu_masks fails
 
 
@@ -82,8 +86,8 @@ if os.fork() == 0:
 '''
     return {
         "honest": (CORRECT, 20, ""),
-        "lambda": (CORRECT.split("# %%\ndef natmu_masks")[0] + LAMBDA + "\n\ndef blend" +
-                   CORRECT.split("\ndef blend")[1], 20, ""),
+        "notebook": ({"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": []} for c in NOTEBOOK],
+                      "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, 20, ""),
         "forge_fail": (ZERO + at_load("try:\n    import natmu_lite.classroom.checking as c\n    c.fail = c.check = "
                                       "print\nexcept ImportError:\n    pass\n"), 0, "tried to import the autograder"),
         "forge_main": (ZERO + at_load("import sys\nm = sys.modules['__main__']\nfor k in list(vars(m)):\n"
@@ -94,6 +98,11 @@ if os.fork() == 0:
                                         "except OSError:\n    pass\nos._exit(0)\n"), 0, "ended the grading process"),
         "harm": (ZERO + at_load(attack), 0, "tried to write"),
         "detached": (ZERO + at_load(detach), 0, "started a process"),
+        "reload": (ZERO + at_load("import importlib\nimport natmu_lite.methods.natmu as m\ntry:\n"
+                                  "    m = importlib.reload(m)\nexcept ImportError:\n    pass\n") +
+                   "\n\nnatmu_masks, blend = Attack.m.natmu_masks, Attack.m.blend\n", 0, "again"),
+        "source": (ZERO + at_load("import natmu_lite\ncopied = open(natmu_lite.__file__.replace('__init__.py', "
+                                  "'methods/natmu.py')).read()\n"), 0, "source of the functions"),
         "package": (ZERO + "import natmu_lite as nl\nfrom natmu_lite.methods.natmu import blend as b\n\n\n"
                     "def natmu_masks(h, w, delta=0.0):\n    return nl.natmu_masks(h, w, delta)\n\n\n"
                     "def blend(x, y, m):\n    return b(x, y, m)\n", 0, "called the package's own"),
@@ -135,6 +144,16 @@ def leftovers(cls: Path) -> list[str]:
     return found
 
 
+def run_grader(cls: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    """``natmu-lite grade`` on a class folder into tmp_path/grades, with the hidden checks, HOME the fake one."""
+    env = {**os.environ, **env, "HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT),
+           "MPLCONFIGDIR": str(tmp_path / "mpl")}  # the grader's own font cache: not HOME
+    run = subprocess.run([sys.executable, "-m", "natmu_lite.cli", "grade", str(cls), "--out", str(tmp_path / "grades"),
+                          "--workers", "2", "--quiet", "--hidden", str(ROOT / "assignments" / "hidden"), *LIMITS],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
 def grade(tmp_path: Path, env: dict[str, str], students=None) -> tuple[dict, dict, dict]:
     """Grade the hostile class (or some of its ``students``); (expected, gradebook rows, hashes before and
     after)."""
@@ -144,21 +163,16 @@ def grade(tmp_path: Path, env: dict[str, str], students=None) -> tuple[dict, dic
     expected = {k: v for k, v in hostile(cls, home, out).items() if students is None or k in students}
     for student, (source, _, _) in expected.items():
         (cls / student).mkdir(parents=True)
-        (cls / student / "01_masks.py").write_text(source)
+        if isinstance(source, dict):
+            (cls / student / "01_masks.ipynb").write_text(json.dumps(source))
+        else:
+            (cls / student / "01_masks.py").write_text(source)
     before = {"class": digest(cls), "home": digest(home)}
-    run = subprocess.run([sys.executable, "-m", "natmu_lite.cli", "grade", str(cls), "--out", str(out), "--workers",
-                          "2", "--quiet", "--hidden", str(ROOT / "assignments" / "hidden"), *LIMITS], cwd=tmp_path,
-                         env={**os.environ, **env, "HOME": str(home), "PYTHONPATH": str(ROOT),
-                              "MPLCONFIGDIR": str(tmp_path / "mpl")},  # the grader's own font cache: not HOME
-                         capture_output=True,
-                         text=True, timeout=1500)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_grader(cls, tmp_path, env)
     graded = digest(out)
     time.sleep(3)  # a detached child would write the gradebook now
     after = {"class": digest(cls), "home": digest(home), "grades": digest(out)}
-    with (out / "gradebook.csv").open() as f:
-        rows = {row["student"]: row for row in csv.DictReader(f)}
-    return expected, rows, {"before": {**before, "grades": graded}, "after": after}
+    return expected, table(out / "gradebook.csv"), {"before": {**before, "grades": graded}, "after": after}
 
 
 def check_points_and_flags(expected: dict, rows: dict, students) -> None:
@@ -170,7 +184,33 @@ def check_points_and_flags(expected: dict, rows: dict, students) -> None:
             said = row["01_masks/flags"] + row["01_masks/note"]
             assert any(f in said for f in flag.split("|")), (student, row["01_masks/flags"])
         else:
-            assert student not in ("honest", "lambda") or not row["01_masks/flags"], (student, row["01_masks/flags"])
+            assert student not in ("honest", "notebook") or not row["01_masks/flags"], (student, row["01_masks/flags"])
+
+
+def second_assignment(tmp_path: Path, rows: dict) -> None:
+    """The teacher's next steps: hand points and a comment entered in a spreadsheet that saves with semicolons, then
+    another assignment graded into the same gradebook (an honest submission, and one that hard-codes the public
+    cases' answers). Every point and column stays; the hard-coded one earns the public points only."""
+    path = tmp_path / "grades" / "gradebook.csv"
+    edit(path, {("honest", HAND): "2"}, delimiter=";", extra="comments")
+    week3 = tmp_path / "week3"
+    for student, source in [("honest", (ROOT / "assignments" / "source" / "03_overforgetting.py").read_text()),
+                            ("copycat", hard_coded())]:
+        (week3 / student).mkdir(parents=True)
+        (week3 / student / "03_overforgetting.py").write_text(source)
+    before = digest(week3), digest(tmp_path / "home")
+    run_grader(week3, tmp_path, {"NATMU_SANDBOX": "bwrap"})
+    assert (digest(week3), digest(tmp_path / "home")) == before
+    assert path.read_text().splitlines()[0].count(";") > 10, "a semicolon gradebook stays one"
+    now = table(path)
+    assert set(now) == set(rows) | {"copycat"}, "every student of the first assignment stays"
+    for student, row in rows.items():
+        first = {k: v for k, v in row.items() if k.startswith("01_masks/") and k != HAND}
+        assert {k: now[student][k] for k in first} == first, student
+    assert now["honest"][HAND] == "2" and now["honest"]["comments"] == "about honest"
+    public, hidden = "03_overforgetting/public (20)", "03_overforgetting/hidden (4)"
+    assert (now["honest"][public], now["honest"][hidden], now["copycat"][public]) == ("20", "4", "20")
+    assert float(now["copycat"][hidden]) < 4, "the hidden checks catch hard-coded answers"
 
 
 @pytest.mark.slow
@@ -182,17 +222,25 @@ def test_a_hostile_class_gets_only_what_it_earned_in_bubblewrap(tmp_path):
     expected, rows, hashes = grade(tmp_path, {"NATMU_SANDBOX": "bwrap"})
     check_points_and_flags(expected, rows, expected)
     assert float(rows["honest"]["01_masks/hidden (6)"]) == 6, "the hidden checks count for honest work"
-    assert float(rows["lambda"]["01_masks/hidden (6)"]) == 6
+    assert float(rows["notebook"]["01_masks/hidden (6)"]) == 6
+    feedback = (tmp_path / "grades" / "feedback" / "notebook.md").read_text()
+    assert "- 01_masks.ipynb, code cell 2 raised RuntimeError: a figure that fails to draw at line 1" in feedback
+    assert "read the package's source" in rows["source"]["01_masks/flags"]
     assert hashes["before"] == hashes["after"], "a file outside the students' private folders changed"
     assert not leftovers(tmp_path / "class")
+    second_assignment(tmp_path, rows)
+    assert not leftovers(tmp_path / "week3")
 
 
 @pytest.mark.slow
 def test_the_plain_fallback_still_keeps_the_checks_apart(tmp_path):
     """Without bubblewrap the student's code still runs in a process of its own: forging, the package's answers
-    and a crash earn nothing, and nothing is left running. (Files are protected only where the grader is root and
-    Python is open to other users; see the instructors' page.)"""
-    students = ["honest", "lambda", "forge_fail", "forge_main", "package", "exits", "endless", "interrupts"]
-    expected, rows, _ = grade(tmp_path, {"NATMU_SANDBOX": "plain"}, students)
+    and a crash earn nothing, and nothing is left running. Where the grader is root (as here, and on Colab), the
+    student's code runs as a user of its own, so the harmful submissions change no file either."""
+    root = os.geteuid() == 0
+    students = ["honest", "notebook", "forge_fail", "forge_main", "package", "reload", "exits", "endless",
+                "interrupts", *(["harm", "detached"] if root else [])]
+    expected, rows, hashes = grade(tmp_path, {"NATMU_SANDBOX": "plain"}, students)
     check_points_and_flags(expected, rows, students)
+    assert not root or hashes["before"] == hashes["after"], "a file outside the students' private folders changed"
     assert not leftovers(tmp_path / "class")

@@ -32,8 +32,9 @@ from .student import CALL_TIMEOUT
 class Limits:
     seconds: float = 300.0  # wall-clock time for one submission (loading and every check)
     memory_mb: int = 6144  # address space of each student process, and memory held by all of them together
-    call_timeout: float = CALL_TIMEOUT  # one call of a student's function, or one cell's definitions
-    load_timeout: float = 120.0  # starting the student's process and loading the file
+    call_timeout: float = CALL_TIMEOUT  # one call of a student's function, or one cell of the file
+    cells: float = 120.0  # running the file's cells in full, all together (then only their definitions)
+    load_timeout: float = 120.0  # starting the student's process and running the definitions, beyond ``cells``
     file_mb: int = 64  # any file the student's code writes, its printed output included
     result_mb: int = 256  # what one call returns
 
@@ -49,7 +50,7 @@ class Graded:
     seconds: float = 0.0
     flags: list[str] = field(default_factory=list)  # what the teacher should look at (the feedback does not say)
     jail: str = ""
-    skipped: list[str] = field(default_factory=list)  # the lines of the file the autograder did not run
+    cells: list[str] = field(default_factory=list)  # the cells of the file that did not run in full, why
 
     def points(self) -> dict[str, float]:
         """Points per check: its points times the share of its cases passed."""
@@ -114,12 +115,8 @@ def stop(proc: subprocess.Popen) -> str:
 
 
 def outcome(timed_out: bool, returncode: int, records: list[dict], log: Path, limits: Limits) -> str:
-    """What kept a submission from being graded in full: cells that could not run, and why the checks did not
-    all run ("" if nothing did)."""
-    problems = "; ".join(p for r in records for p in r.get("problems", []))
-    if any("done" in r for r in records):
-        return problems
-    return "; ".join(filter(None, [problems, stopped(timed_out, returncode, records, log, limits)]))
+    """Why the checks did not all run ("" if they did)."""
+    return "" if any("done" in r for r in records) else stopped(timed_out, returncode, records, log, limits)
 
 
 def stopped(timed_out: bool, returncode: int, records: list[dict], log: Path, limits: Limits) -> str:
@@ -146,7 +143,7 @@ def grade_one(submission: Submission, limits: Limits, hidden: Path | None = None
             graded.cases[(HIDDEN * r.get("hidden", False) + r["check"], r["case"])] = (r["passed"], r["message"])
         graded.flags += r.get("flags", [])
         graded.jail = r.get("jail", graded.jail)
-        graded.skipped += r.get("skipped", [])
+        graded.cells += r.get("cells", [])
     graded.seconds = time.perf_counter() - start
     return graded
 

@@ -147,9 +147,10 @@ def feedback(student: str, results: list[Graded]) -> str:
                 f"\nGraded file: `{g.submission.name}`."]
         if g.note:
             out.append(f"\n**Not graded in full**: {g.note}")
-        if g.skipped:
-            out.append("\nNot run by the autograder (it runs only imports, definitions and assignments that call "
-                       f"nothing): {'; '.join(g.skipped)}.")
+        if g.cells:
+            out.append("\nCells that did not run in full when the autograder ran your file (each cell runs in "
+                       "order, as in Jupyter; after an error or the time limit, the rest of the cell runs only its "
+                       "imports and definitions):\n" + "\n".join(indent(c) for c in g.cells))
         out += ["\n| check | points |", "|---|---|"]
         out += [f"| {c.name} | {p:g} of {c.points:g} |" for c, p in zip(g.checks, g.points().values())]
         out += failures(g)
@@ -213,7 +214,7 @@ def write_feedback(results: list[Graded], folder: Path) -> list[Path]:
 def summary(results: list[Graded], seconds: float) -> str:
     """A few lines for the terminal: per assignment, the mean points, and who was not graded in full."""
     lines = [f"graded {len(results)} submissions of {len({g.submission.student for g in results})} students in "
-             f"{seconds:.0f} s"]
+             f"{seconds:.0f} s; the students' code ran in {' or '.join(sorted({g.jail for g in results})) or '-'}"]
     for a in sorted({g.submission.assignment for g in results}):
         graded = [g for g in results if g.submission.assignment == a]
         mean = sum(g.total() for g in graded) / len(graded)

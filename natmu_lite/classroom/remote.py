@@ -49,8 +49,8 @@ class Remote:
     def __init__(self, file: Path, assignment: str, limits, scratch: Path, jail: sandbox.Jail):
         self.file, self.assignment, self.limits, self.scratch, self.jail = file, assignment, limits, scratch, jail
         self.path = Path(file.name)
-        self.problems: list[str] = []
-        self.skipped: list[str] = []
+        self.problems: list[str] = []  # the cells that did not run in full, why
+        self.stopped: list[int] | None = None  # the cells that ran out of time at the first load
         self.flags: set[str] = set()  # what the teacher should look at
         self.timed_out: set[str] = set()
         self.crashes: dict[str, int] = {}  # functions that ended the student's process, how often
@@ -70,13 +70,14 @@ class Remote:
         limits, uid = self.limits, self.jail.uid
         argv = ["-m", "natmu_lite.classroom.server", self.assignment, self.file.name, "--memory-mb",
                 str(limits.memory_mb), "--file-mb", str(limits.file_mb), "--cell-timeout", str(limits.call_timeout),
-                *(["--uid", str(uid)] if uid is not None else [])]
+                "--budget", str(limits.cells), "--definitions-only", *map(str, self.stopped or []),
+                *(["--uid", str(uid)] if uid is not None else []), *(["--preload"] * self.jail.preload)]
         if self.jail.kind != "bubblewrap":
             (self.scratch / "private").exists() and self.clear_private()
         self.proc, self.buffer = sandbox.start(self.jail, argv, work, self.log), bytearray()
         self.generation += 1
         try:
-            reply = self.receive(limits.load_timeout, "loading your file")
+            reply = self.receive(limits.load_timeout + limits.cells, "loading your file")
         except Gone as e:
             self.dead = str(e)
             raise
@@ -84,7 +85,8 @@ class Remote:
         if "error" in reply:
             self.dead = reply["error"]
             raise Gone(self.dead)
-        self.problems, self.skipped = reply["problems"], reply.get("skipped", [])
+        if self.stopped is None:  # a restart runs the same cells, but not again those that ran out of time
+            self.problems, self.stopped = reply["problems"], reply["stopped"]
 
     def clear_private(self) -> None:
         import shutil

@@ -10,8 +10,10 @@ machine offers, and every process it started killed when it ends.
   working folder, with the same limits; files and network are not hidden.
 
 In both, when the grader runs as root (Colab, a container), the student's process runs as an unprivileged user
-of its own (:func:`student_uid`), so it cannot write what the grader wrote; and :mod:`~natmu_lite.classroom.server`
-limits its memory, processes and file sizes before any of the student's code runs. ``NATMU_SANDBOX=plain`` (or
+of its own (:func:`student_uid`), so it cannot write what the grader wrote; where that user could not read Python
+itself (installed under ``/root``), the process loads the hand-out's modules first and drops its rights after.
+:mod:`~natmu_lite.classroom.server` limits its memory, processes and file sizes before any of the student's code
+runs. ``NATMU_SANDBOX=plain`` (or
 ``bwrap``) forces a choice.
 """
 
@@ -41,10 +43,11 @@ SYSTEM = ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/sbin", "/etc/alternative
 class Jail:
     kind: str  # "bubblewrap" or "plain"
     uid: int | None  # the unprivileged user the student's code runs as, when the grader is root
+    preload: bool = False  # that user cannot read Python: modules are loaded before the rights are dropped
 
     def describe(self) -> str:
-        user = f"as user {self.uid}" if self.uid is not None else "as the grader's user"
-        return f"{self.kind}, {user}"
+        user = "as an unprivileged user of its own" if self.uid is not None else "as the grader's user"
+        return f"{self.kind}, {user}" + " (modules loaded before dropping rights)" * self.preload
 
 
 def student_uid() -> int:
@@ -78,9 +81,10 @@ def choose() -> Jail:
     kind = "bubblewrap" if wanted != "plain" and bubblewrap_works() else "plain"
     if wanted == "bwrap" and kind != "bubblewrap":
         raise ValueError("NATMU_SANDBOX=bwrap, but bubblewrap (bwrap) is not installed or cannot run here")
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    usable = kind == "bubblewrap" or world_readable(Path(sys.prefix)) and world_readable(PACKAGE)
-    return Jail(kind, student_uid() if root and usable else None)
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return Jail(kind, None)
+    readable = kind == "bubblewrap" or world_readable(Path(sys.prefix)) and world_readable(PACKAGE)
+    return Jail(kind, student_uid(), preload=not readable)
 
 
 def python_paths() -> list[str]:

@@ -4,14 +4,21 @@ process (:mod:`~natmu_lite.classroom.remote`) inside the jail of :mod:`~natmu_li
 Before any of the student's code runs it limits itself (memory, file size, processes, no core files), becomes the
 unprivileged user it was given, and makes the package's own versions of the functions the assignment asks for
 unavailable (calling one raises :class:`Blocked`, and the reply says so), as well as the classroom's checks and
-references. Then it loads the student's definitions and answers calls, one frame in, one frame out (:mod:`wire`):
-whatever the student's code does here, including writing to these pipes, it only changes its own answers.
+references. Then it runs the student's file as it runs in Jupyter (:class:`~natmu_lite.classroom.student.Student`:
+cell by cell, with time limits) and answers calls, one frame in, one frame out (:mod:`wire`): whatever the student's
+code does here, including writing to these pipes, it only changes its own answers. A call of a blocked function
+while the file loads (the hand-out's cells compare with the package) fails that cell; during the checks it is
+also flagged.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import importlib
+import importlib.util
+import json
 import os
 import pickle
 import sys
@@ -25,6 +32,8 @@ from .student import Student
 
 REQUEST_LIMIT = 2**30  # the checks' own calls (trusted)
 EVENTS: set[str] = set()  # what the student's code did that the teacher should know (the gradebook's flags)
+CHECKING: list[bool] = []  # not empty once the file is loaded and the checks call
+SOURCES: set[str] = set()  # the files of the package's modules that define the functions blocked
 WATCHED = {"subprocess.Popen": "started a program", "os.fork": "started a process", "os.forkpty": "started a process",
            "os.posix_spawn": "started a program", "os.exec": "replaced its process with a program",
            "os.kill": "sent a signal", "os.killpg": "sent a signal", "socket.connect": "opened a network connection",
@@ -56,9 +65,35 @@ def become(uid: int) -> None:
     os.setuid(uid)
 
 
+def preload(assignment: str) -> None:
+    """Import what the assignment's hand-out imports, while this process may still read Python's files (the user it
+    becomes may not, where Python is installed under /root): the student's code finds them loaded."""
+    from .handout import notebook
+
+    for cell in json.loads(notebook(assignment))["cells"]:
+        for name in imported("".join(cell["source"])) if cell["cell_type"] == "code" else []:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+    import numpy as np
+    import torch
+
+    wire.encode(wire.pack({"value": (torch.zeros(1), np.zeros(1), print)}, id))  # what the replies import
+
+
+def imported(source: str) -> list[str]:
+    """The modules a cell imports."""
+    try:
+        nodes = list(ast.walk(ast.parse(source)))
+    except SyntaxError:
+        return []
+    return [*(a.name for n in nodes if isinstance(n, ast.Import) for a in n.names),
+            *(n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module)]
+
+
 def stub(name: str, assignment: str):
     def blocked(*args, **kwargs):
-        EVENTS.add(f"called the package's own `{name}`, which the assignment asks students to write (blocked)")
+        if CHECKING:
+            EVENTS.add(f"called the package's own `{name}`, which the assignment asks students to write (blocked)")
         raise Blocked(f"the package's own `{name}` is not available while assignment {assignment} is graded: "
                       "it is what the assignment asks you to write. Use your own function.")
     blocked.__name__ = name
@@ -66,25 +101,38 @@ def stub(name: str, assignment: str):
 
 
 def block(assignment: str, functions: tuple[str, ...]) -> None:
-    """Replace the package's versions of ``functions`` wherever the package holds them, and make the classroom
-    (its checks, references and solutions' helpers) impossible to import."""
-    for module in [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "natmu_lite"]:
+    """Replace the package's versions of ``functions`` wherever the package holds them; make the classroom (its
+    checks, references and solutions' helpers) impossible to import, and the package's modules impossible to load
+    again (a reload would bring the functions back); note the files that define them, whose reading is flagged."""
+    loaded = {name: m for name, m in list(sys.modules.items()) if name.split(".")[0] == "natmu_lite"}
+    for module in loaded.values():
         for fn in functions:
-            if callable(getattr(module, fn, None)):
+            real = getattr(module, fn, None)
+            if callable(real):
+                source = getattr(sys.modules.get(getattr(real, "__module__", "")), "__file__", None)
+                SOURCES.update({os.path.realpath(source), os.path.realpath(importlib.util.cache_from_source(
+                    source))} if source else set())
                 setattr(module, fn, stub(fn, assignment))
     for name in [n for n in sys.modules if n.startswith("natmu_lite.classroom")]:
         del sys.modules[name]
     sys.modules["natmu_lite"].__dict__.pop("classroom", None)
-    sys.meta_path.insert(0, NoClassroom())
+    sys.meta_path.insert(0, Guard({n for n in loaded if not n.startswith("natmu_lite.classroom")}))
 
 
-class NoClassroom:
-    """An import hook: ``natmu_lite.classroom`` cannot be imported by the student's code."""
+class Guard:
+    """An import hook: the classroom cannot be imported by the student's code, and the package's modules loaded
+    before it ran cannot be loaded again."""
+
+    def __init__(self, loaded: set[str]):
+        self.loaded = loaded
 
     def find_spec(self, name, path=None, target=None):
         if name.startswith("natmu_lite.classroom"):
             EVENTS.add("tried to import the autograder (natmu_lite.classroom)")
             raise ImportError(f"{name} is not available while grading (the autograder's checks and references)")
+        if name in self.loaded:
+            EVENTS.add(f"tried to load the package's `{name}` again (a reload would undo the blocked functions)")
+            raise ImportError(f"{name} cannot be loaded again while grading")
         return None
 
 
@@ -143,6 +191,8 @@ def audit(event: str, args: tuple) -> None:
     """Note what the student's code does that an answer never needs (an audit hook: it cannot be removed)."""
     if event in WATCHED:
         EVENTS.add(WATCHED[event])
+    elif event == "open" and isinstance(args[0], str | bytes) and os.path.realpath(os.fsdecode(args[0])) in SOURCES:
+        EVENTS.add(f"read the package's source of the functions the assignment asks for ({os.fsdecode(args[0])})")
     elif event == "open" and isinstance(args[0], str) and writes(args[1], args[2]):
         path = os.path.abspath(args[0])
         if not path.startswith((os.getcwd() + os.sep, "/dev/")):
@@ -187,8 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--file-mb", type=int, required=True)
     parser.add_argument("--cell-timeout", type=float, required=True)
+    parser.add_argument("--budget", type=float, default=0.0, help="seconds for running cells in full, in all")
+    parser.add_argument("--definitions-only", type=int, nargs="*", default=[], help="cells (from 1) not run in full")
     parser.add_argument("--uid", type=int, default=None)
     parser.add_argument("--processes", type=int, default=64)
+    parser.add_argument("--preload", action="store_true", help="load the hand-out's modules before --uid")
     args = parser.parse_args(argv)
     inp, out = os.dup(0), os.dup(1)  # the pipes to the checks; the student's prints go to the log on stderr
     null = os.open(os.devnull, os.O_RDONLY)
@@ -196,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     limit(args.memory_mb, args.file_mb, args.processes if args.uid is not None else None)
+    if args.preload:
+        preload(args.assignment)
     if args.uid is not None:
         become(args.uid)
     import torch
@@ -205,14 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     sys.addaudithook(audit)
     code = own_code()
     try:
-        student = Student(args.file, args.cell_timeout)
+        student = Student(args.file, args.cell_timeout, args.budget, frozenset(args.definitions_only))
     except Failed as e:
         wire.send(out, wire.encode({"error": str(e), "events": sorted(EVENTS)}))
         return 0
     if own_code() != code:
         EVENTS.add("changed the autograder's code in its own process")
-    wire.send(out, wire.encode({"loaded": True, "problems": student.problems,
-                                                  "skipped": student.skipped, "events": sorted(EVENTS)}))
+    wire.send(out, wire.encode({"loaded": True, "problems": student.problems, "stopped": sorted(student.stopped),
+                                "events": sorted(EVENTS)}))
+    CHECKING.append(True)
     serve(student, inp, out)
     return 0
 

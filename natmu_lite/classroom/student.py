@@ -1,14 +1,14 @@
-"""Load a student's functions from a notebook or a .py file, with errors meant for students.
+"""Load a student's functions from a notebook or a .py file, as the file runs, with errors meant for students.
 
-Only imports, function and class definitions and assignments that call nothing (``N = 4``, ``tent = lambda i:
-...``) are executed, cell by cell: the rest of a notebook (training runs, plots) is skipped, so grading takes
-seconds and never depends on what the student's notebook printed. :attr:`Student.skipped` says which lines were
-skipped, and a ``NameError`` for a name that a skipped line assigns says so. IPython lines (``%pip ...``,
-``!ls``) and the hand-out's self-check cell are ignored.
-Every call of a student's function, and each cell's definitions, has a time limit (:data:`CALL_TIMEOUT`,
-``--call-timeout``), so an endless loop fails its check with a message and the other checks still run. (The
-grader also runs each submission in a process of its own, with a time and a memory limit: see
-:mod:`natmu_lite.classroom.worker`.)
+The code cells run in order (a .py file's cells are split at ``# %%`` lines; without them it is one cell), each
+within the per-call time limit (:data:`CALL_TIMEOUT`, ``--call-timeout``), all of them within a loading budget.
+A cell that raises or runs past its limit stops there, as in Jupyter, but the rest of it still runs its imports,
+definitions and assignments that call nothing, so that one failing line costs only what it computes; the next
+cell runs as usual. Once the budget is spent, the remaining cells (and, on a restart, the cells that ran out of
+time before) run only those definitions. :attr:`Student.problems` says, cell by cell, what did not run in full
+and why. IPython lines (``%pip ...``, ``!ls``) and the hand-out's self-check (``self_check(In, ...)``) are not run.
+(The grader runs this in a jailed process of its own, with a time and a memory limit: see
+:mod:`natmu_lite.classroom.server`.)
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import ast
 import contextlib
 import json
 import linecache
+import re
 import signal
 import sys
 import threading
+import time
 import traceback
 import types
 from pathlib import Path
@@ -73,25 +75,30 @@ def calls(node: ast.AST) -> bool:
     return any(calls(child) for child in ast.iter_child_nodes(node))
 
 
-def kept(node: ast.stmt) -> bool:
-    """Whether the autograder runs a top-level statement: imports (not the hand-out's self-check), definitions,
-    and assignments that call nothing."""
-    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("natmu_lite.classroom"):
-        return False
+def definition(node: ast.stmt) -> bool:
+    """Whether a statement only defines: an import, a function or class, an assignment that calls nothing."""
     if isinstance(node, KEEP):
         return True
     return isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and not calls(node.value)
 
 
-def assigned(node: ast.stmt) -> list[str]:
-    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-    return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
+def self_check(node: ast.stmt) -> bool:
+    """The hand-out's self-check cell (``from natmu_lite.classroom import self_check``, ``self_check(In, ...)``):
+    grading does not run it."""
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "natmu_lite.classroom" and [a.name for a in node.names] == ["self_check"]
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
+        getattr(node.value.func, "id", None) == "self_check"
 
 
 def code_cells(path: Path) -> list[tuple[str, str]]:
-    """(name for messages, source) of each code cell; a .py file is one cell."""
+    """(name for messages and tracebacks, source) of each code cell; a .py file's cells keep the file's line
+    numbers."""
     if path.suffix != ".ipynb":
-        return [(str(path), path.read_text())]
+        lines = path.read_text().splitlines(True)
+        starts = [0, *(i for i, line in enumerate(lines) if line.startswith("# %%") and i)]
+        return [(f"{path}, cell at line {a + 1}", "\n" * a + "".join(lines[a:b]))
+                for a, b in zip(starts, [*starts[1:], len(lines)])]
     try:
         cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         return [(f"{path.name}, code cell {i}", "".join(c["source"])) for i, c in enumerate(cells, 1)]
@@ -111,58 +118,89 @@ def without_magics(source: str) -> str:
 
 
 class Student:
-    """The definitions found in one student file; ``student("fn", *args)`` calls ``fn`` with friendly errors.
+    """The functions of one student file, loaded as it runs; ``student("fn", *args)`` calls ``fn`` with friendly
+    errors.
 
-    A cell that cannot run (invalid Python, an error or an endless loop in its definitions) is skipped, as
-    Jupyter would stop in it and go on with the next: what it defines is missing, and :attr:`problems` says
-    why. Only a file that is not a readable notebook cannot be loaded at all."""
+    ``budget`` is the time for running the cells in full, all together (0: definitions only, as a quick look
+    does); ``definitions_only`` numbers cells (from 1) that run only their definitions, such as those that ran
+    out of time when the grader first loaded the file. :attr:`problems` names each cell that did not run in
+    full, and why; :attr:`stopped` numbers the cells that ran out of time. Only a file that is not a readable
+    notebook cannot be loaded at all."""
 
-    def __init__(self, path: Path, timeout: float = CALL_TIMEOUT):
+    def __init__(self, path: Path, timeout: float = CALL_TIMEOUT, budget: float = 0.0,
+                 definitions_only: frozenset[int] = frozenset()):
         self.path, self.timeout = path, timeout
         self.module = types.ModuleType("student")
         sys.modules["student"] = self.module  # dataclasses look their module up
-        self.skipped: list[str] = []  # the lines not run, by cell
-        self.unset: dict[str, str] = {}  # a name a skipped line assigns -> where
-        cells = [(name, without_magics(source)) for name, source in code_cells(path)]
-        self.problems = [e for e in (self._define(name, source) for name, source in cells) if e]
+        self.problems: list[str] = []
+        self.stopped: set[int] = set()
+        self.failed: list[tuple[str, str, str]] = []  # (cell, its source, what went wrong in it)
+        deadline = time.monotonic() + budget
+        for number, (name, source) in enumerate(code_cells(path), 1):
+            left = deadline - time.monotonic()
+            why = ("it ran out of time when the file was first loaded" if number in definitions_only else
+                   "the time for running cells was spent" if budget > 0 and left <= 0 else None)
+            seconds = min(timeout, left) if budget > 0 and why is None else None
+            problem, late = self._cell(name, without_magics(source), seconds, why)
+            if problem or seconds is None:
+                self.failed.append((name, source, problem or ""))
+            if problem:
+                self.problems.append(problem)
+            if late:
+                self.stopped.add(number)
 
-    def _define(self, name: str, source: str) -> str | None:
-        """Run the imports, definitions and constants of one cell; an error message if that fails."""
+    def _cell(self, name: str, source: str, seconds: float | None, why: str | None) -> tuple[str | None, bool]:
+        """Run one cell for ``seconds`` (None: only its definitions, because of ``why``): what went wrong, if
+        anything, and whether the cell ran out of time."""
         try:
             tree = ast.parse(source, name)
         except SyntaxError as e:
-            return f"{name} is not valid Python (line {e.lineno}: {e.msg})"
-        skipped = [node for node in tree.body if not kept(node)]
-        linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
+            return f"{name} is not valid Python (line {e.lineno}: {e.msg}): it did not run", False
+        nodes = [node for node in tree.body if not self_check(node)]
+        if nodes:
+            linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
+        done, problem, late = 0, None, seconds is None and why is not None
+        if seconds is not None:
+            try:
+                with time_limit(seconds):
+                    for node in nodes:
+                        self._exec(node, name)
+                        done += 1
+            except TimeLimit:
+                problem, late = f"{name} was stopped after {seconds:g} s, at line {nodes[done].lineno}", True
+            except BaseException as e:  # noqa: B036 (exit() or KeyboardInterrupt in a cell ends that cell only)
+                problem = f"{name} raised {error(e)} at line {nodes[done].lineno}"
+            done += problem is not None
+        rest = [node for node in nodes[done:] if definition(node)]
+        if late and not problem and nodes:
+            problem = f"{name} ran only its imports and definitions: {why}"
+        elif problem and rest:
+            problem += "; the rest of the cell ran only its imports and definitions"
+        return "; ".join(filter(None, [problem, self._definitions(name, rest)])) or None, late
+
+    def _definitions(self, name: str, nodes: list[ast.stmt]) -> str | None:
+        """Run imports and definitions (a class body, a default argument may still loop or fail)."""
         try:
             with time_limit(self.timeout):
-                for node in [node for node in tree.body if kept(node)]:
+                for node in nodes:
                     try:
-                        exec(compile(ast.Module([node], []), name, "exec"), self.module.__dict__)
-                    except NameError:  # an assignment that reads what a skipped line sets: skipped as well
+                        self._exec(node, name)
+                    except NameError:  # a constant that reads what a line not run sets: not run either
                         if not isinstance(node, ast.Assign | ast.AnnAssign):
                             raise
-                        skipped.append(node)
         except TimeLimit:
-            return f"the imports and definitions in {name} did not finish within {self.timeout:g} s"
-        except (Exception, SystemExit) as e:  # SystemExit: exit() in a class body or a default argument
-            return f"the imports and definitions in {name} failed to run: {error(e)}"
-        finally:
-            self.note_skipped(name, sorted(skipped, key=lambda n: n.lineno))
+            return f"the definitions in {name} did not finish within {self.timeout:g} s"
+        except (Exception, SystemExit) as e:
+            return f"the definitions in {name} failed: {error(e)}"
         return None
 
-    def note_skipped(self, cell: str, nodes: list[ast.stmt]) -> None:
-        lines = [f"{n.lineno}" if n.end_lineno == n.lineno else f"{n.lineno}-{n.end_lineno}" for n in nodes
-                 if not (isinstance(n, ast.Expr) and "self_check" in ast.unparse(n))]
-        if lines:
-            self.skipped.append(f"{cell}: line{'s' * (len(lines) > 1)} {', '.join(lines)}")
-        for n in nodes:
-            self.unset.update({v: f"{cell}, line {n.lineno}" for v in assigned(n) if v not in self.unset})
+    def _exec(self, node: ast.stmt, name: str) -> None:
+        exec(compile(ast.Module([node], []), name, "exec"), self.module.__dict__)
 
     def function(self, name: str):
         fn = self.module.__dict__.get(name)
-        skipped = f" ({self.problems[0]}{' and more' if len(self.problems) > 1 else ''})" if self.problems else ""
-        check(callable(fn), f"{self.path.name} does not define a function `{name}`{skipped}. Keep the name and the "
+        why = next((f" ({problem})" for _, source, problem in self.failed if problem and f"def {name}(" in source), "")
+        check(callable(fn), f"{self.path.name} does not define a function `{name}`{why}. Keep the name and the "
                             "signature the exercise gives, so that the autograder can find it.")
         return fn
 
@@ -193,15 +231,16 @@ class Student:
         fail(message)  # outside the except clause: no chained traceback
 
     def explain(self, e: BaseException) -> str:
-        """The error, and for a name a skipped line would have set, why it is missing."""
-        where = self.unset.get(getattr(e, "name", None) or "") if isinstance(e, NameError) else None
-        return error(e) + (f" (`{e.name}` is set in {where}, a line the autograder does not run: it runs only "
-                           "imports, definitions and assignments that call nothing; define it with `def`)"
+        """The error, and for a name that a cell which did not run in full sets, which cell that is."""
+        name = getattr(e, "name", None) if isinstance(e, NameError) else None
+        pattern = re.compile(rf"^\s*{re.escape(name or '')}\s*(:[^=]*)?=[^=]", re.M)
+        where = next((cell for cell, source, _ in self.failed if name and pattern.search(source)), None)
+        return error(e) + (f" (`{name}` is set in {where}, which did not run in full)"
                            if where else "")
 
     def _trace(self, e: BaseException) -> str:
         """The traceback lines that point into the student's own code."""
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(self.path.name)
-                  or f.filename == str(self.path)]
+        every = traceback.StackSummary.extract(traceback.walk_tb(e.__traceback__), lookup_lines=False)  # no reading
+        frames = [f for f in every if f.filename.startswith(self.path.name) or f.filename == str(self.path)]
         return "".join(traceback.format_list(frames)).rstrip()
 

@@ -3,7 +3,7 @@
 The grader (:mod:`natmu_lite.classroom.grade`) starts one per submission. It runs the assignment's checks (and the
 instructor's hidden ones, ``--hidden``); the student's code never runs here: every call goes to the student's own
 jailed process (:mod:`~natmu_lite.classroom.remote`, :mod:`~natmu_lite.classroom.sandbox`). It writes one JSON line
-per event on its stdout, a pipe only the grader holds: ``{"loaded": true, "problems": [...], "jail": ...}`` or
+per event on its stdout, a pipe only the grader holds: ``{"jail": ...}``, ``{"loaded": true, "cells": [...]}`` or
 ``{"error": why}``, then one line per case, ``{"flags": [...]}`` and ``{"done": true}``.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="natmu-student-", ignore_cleanup_errors=True) as scratch:
         student = Remote(args.file, args.assignment, Limits(**json.loads(args.limits)), Path(scratch),
                          sandbox.choose())
-        signal.signal(signal.SIGTERM, lambda *_: (student.stop(), os._exit(3)))
+        signal.signal(signal.SIGTERM, lambda *_: (student.stop(), shutil.rmtree(scratch, ignore_errors=True),
+                                                  os._exit(3)))  # the grader's time limit: leave nothing behind
         try:
             student.start()
         except Gone as e:
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             emit({"jail": student.jail.describe()})
-        emit({"loaded": True, "problems": student.problems, "skipped": student.skipped})
+        emit({"loaded": True, "cells": student.problems})
         hidden = hidden_module(args.assignment, args.hidden) if args.hidden else None
         for module, secret in ((load(args.assignment), False), (hidden, True)):
             for record in run_checks(module, student) if module else ():
