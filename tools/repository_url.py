@@ -93,7 +93,7 @@ def install_cell(url: str, version: str) -> str:
     """The first code cell of every notebook: installs the package where it is missing (Colab), the
     tagged version, then prints where the notebook runs. While ``url`` is the placeholder it installs
     nothing, and its first line says in one line what to do instead."""
-    first = ("# Install natmu-lite first: not published yet (clone + README's `make`, or pip install a wheel)"
+    first = ("# Install natmu-lite first: not published yet (clone + README's `make`, or a wheel)"
              if is_placeholder(url) else
              "# Install natmu-lite where it is missing (on Colab: under a minute), then say\n"
              "# where this notebook runs.")
