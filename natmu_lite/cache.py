@@ -1,6 +1,7 @@
 """The checkpoint cache: original and retrained models on disk, under a hash of everything that
 determines their weights (:func:`model_key`), written atomically and under a lock so that concurrent
-workers neither train a model twice nor read half a file."""
+workers neither train a model twice nor read half a file; and the pinned originals, the models a committed
+protocol started from, kept beside its storage (:func:`pinned_original`)."""
 
 from __future__ import annotations
 
@@ -196,3 +197,28 @@ def load_pinned(weights: Path, meta: Path, model: nn.Module, key: dict) -> nn.Mo
                          "and pin a new one)") from None
     model.load_state_dict(state)
     return model
+
+
+def pins_beside(storage: str, name: str) -> Path:
+    """Where a protocol pins its original models by default: beside its SQLite file, named after it
+    (``results/default.db``: ``results/default-originals``; another storage, say a GPU's
+    ``default-gpu.db``, has pins of its own, trained on its own device), else (a server, or SQLite in
+    memory) in the checkpoint cache."""
+    if not storage.startswith("sqlite:///") or storage.endswith(":memory:"):
+        return cache_dir() / "originals" / name
+    file = Path(storage.removeprefix("sqlite:///"))
+    return file.parent / f"{file.stem}-originals"
+
+
+def pinned_original(folder: Path, setting: Setting, data: Dataset, seed: int) -> nn.Module:
+    """The original model of ``setting`` (initialised and trained with ``seed``), pinned in ``folder``:
+    read from there (checksum verified) when it is there, else taken from the checkpoint cache (trained if
+    need be) and written there. Training is not bit-reproducible across CPUs, so a protocol resumed on
+    another machine starts from exactly the model its committed runs started from."""
+    weights, meta = pinned_files(folder, setting.name, seed)
+    key = model_key("original", setting, seed)
+    with locked(weights):
+        if not weights.exists():
+            model, seconds = cached_model("original", setting, data, seed, progress=False)
+            pin_original(model, weights, meta, data, key=key, seconds=seconds)
+        return load_pinned(weights, meta, model_for(setting.model, data, seed).to(default_device()), key)

@@ -27,11 +27,10 @@ from .protocol import (
     VARIANTS,
     Plan,
     Protocol,
-    _rows,
+    RunKey,
     best_within_budget,
     budget_trials,
-    parse_run_name,
-    scenario_of,
+    run_rows,
 )
 from .provenance import record
 from .tune import search_distributions
@@ -40,7 +39,7 @@ from .tune import search_distributions
 def tuning_summary(proto: Protocol) -> list[dict]:
     """Per study: its validation replicas, the budget's best trial (the single-stage choice), the
     setting values' score, the search curve (best so far after each trial) and the selection."""
-    rows, replicas = [], _rows(proto.queue("replicas"))
+    rows, replicas = [], run_rows(proto.queue("replicas"))
     for p, scenario, method in proto.studies():
         study = proto.study(p, scenario, method)
         budget = budget_trials(study, proto.trials)
@@ -91,7 +90,7 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
     tuning = [t for p, scenario, method in proto.studies() for t in proto.study(p, scenario, method).trials]
     queues = {which: proto.queue(which) for which in QUEUES}
     device = check_one_device(tuning + [t for q in queues.values() for t in q.trials], proto.storage)
-    rows = {which: _rows(q) for which, q in queues.items()}
+    rows = {which: run_rows(q) for which, q in queues.items()}
     every = [*proto.plans.values(), *proto.replications.values()]
     classes = {p.setting.name: proto.data(p).num_classes for p in every}
     for row in (r for rs in rows.values() for r in rs.values() if "RetainAcc" in r):
@@ -102,8 +101,8 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
         rows[which] = {q: row for q, row in done.items() if proto.ran_as_expected(q, row)}
     for alias, primary in aliases.items():  # a variant with another's parameters: that run's row, marked
         if primary in rows["runs"]:
-            rows["runs"][alias] = {**rows["runs"][primary], "variant": parse_run_name(alias)["variant"],
-                                   "same_as": parse_run_name(primary)["variant"], "seconds": 0.0}
+            rows["runs"][alias] = {**rows["runs"][primary], "variant": RunKey.parse(alias).variant,
+                                   "same_as": RunKey.parse(primary).variant, "seconds": 0.0}
     names = {"replicas": proto.replica_names(), "runs": sorted([*tests, *aliases], key=lambda q: _order(proto, q)),
              "replication": replication}
     missing = [q for which, qs in names.items() for q in qs if q not in rows[which]]
@@ -148,8 +147,8 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
 def complete_seeds(proto: Protocol, names: list[str], missing: list[str]) -> dict[str, list[int]]:
     """Per scenario, the seeds (the protocol's, and those of the further looks known so far, among
     ``names``) none of whose evaluation runs is missing."""
-    gaps = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, missing)}
-    seeds = {(q["setting"], q["request"], q["seed"]) for q in map(parse_run_name, names)}
+    gaps = {(q.setting, q.request, q.seed) for q in map(RunKey.parse, missing)}
+    seeds = {(q.setting, q.request, q.seed) for q in map(RunKey.parse, names)}
     return {scenario: [s for s in sorted({s for (st, r, s) in seeds if st == p.setting.name and r in tests})
                        if not any((p.setting.name, r, s) in gaps for r in tests)]
             for p in proto.plans.values() for scenario, tests in p.requests.items()}
@@ -157,13 +156,13 @@ def complete_seeds(proto: Protocol, names: list[str], missing: list[str]) -> dic
 
 def _order(proto: Protocol, name: str) -> tuple:
     """Exported runs in the order of the plans: setting, scenario, request, seed, method, variant."""
-    q = parse_run_name(name)
-    p = proto.plans[q["setting"]]
-    scenario = scenario_of(p, q["request"])
+    q = RunKey.parse(name)
+    p = proto.plans[q.setting]
+    scenario = p.scenario_of(q.request)
     rows = [*REFERENCE_METHODS, *proto.methods]
-    return (list(proto.plans).index(q["setting"]), list(p.requests).index(scenario),
-            p.requests[scenario].index(q["request"]), q["seed"], rows.index(q["method"]), VARIANTS.index(
-                q["variant"]) if q["variant"] in VARIANTS else -1)
+    return (list(proto.plans).index(q.setting), list(p.requests).index(scenario),
+            p.requests[scenario].index(q.request), q.seed, rows.index(q.method), VARIANTS.index(
+                q.variant) if q.variant in VARIANTS else -1)
 
 
 def originals(proto: Protocol) -> dict[str, dict]:
@@ -171,7 +170,7 @@ def originals(proto: Protocol) -> dict[str, dict]:
     seeds' and the validation replicas'; an added look's or a replication set's is pinned by its first
     run) and describe each for the export: its file, checksum and accuracies, and where it was trained."""
     out = {}
-    looks = {(q["setting"], q["seed"]) for q in map(parse_run_name, proto.test_names()[0])}
+    looks = {(q.setting, q.seed) for q in map(RunKey.parse, proto.test_names()[0])}
     seeds = {p.setting.name: sorted({*proto.seeds, *VALIDATION_SEEDS[:max(len(v) for v in p.validation.values())],
                                      *(s for name, s in looks if name == p.setting.name)})
              for p in proto.plans.values()}

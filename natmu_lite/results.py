@@ -56,7 +56,7 @@ def load_audit(name: str | Path) -> dict:
 def runs(doc: dict, variant: str | tuple[str, ...] = "tuned", looks: bool = False) -> pd.DataFrame:
     """One variant's runs with the reference runs (Retrain, the original), as the tables module expects
     them; of a partial export only the seeds whose runs are all finished (see
-    :meth:`natmu_lite.protocol.Protocol.export`). Only the protocol's own seeds, which every method ran,
+    :func:`natmu_lite.export.export`). Only the protocol's own seeds, which every method ran,
     unless ``looks``: then also the seeds added for the undecided comparisons (:mod:`natmu_lite.decisions`),
     which only some methods ran."""
     frame = pd.DataFrame(doc["runs"])
@@ -181,10 +181,22 @@ def trials(doc: dict) -> pd.DataFrame:
     return frame.assign(did_nothing=frame.progress.lt(least))
 
 
+def tuned_params(doc: dict, setting: str, ratio: float) -> dict[str, dict]:
+    """From an exported protocol (:func:`load_protocol`): the parameters its ``tuned`` variant used for
+    each method on a setting's random-forgetting scenario of ``ratio``, which the U-LiRA audit of
+    :mod:`natmu_lite.audit` then attacks. Read off the runs themselves, so it holds for any selection
+    rule the export was made with."""
+    from .splits import ratio_target  # (imports torch: only when asked)
+
+    target = ratio_target(ratio)
+    rows = [r for r in doc["runs"] if r["setting"] == setting and r["variant"] == "tuned" and r["target"] == target]
+    if not rows:
+        raise ValueError(f"protocol {doc['protocol']!r} has no tuned runs of random forgetting {target} on {setting}")
+    return {r["method"]: r["params"] for r in rows}
+
+
 def stale_audit(doc: dict, audit: dict, setting: str = "default", ratio: float = 0.1) -> list[str]:
     """The audited methods whose parameters in a saved audit are no longer those of the export's tuned runs
     (the protocol's choice changed after the audit ran): their audit rows describe their earlier ones."""
-    from .protocol import tuned_params
-
     now = tuned_params(doc, setting, ratio)
     return [a["method"] for a in audit["audits"] if a["method"] in now and a["params"] != now[a["method"]]]

@@ -201,7 +201,8 @@ def test_a_protocol_pins_its_originals_and_refuses_a_pin_of_another_configuratio
     assert set(pinned) == {"small/0", "small/1", "small/100"}  # each seed's and the validation replica's
     assert pinned["small/1"]["file"] == "small-originals/small-seed1.pt" and pinned["small/1"]["provenance"]["machine"]
     assert pinned["small/0"]["sha256"] != pinned["small/1"]["sha256"]
-    monkeypatch.setattr(protocol, "cached_model", lambda *a, **k: pytest.fail("the pinned original was trained again"))
+    monkeypatch.setattr("natmu_lite.cache.cached_model",
+                        lambda *a, **k: pytest.fail("the pinned original was trained again"))
     again = Protocol("small", storage).original(p, 0)  # a new process: read from the pin
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
     other = Protocol("small", storage, sizes={"train_size": 150})
