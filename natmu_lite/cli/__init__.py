@@ -1,0 +1,48 @@
+"""The ``natmu-lite`` command: demo, bench, table, tune, transfer, protocol, audit, settings, fetch;
+handout and grade (the classroom).
+
+The commands parse their arguments, refuse bad ones with a message that names them (exit status 2)
+before anything trains, and call the package's functions, the same ones the book and the tests call.
+Optuna is imported only by the commands that tune (tune, transfer, protocol): it takes a second or two
+to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from . import audit, bench, classroom, info, tuning
+from .options import POSITIVE, chosen_setting
+
+# each command's parser, beside its handler in the command's module; in the order of --help
+COMMANDS = (bench.add_demo_parser, bench.add_bench_parser, tuning.add_tune_parser, tuning.add_transfer_parser,
+            tuning.add_protocol_parser, bench.add_table_parser, audit.add_audit_parser, info.add_settings_parser,
+            info.add_fetch_parser, classroom.add_handout_parser, classroom.add_grade_parser)
+
+__all__ = ["chosen_setting", "main", "parser"]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: the options every command takes, then the commands."""
+    top = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
+    top.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: torch's choice)")
+    sub = top.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    sub.metavar = "{" + ",".join(c for c in sub.choices if c != "presets") + "}"
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, as provenance records it
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, OSError) as e:  # bad input, refused with a message (OSError: unwritable paths)
+        print(f"natmu-lite: error: {e}", file=sys.stderr)
+        return 2
