@@ -11,7 +11,7 @@ from ..results import load_protocol, tuned_params
 from .options import POSITIVE, candidate_fraction, chosen_setting, model_count, old_spelling, setting_options
 
 
-def add_audit_parser(sub) -> None:
+def add_audit_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="U-LiRA: a per-example membership-inference audit of unlearning methods")
     p.add_argument("--method", required=True, nargs="+", choices=["all", *AUDITED],
                    help="one or more methods, or 'all'; 'original': the trained models, no unlearning")

@@ -28,7 +28,7 @@ from .options import (
 )
 
 
-def add_demo_parser(sub) -> None:
+def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train original and retrained models, run NatMU, print RA/FA/MIA")
     setting_choice(p)
     p.add_argument("--scenario", default="random-1%")
@@ -57,7 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bench_parser(sub) -> None:
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a setting's scenario x method x seed grid and print the paper's table")
     setting_options(p)
     p.add_argument("--scenarios", nargs="+", default=None, help="default: all of the setting's")
@@ -79,7 +79,7 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_table_parser(sub) -> None:
+def add_table_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="print the paper's table of a results file")
     p.add_argument("results")
     p.add_argument("--format", default="text", choices=["text", "markdown", "latex"])

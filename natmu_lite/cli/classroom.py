@@ -18,7 +18,7 @@ from ..classroom.handout import handout
 from .options import POSITIVE, at_least, seconds
 
 
-def add_handout_parser(sub) -> None:
+def add_handout_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("handout", help="write the assignments' student notebooks: a folder and a zip per assignment")
     p.add_argument("out", help="the folder to write into")
     p.add_argument("--assignments", nargs="+", default=None, choices=ASSIGNMENTS, help="default: all")
@@ -32,7 +32,7 @@ def run_handout(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_grade_parser(sub) -> None:
+def add_grade_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade a student's file, or a class's folder or zip into a gradebook")
     p.add_argument("submissions", help="a notebook or .py file, a folder of them, or a zip (a platform's download)")
     p.add_argument("--assignment", default=None, choices=ASSIGNMENTS, help="default: recognised from each file")

@@ -9,7 +9,7 @@ from ..datasets import LOADERS, load_dataset
 from ..settings import SETTINGS
 
 
-def add_settings_parser(sub) -> None:
+def add_settings_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("settings", help="list the named settings: the offline default and the paper's")
     p.set_defaults(func=run_settings)
     sub.add_parser("presets").set_defaults(func=run_settings)  # the old spelling, for one release (not in --help)
@@ -22,7 +22,7 @@ def run_settings(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_fetch_parser(sub) -> None:
+def add_fetch_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", help="find or download a dataset (Fashion-MNIST by default)")
     p.add_argument("dataset", nargs="?", default="fashion-mnist", choices=sorted(LOADERS))
     p.set_defaults(func=run_fetch)

@@ -27,7 +27,7 @@ from .options import (
 )
 
 
-def add_tune_parser(sub) -> None:
+def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="hyperparameter search with Optuna (shared storage: many workers)")
     setting_options(p)
     tuned_method_option(p)
@@ -66,7 +66,7 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_transfer_parser(sub) -> None:
+def add_transfer_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transfer", help="evaluate one scenario's best parameters on another (Fig. 4)")
     setting_options(p)
     tuned_method_option(p)
@@ -94,7 +94,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_protocol_parser(sub) -> None:
+def add_protocol_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protocol", help="the fair benchmark: equal-budget tuning on held-out requests, 5 seeds")
     p.add_argument("name", nargs="?", default="default", help="the protocol (default: the offline default)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///results/<name>.db)")
