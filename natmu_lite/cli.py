@@ -30,7 +30,7 @@ from .classroom.gradebook import export, summary, write_feedback, write_gradeboo
 from .classroom.handout import handout
 from .datasets import LOADERS, load_dataset
 from .grid import check_output, load_results, run_grid
-from .methods import METHODS, SEARCH_SPACES
+from .methods import METHODS, SEARCH_SPACES, load_file
 from .metrics import evaluate
 from .runs import run_method
 from .setting import Setting, check_grid, load_setting_data, make_scenario_split, resized
@@ -300,6 +300,19 @@ def model_count(text: str) -> int:
     return value
 
 
+def load_method_files(argv: list[str]) -> None:
+    """Load the --method-file files (:func:`~natmu_lite.methods.load_file`) before the parser is built, so that
+    their methods are among the commands' choices; a missing file or a name clash exits 2 naming the option."""
+    first = argparse.ArgumentParser(prog="natmu-lite", usage="natmu-lite [--method-file FILE] COMMAND ...",
+                                    add_help=False, allow_abbrev=False)
+    first.add_argument("--method-file", action="append", default=[])
+    for path in first.parse_known_args(argv)[0].method_file:
+        try:
+            load_file(path)
+        except (OSError, ValueError) as e:
+            first.error(f"argument --method-file: {e}")
+
+
 def _size_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-size", type=POSITIVE, default=None, help="override the training-subset size")
     p.add_argument("--epochs", type=POSITIVE, default=None, help="override the original/retrain epochs")
@@ -334,6 +347,8 @@ def _setting_options(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
     top.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: torch's choice)")
+    top.add_argument("--method-file", action="append", default=[], metavar="FILE",
+                     help="a Python file that registers methods, for this command and its workers (repeatable)")
     sub = top.add_subparsers(dest="command", required=True)
     others = sorted(set(METHODS) - {"retrain", "natmu"})
 
@@ -454,6 +469,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    load_method_files(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, as provenance records it
     if args.threads:
