@@ -1,6 +1,7 @@
 """The method registry and interface (methods/base.py), Retrain and Finetune (methods/retrain.py)."""
 
 import importlib.metadata
+import importlib.util
 import math
 import os
 import re
@@ -34,7 +35,7 @@ from natmu_lite.methods.base import check_knobs, spec, unregister
 from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT
 
-from .conftest import same_weights, synthetic
+from .conftest import ROOT, same_weights, synthetic
 from .test_references import ref_logits
 
 
@@ -163,10 +164,10 @@ def toy_file(tmp_path, monkeypatch):
     """A method in a file outside the package, loaded as ``--method-file`` loads it; afterwards its rows are
     unregistered and the variable that lists method files for worker processes is as it was."""
     monkeypatch.delenv(FILES_VARIABLE, raising=False)
-    path = tmp_path / "toy_method.py"
+    path, before = tmp_path / "toy_method.py", set(base.ORIGINS)
     path.write_text(TOY)
     yield path
-    for name in [n for n, m in base.ORIGINS.items() if not m.startswith("natmu_lite.")]:
+    for name in set(base.ORIGINS) - before:
         unregister(name)
 
 
@@ -180,7 +181,9 @@ def test_a_method_registered_in_one_file_appears_in_tables_figures_tuning_and_pr
     """Everything the package lists methods in sees the new file's method, with no other file edited: it has
     no place in the book's order, so it comes after every built-in row; the committed protocol keeps the methods
     its export compares, another protocol takes it."""
-    assert list(METHOD_ORDER)[-2:] == ["natmu w/o CI", "toy"] and METHOD_NAMES["toy"] == "Toy method"
+    order = list(METHOD_ORDER)
+    assert all(order.index(n) < order.index("toy") for n, m in base.ORIGINS.items() if m.startswith("natmu_lite."))
+    assert METHOD_NAMES["toy"] == "Toy method"
     assert plots.palette()["Toy method"] == "#123456" == COLORS["toy"]
     assert "toy" in SEARCH_SPACES and set(tune.search_distributions("toy")) == {"lr", "strength"}
     assert tune.default_params(DEFAULT, "toy") == {"lr": DEFAULT.unlearn.lr, "strength": 0.25}  # the signature's
@@ -248,6 +251,35 @@ def test_an_installed_packages_entry_point_registers_its_methods(tmp_path, monke
     finally:
         unregister("toy")
         sys.modules.pop("toy_package", None)
+
+
+CHECKS = ["test_methods.py", "test_tune.py", "test_tables.py", "test_cli.py", "test_protocol.py", "test_audit.py",
+          "test_settings.py", "test_grid.py", "test_stats.py", "test_decisions.py"]  # where methods are listed
+
+
+@pytest.mark.slow
+def test_the_fast_checks_pass_with_a_method_file_loaded(tmp_path):
+    """`make check`'s tests of the modules that list methods, run again in a process that loads a throw-away
+    method's file on import (as a worker does): the tests over every method take it, and nothing else needs
+    an edit."""
+    path = tmp_path / "throwaway.py"
+    path.write_text(TOY.replace('"toy"', '"throwaway"'))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-o", "addopts=", "-m", "not slow", "-p",
+                          "no:cacheprovider", *CHECKS], cwd=ROOT / "tests", capture_output=True, text=True,
+                         env={**os.environ, FILES_VARIABLE: str(path)})
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "test_every_method_refuses_a_bad_knob_before_anything_trains[throwaway]" in run.stdout
+
+
+def test_the_books_method_list_is_made_from_the_registry(toy_method):
+    """book/api.md documents the module of every registered method of the package (tools/methods_api.py), a
+    user's file left out: a method's new file needs no line of its own there."""
+    spec_ = importlib.util.spec_from_file_location("methods_api", ROOT / "tools" / "methods_api.py")
+    api = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(api)
+    built_in = {spec(m).fn.__module__ for m in METHODS if base.ORIGINS[m].startswith("natmu_lite.")}
+    assert set(api.method_modules()) == built_in and api.method_modules()[0] == "natmu_lite.methods.retrain"
+    assert ".. registered-methods::" in (ROOT / "book" / "api.md").read_text()
 
 
 def bad_values(method: str) -> list[dict]:
