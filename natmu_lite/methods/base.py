@@ -139,7 +139,7 @@ def register(name: str, *, display: str, color: str, order: float = math.inf, sp
 
 
 def unregister(name: str) -> None:
-    """Remove a row (and its method): for tests that register a method of their own."""
+    """Remove a row (and its method): a file's, before it runs again, or a test's own."""
     ROWS.pop(name, None)
     METHODS.pop(name, None)
     ORIGINS.pop(name, None)
