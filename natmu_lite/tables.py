@@ -124,11 +124,12 @@ def to_text(table: pd.DataFrame) -> str:
 def format_table(rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> str:
     """One line per model: the paper's metrics, RetainAcc (train accuracy on D_r), AvgGap to Retrain."""
     keys = list(next(iter(rows.values())))
-    head = f"{'model':<11}" + "".join(f"{k:>10}" for k in [*keys, "AvgGap"]) + f"{'time':>9}"
+    width = max(map(len, ["model", *rows])) + 1
+    head = f"{'model':<{width}}" + "".join(f"{k:>10}" for k in [*keys, "AvgGap"]) + f"{'time':>9}"
     lines = [head, "-" * len(head)]
     for name, m in rows.items():
         gap = avg_gap(m, rows["retrain"])
-        lines.append(f"{name:<11}" + "".join(f"{v:>10.2f}" for v in [*(m[k] for k in keys), gap])
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>10.2f}" for v in [*(m[k] for k in keys), gap])
                      + f"{seconds[name]:>8.1f}s")
     return "\n".join(lines)
 

@@ -1,11 +1,10 @@
 """Fair hyperparameter search with Optuna: one study per (setting, scenario, method).
 
 The objective is the paper's criterion, the AvgGap to the (cached) retrained model. Each method
-searches the shared recipe fields (lr, weight decay, epochs) and its own knobs (NatMU's delta, SalUn's
-saliency fraction, BadTeacher's temperature, SSD's alpha and lambda, NegGrad+'s beta, SCRUB's max
-steps, temperature and loss weights, ℓ1-sparse's penalty weight). Methods that train report
-their gap after every epoch, so a median pruner stops hopeless trials early; SSD has no epochs and
-is never pruned.
+searches the space it registered (:data:`~natmu_lite.methods.SEARCH_SPACES`; :func:`search_distributions`
+lists it): most search the shared recipe fields (lr, weight decay, epochs) and their own knobs. Methods that
+train in epochs report their gap after every epoch, so a median pruner stops hopeless trials early; a
+method registered without epochs (SSD) is never pruned.
 
 Studies live in any storage Optuna accepts: a SQLite file for one machine (the default), or a
 PostgreSQL URL that many processes on many machines share. Each worker asks the storage for new
@@ -167,7 +166,7 @@ def objective(setting: Setting, data: Dataset, split: Split, original: nn.Module
             if trial.should_prune():
                 raise optuna.TrialPruned(f"AvgGap {gap:.2f} after epoch {epoch + 1}")
 
-        callback = report if prune and method != "ssd" else None
+        callback = report if prune and spec(method).epochs else None
         try:
             result = run_method(method, original, data, split, setting, seed=seed, progress=False,
                                 callback=callback, recipe_changes=recipe, **knobs)

@@ -1,9 +1,15 @@
 """The method registry and interface (methods/base.py), Retrain and Finetune (methods/retrain.py)."""
 
+import importlib.metadata
+import importlib.util
 import math
+import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 
+import optuna
 import pandas as pd
 import pytest
 import torch
@@ -12,14 +18,24 @@ import natmu_lite as nl
 import natmu_lite.methods.base as base
 import natmu_lite.methods.retrain as retrain_module
 import natmu_lite.train as train_module
-from natmu_lite import plots, protocol, tables, tune
+from natmu_lite import audit, cli, plots, protocol, tables, tune
 from natmu_lite.classroom.references import ref_accuracy
-from natmu_lite.methods import COLORS, METHOD_NAMES, METHOD_ORDER, SEARCH_SPACES
-from natmu_lite.methods.base import check_knobs, check_number, register, spec, unregister, working_copy
+from natmu_lite.methods import (
+    COLORS,
+    ENTRY_POINTS,
+    FILES_VARIABLE,
+    METHOD_NAMES,
+    METHOD_ORDER,
+    METHODS,
+    SEARCH_SPACES,
+    load_entry_points,
+    load_file,
+)
+from natmu_lite.methods.base import check_knobs, spec, unregister
 from natmu_lite.runs import run_method
 from natmu_lite.settings import DEFAULT
 
-from .conftest import same_weights, synthetic
+from .conftest import ROOT, same_weights, synthetic
 from .test_references import ref_logits
 
 
@@ -46,7 +62,7 @@ def test_registry_methods_share_one_interface_and_its_promises():
         assert all(torch.equal(v, original.state_dict()[k]) for k, v in before.items()), name
         assert model is not original and not storage & {p.data_ptr() for p in model.parameters()}, name
         assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items()), name
-        epochs = [0] if name == "ssd" else [0, 1]  # SSD trains nothing: one call, as epoch 0
+        epochs = [0, 1] if spec(name).epochs else [0]  # SSD trains nothing: one call, as epoch 0
         assert [e for e, _ in calls] == epochs and all(m is model for _, m in calls), name
         assert nl.predict(model, data.test_x).shape == (len(data.test_y), data.num_classes), name
 
@@ -120,35 +136,150 @@ def test_every_setting_names_real_methods_knobs_and_recipe_fields():
 # ---------------------------------------------------------------------------------------------
 # the registry: one file makes a method, everything else is a view of it
 
+TOY = """# A throw-away method, in a file of its own as a user writes one
+from natmu_lite.methods import register
+from natmu_lite.methods.base import check_number, working_copy
+
+
+def space(trial):
+    return {"lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True), "strength": trial.suggest_float("strength", 0, 1)}
+
+
+def check(*, strength, num_classes=None, **_):
+    check_number("Toy method", "strength", strength, "in [0, 1]", lambda v: 0 <= v <= 1)
+
+
+@register("toy", display="Toy method", color="#123456", space=space, check=check)
+def toy(model, data, split, recipe, *, strength: float = 0.25, seed=0, callback=None, progress=True):
+    student = working_copy(model)
+    for epoch in range(recipe.epochs):
+        if callback is not None:
+            callback(epoch, student)
+    return student
+"""
+
+
 @pytest.fixture
-def toy_method():
-    """A method registered in this one place, as a new file would; removed after the test."""
-    def space(trial):
-        return {"lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
-                "strength": trial.suggest_float("strength", 0, 1)}
-
-    def check(*, strength, num_classes=None, **_):
-        check_number("Toy", "strength", strength, "in [0, 1]", lambda v: 0 <= v <= 1)
-
-    @register("toy", display="Toy", color="#123456", order=50, space=space, check=check)
-    def toy(model, data, split, recipe, *, strength: float = 0.25, seed=0, callback=None, progress=True):
-        return working_copy(model)
-
-    yield toy
-    unregister("toy")
+def toy_file(tmp_path, monkeypatch):
+    """A method in a file outside the package, loaded as ``--method-file`` loads it; afterwards its rows are
+    unregistered and the variable that lists method files for worker processes is as it was."""
+    monkeypatch.delenv(FILES_VARIABLE, raising=False)
+    path, before = tmp_path / "toy_method.py", set(base.ORIGINS)
+    path.write_text(TOY)
+    yield path
+    for name in set(base.ORIGINS) - before:
+        unregister(name)
 
 
-def test_a_method_registered_in_one_place_appears_in_tables_figures_tuning_and_protocols(toy_method):
-    assert list(METHOD_ORDER)[-2:] == ["natmu w/o CI", "toy"] and METHOD_NAMES["toy"] == "Toy"
-    assert plots.palette()["Toy"] == "#123456" == COLORS["toy"]
+@pytest.fixture
+def toy_method(toy_file):
+    assert load_file(toy_file) == ["toy"]
+    return toy_file
+
+
+def test_a_method_registered_in_one_file_appears_in_tables_figures_tuning_and_protocols(toy_method):
+    """Everything the package lists methods in sees the new file's method, with no other file edited: it has
+    no place in the book's order, so it comes after every built-in row; the committed protocol keeps the methods
+    its export compares, another protocol takes it."""
+    order = list(METHOD_ORDER)
+    assert all(order.index(n) < order.index("toy") for n, m in base.ORIGINS.items() if m.startswith("natmu_lite."))
+    assert METHOD_NAMES["toy"] == "Toy method"
+    assert plots.palette()["Toy method"] == "#123456" == COLORS["toy"]
     assert "toy" in SEARCH_SPACES and set(tune.search_distributions("toy")) == {"lr", "strength"}
     assert tune.default_params(DEFAULT, "toy") == {"lr": DEFAULT.unlearn.lr, "strength": 0.25}  # the signature's
-    assert "toy" in protocol.protocol_methods("default")
+    assert "toy" not in protocol.protocol_methods("default") and "toy" in protocol.protocol_methods("another")
+    assert "toy" in audit.AUDITED and spec("toy").epochs
     rows = [dict(scenario="random-1%", target="1%", method=m, seed=0, RA=90.0, FATrain=80.0, FATest=None, MIA=60.0)
             for m in ("toy", "natmu", "retrain")]
-    assert list(tables.paper_table(pd.DataFrame(rows)).columns) == ["Retrain", "NatMU", "Toy"]  # the book's order
-    with pytest.raises(ValueError, match=re.escape("Toy strength must be a number in [0, 1], got 2")):
+    assert list(tables.paper_table(pd.DataFrame(rows)).columns) == ["Retrain", "NatMU", "Toy method"]  # book order
+    with pytest.raises(ValueError, match=re.escape("Toy method strength must be a number in [0, 1], got 2")):
         check_knobs("toy", {"strength": 2})
+
+
+def test_a_method_file_is_a_choice_of_every_command_that_takes_methods(toy_file, capsys):
+    """``natmu-lite --method-file FILE``: the file is loaded before the commands' choices are made, tuning
+    samples its space, and the terminal table's first column fits its name (wider than the built-ins')."""
+    for command in (["bench", "--methods"], ["tune", "--method"], ["demo", "--methods"], ["audit", "--method"],
+                    ["transfer", "--method"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["--method-file", str(toy_file), *command[:1], "--help"])
+        assert e.value.code == 0 and "toy" in capsys.readouterr().out, command
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    assert 0 <= SEARCH_SPACES["toy"](trial)["strength"] <= 1
+    rows = {m: {"RA": 90.0, "FA": 80.0, "MIA": 60.0} for m in ("retrain", "toy", "a method named at length")}
+    lines = tables.format_table(rows, {m: 1.0 for m in rows}).splitlines()
+    assert len({len(line) for line in lines}) == 1 and lines[-1].startswith("a method named at length ")
+
+
+def test_a_worker_process_registers_the_loaded_files_methods(toy_method):
+    """The protocol's workers are ``python -m natmu_lite.cli ... --worker`` processes with this one's
+    environment (Protocol.launch), and the audit's a spawned pool: importing the package registers the
+    files that :data:`FILES_VARIABLE` lists, so they know the method without being told."""
+    assert os.environ[FILES_VARIABLE] == str(toy_method.resolve())
+    out = subprocess.run([sys.executable, "-m", "natmu_lite.cli", "tune", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "toy" in out
+
+
+def test_a_name_taken_or_a_missing_file_is_refused_before_anything_runs(toy_file, tmp_path, capsys):
+    """A file that registers a built-in's name, or one another file registered, is refused naming the method
+    and both files, and registers none of its methods; a missing file exits 2 naming the option."""
+    clash = tmp_path / "clash.py"
+    clash.write_text(TOY.replace('"toy"', '"fine"') + TOY.split("\n\n\n", 1)[1].replace('"toy"', '"ssd"'))
+    with pytest.raises(ValueError, match=f"{re.escape(str(clash))} registers 'ssd', which natmu_lite.methods.ssd"):
+        load_file(clash)
+    assert "fine" not in METHODS and spec("ssd").display == "SSD" and FILES_VARIABLE not in os.environ
+    load_file(toy_file)
+    again = tmp_path / "again.py"
+    again.write_text(TOY)
+    with pytest.raises(ValueError, match=f"{re.escape(str(again))} registers 'toy', which {re.escape(str(toy_file))}"):
+        load_file(again)
+    for path in (tmp_path / "missing.py", clash):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["--method-file", str(path), "settings"])
+        assert e.value.code == 2 and "argument --method-file" in capsys.readouterr().err
+
+
+def test_an_installed_packages_entry_point_registers_its_methods(tmp_path, monkeypatch):
+    (tmp_path / "toy_package.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = importlib.metadata.EntryPoint("toy", "toy_package", ENTRY_POINTS)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [point] if group == ENTRY_POINTS else [])
+    try:
+        load_entry_points()
+        assert "toy" in METHODS and base.ORIGINS["toy"] == "toy_package"
+    finally:
+        unregister("toy")
+        sys.modules.pop("toy_package", None)
+
+
+CHECKS = ["test_methods.py", "test_tune.py", "test_tables.py", "test_cli.py", "test_protocol.py", "test_audit.py",
+          "test_settings.py", "test_grid.py", "test_stats.py", "test_decisions.py"]  # where methods are listed
+
+
+@pytest.mark.slow
+def test_the_fast_checks_pass_with_a_method_file_loaded(tmp_path):
+    """`make check`'s tests of the modules that list methods, run again in a process that loads a throw-away
+    method's file on import (as a worker does): the tests over every method take it, and nothing else needs
+    an edit."""
+    path = tmp_path / "throwaway.py"
+    path.write_text(TOY.replace('"toy"', '"throwaway"'))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-o", "addopts=", "-m", "not slow", "-p",
+                          "no:cacheprovider", *CHECKS], cwd=ROOT / "tests", capture_output=True, text=True,
+                         env={**os.environ, FILES_VARIABLE: str(path)})
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "test_every_method_refuses_a_bad_knob_before_anything_trains[throwaway]" in run.stdout
+
+
+def test_the_books_method_list_is_made_from_the_registry(toy_method):
+    """book/api.md documents the module of every registered method of the package (tools/methods_api.py), a
+    user's file left out: a method's new file needs no line of its own there."""
+    spec_ = importlib.util.spec_from_file_location("methods_api", ROOT / "tools" / "methods_api.py")
+    api = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(api)
+    built_in = {spec(m).fn.__module__ for m in METHODS if base.ORIGINS[m].startswith("natmu_lite.")}
+    assert set(api.method_modules()) == built_in and api.method_modules()[0] == "natmu_lite.methods.retrain"
+    assert ".. registered-methods::" in (ROOT / "book" / "api.md").read_text()
 
 
 def bad_values(method: str) -> list[dict]:

@@ -35,6 +35,7 @@ def config() -> dict:
     out = yaml.safe_load((ROOT / "_config.yml").read_text())
     out["title"] = f"{out['title']}: instructor edition"
     out["execute"]["cache"] = str(ROOT / "_build" / ".jupyter_cache")
+    out["sphinx"]["local_extensions"] = {k: str(ROOT / v) for k, v in out["sphinx"]["local_extensions"].items()}
     return out
 
 

@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+from ..methods import load_file
 from . import audit, bench, classroom, info, tuning
 from .options import POSITIVE, chosen_setting
 
@@ -29,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     """The command line: the options every command takes, then the commands."""
     top = argparse.ArgumentParser(prog="natmu-lite", description=__doc__)
     top.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: torch's choice)")
+    top.add_argument("--method-file", action="append", default=[], metavar="FILE",
+                     help="a Python file that registers methods, for this command and its workers (repeatable)")
     sub = top.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
@@ -36,7 +39,21 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def load_method_files(argv: list[str]) -> None:
+    """Load the --method-file files (:func:`~natmu_lite.methods.load_file`) before the parser is built, so that
+    their methods are among the commands' choices; a missing file or a name clash exits 2 naming the option."""
+    first = argparse.ArgumentParser(prog="natmu-lite", usage="natmu-lite [--method-file FILE] COMMAND ...",
+                                    add_help=False, allow_abbrev=False)
+    first.add_argument("--method-file", action="append", default=[])
+    for path in first.parse_known_args(argv)[0].method_file:
+        try:
+            load_file(path)
+        except (OSError, ValueError) as e:
+            first.error(f"argument --method-file: {e}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    load_method_files(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, as provenance records it
     if args.threads:

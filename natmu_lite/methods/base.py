@@ -9,10 +9,11 @@ per method and lists only the knobs it changes.
 
 A method is one file: its function, decorated with :func:`register`, which records everything the
 rest of the package needs to know about it: its name in tables and figures, its colour, its place in
-the book's order, its search space for tuning and the rule for its knobs' values. The tables, the
-figures' palette, the tuning's search spaces and the protocols' method lists are live views of this
-registry (:class:`RowView`), so a new method appears in all of them. Rows that are not methods (the
-original model, NatMU's ablation) get a :class:`Row` of their own.
+the book's order (optional: a method without one comes after the package's own), its search space for
+tuning, the rule for its knobs' values and whether it trains in epochs. The tables, the figures' palette,
+the tuning's search spaces and the protocols' method lists are live views of this registry
+(:class:`RowView`), so a new method appears in all of them. Rows that are not methods (the original
+model, NatMU's ablation) get a :class:`Row` of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functools
 import inspect
 import math
 import numbers
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +48,8 @@ class Row:
     name: str  # the name in code, results files and the CLI
     display: str  # the name in tables and figures
     color: str  # a matplotlib colour, the same in every figure
-    order: int  # the row's place in every table and legend (the book's order)
+    order: float = math.inf  # its place in every table and legend (the book's order): rows sort by it, then by
+    # name, so a row joins between two others without renumbering them, or by default after all of them
     reference: bool = False  # Retrain and the original model: shown in tables, never ranked or tuned
 
 
@@ -57,6 +60,8 @@ class Method(Row):
     fn: UnlearnFn | None = None
     space: SearchSpace | None = None  # None: never tuned (Retrain)
     check: Callable[..., None] | None = None  # check(num_classes=..., **knobs) raises ValueError
+    epochs: bool = True  # trains in epochs, calling callback(epoch, model) after each; False (SSD): called once,
+    # as epoch 0, and a tuning trial has no epoch to be pruned after
 
     @property
     def defaults(self) -> dict:
@@ -66,6 +71,7 @@ class Method(Row):
 
 
 ROWS: dict[str, Row] = {}  # every row, methods included
+ORIGINS: dict[str, str] = {}  # row -> the module that registered it, named in a clash
 METHODS: dict[str, UnlearnFn] = {}  # method -> its function (knobs checked before it runs)
 
 
@@ -95,20 +101,32 @@ class RowView(Mapping):
         return f"RowView({self.field}: {dict(self)})"
 
 
-def add_row(row: Row) -> Row:
+def origin(module: str) -> str:
+    """A module as a clash names it: the package's by name, any other (a user's file) by its file."""
+    if module.startswith("natmu_lite."):
+        return module
+    return getattr(sys.modules.get(module), "__file__", None) or module
+
+
+def add_row(row: Row, module: str | None = None) -> Row:
+    """Register a row; ``module``, the one registering it, defaults to the caller's. A name registered
+    twice is refused, naming both modules, since the second would silently replace the first."""
+    module = module or sys._getframe(1).f_globals["__name__"]
     if row.name in ROWS:
-        raise ValueError(f"row {row.name!r} is registered twice")
-    ROWS[row.name] = row
+        raise ValueError(f"{origin(module)} registers {row.name!r}, which {origin(ORIGINS[row.name])} registers "
+                         "already: rename one of them")
+    ROWS[row.name], ORIGINS[row.name] = row, module
     return row
 
 
-def register(name: str, *, display: str, color: str, order: int, space: SearchSpace | None = None,
-             check: Callable[..., None] | None = None, reference: bool = False
+def register(name: str, *, display: str, color: str, order: float = math.inf, space: SearchSpace | None = None,
+             check: Callable[..., None] | None = None, reference: bool = False, epochs: bool = True
              ) -> Callable[[UnlearnFn], UnlearnFn]:
     """Register a method (see the module's description); returns the function with its knobs checked
     (:func:`check_knobs`) before it does anything, however it is called."""
     def deco(fn: UnlearnFn) -> UnlearnFn:
-        add_row(Method(name, display, color, order, reference, fn=fn, space=space, check=check))
+        add_row(Method(name, display, color, order, reference, fn=fn, space=space, check=check, epochs=epochs),
+                fn.__module__)
 
         @functools.wraps(fn)
         def checked(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, **kwargs) -> nn.Module:
@@ -121,9 +139,10 @@ def register(name: str, *, display: str, color: str, order: int, space: SearchSp
 
 
 def unregister(name: str) -> None:
-    """Remove a row (and its method): for tests that register a method of their own."""
+    """Remove a row (and its method): a file's, before it runs again, or a test's own."""
     ROWS.pop(name, None)
     METHODS.pop(name, None)
+    ORIGINS.pop(name, None)
 
 
 def get_method(name: str) -> UnlearnFn:

@@ -55,7 +55,7 @@ def space(trial) -> dict:
             "lam": trial.suggest_float("lam", 0.1, 10.0, log=True)}
 
 
-@register("ssd", display="SSD", color="#117733", order=7, space=space, check=check)
+@register("ssd", display="SSD", color="#117733", order=7, space=space, check=check, epochs=False)
 def ssd(model: nn.Module, data: Dataset, split: Split, recipe: Recipe, *, alpha: float = 10.0, lam: float = 1.0,
         seed: int = 0, callback: Callable | None = None, progress: bool = True) -> nn.Module:
     """SSD with importances at the recipe's batch size (``callback`` is called once, as epoch 0)."""

@@ -18,7 +18,11 @@ SAMPLER_SEED = 0  # one TPE seed for every study
 BUDGETS = (8, 16)  # the budget figure's smaller budgets (with TRIALS), as "best of 8" / "best of 16" runs
 BUDGET_METHODS = 2  # per scenario, the methods (best by validation) whose smaller-budget choices are evaluated
 PROTOCOLS = {"default": ("default", "default-subclass")}  # protocol -> the settings whose scenarios it runs
-PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {}  # protocol -> a subset of the tuned methods, where it has one
+# protocol -> its methods, where it pins them. The committed protocol pins the ones its export compares, so that a
+# method registered later (a new file, a --method-file) leaves it and its export as they are
+PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {
+    "default": ("amnesiac", "badteacher", "finetune", "ga", "l1sparse", "natmu", "neggradplus", "salun", "scrub",
+                "ssd")}
 TRANSFER = {"random-1%": "random-10%"}  # scenario -> the scenario whose selected parameters it also tries
 RETRIES = 3  # a run that raised is queued again this many times at most (a deterministic error stops the protocol)
 VARIANTS = ("tuned", "single-stage", "untuned", "transfer", *(f"best of {b}" for b in BUDGETS))
@@ -125,9 +129,9 @@ def replication_plan(setting: Setting) -> Plan | None:
 
 
 def protocol_methods(protocol: str) -> tuple[str, ...]:
-    """The methods a protocol compares: every registered method with a search space (a method added to
-    the package joins the protocols; resuming one then runs just that method), unless the protocol
-    lists a subset of its own in :data:`PROTOCOL_METHODS`."""
+    """The methods a protocol compares: those it pins in :data:`PROTOCOL_METHODS` (the committed one), else
+    every registered method with a search space (a method registered since joins it; resuming the protocol
+    then runs just that method)."""
     methods = PROTOCOL_METHODS.get(protocol, tuple(sorted(SEARCH_SPACES)))
     unknown = sorted(set(methods) - set(SEARCH_SPACES))
     if unknown:
