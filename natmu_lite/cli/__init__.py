@@ -1,4 +1,4 @@
-"""The ``natmu-lite`` command: demo, bench, table, tune, transfer, protocol, audit, settings, fetch;
+"""The ``natmu-lite`` command: demo, bench, table, tune, transfer, protocol, verdict, audit, settings, fetch;
 handout and grade (the classroom).
 
 The commands parse their arguments, refuse bad ones with a message that names them (exit status 2)
@@ -15,13 +15,13 @@ import sys
 import torch
 
 from ..methods import load_file
-from . import audit, bench, classroom, info, tuning
+from . import audit, bench, classroom, info, tuning, verdict
 from .options import POSITIVE, chosen_setting
 
 # each command's parser, beside its handler in the command's module; in the order of --help
 COMMANDS = (bench.add_demo_parser, bench.add_bench_parser, tuning.add_tune_parser, tuning.add_transfer_parser,
-            tuning.add_protocol_parser, bench.add_table_parser, audit.add_audit_parser, info.add_settings_parser,
-            info.add_fetch_parser, classroom.add_handout_parser, classroom.add_grade_parser)
+            tuning.add_protocol_parser, verdict.add_verdict_parser, bench.add_table_parser, audit.add_audit_parser,
+            info.add_settings_parser, info.add_fetch_parser, classroom.add_handout_parser, classroom.add_grade_parser)
 
 __all__ = ["chosen_setting", "main", "parser"]
 

@@ -45,11 +45,13 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
     by default the one beside a SQLite storage file, named after it (``results/default.db``:
     ``results/default-originals``),
     else one in the checkpoint cache, which the workers of one machine share (workers on several machines
-    sharing a server storage should be given one shared folder, or each pins the original its CPU trained)."""
+    sharing a server storage should be given one shared folder, or each pins the original its CPU trained).
+    ``methods``: the methods it compares, when not :func:`~natmu_lite.protocol.protocol_methods`'s (a verdict's
+    copy of a committed protocol adds one, :mod:`natmu_lite.verdict`)."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
                  sizes: dict | None = None, pins: str | Path | None = None,
-                 looks: tuple[int, ...] | None = None):
+                 looks: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
         if set(seeds) & set(VALIDATION_SEEDS):
@@ -66,7 +68,7 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
         # the replication set of each setting that has one, by the setting it replicates
         self.replications = {source: r for source in PROTOCOLS[name]
                              if (r := replication_plan(resized(get_setting(source), **self.sizes)))}
-        self.methods = protocol_methods(name)
+        self.methods = protocol_methods(name) if methods is None else tuple(methods)
         self._data: dict[str, Dataset] = {}
         self._originals: dict[tuple[str, int], nn.Module] = {}
         self._selected: dict[tuple[str, str, str], dict] = {}  # complete selections (they never change)

@@ -98,8 +98,12 @@ class Work:
                 "--worker"]
         procs = [subprocess.Popen(argv) for _ in range(workers)]
         with tqdm(total=total, initial=done, desc=f"protocol {self.name}", disable=not progress) as bar:
+            last = time.monotonic()
             while any(p.poll() is None for p in procs):
-                time.sleep(120)  # completion() reads every study and queue: polling it often costs a worker CPU
+                time.sleep(1)
+                if time.monotonic() - last < 120:  # completion() reads every study and queue: polling it often
+                    continue                        # costs a worker CPU
+                last = time.monotonic()
                 done, total = self.completion()
                 bar.total = total
                 bar.update(done - bar.n)

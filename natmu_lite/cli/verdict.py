@@ -1,0 +1,62 @@
+"""The ``verdict`` command: a new method against the committed ten, in one command (see
+:mod:`natmu_lite.verdict`): its runs in a copy of the committed storage, the export and a report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .options import POSITIVE
+
+SIZES = ("trials", "seeds", "train_size", "test_size", "epochs", "unlearn_epochs")  # --quick's, each overridable
+
+
+def add_verdict_parser(sub: argparse._SubParsersAction) -> None:
+    from ..verdict import QUICK
+
+    p = sub.add_parser("verdict", help="a new method against the committed ten: its runs, the export and a report")
+    p.add_argument("method", metavar="METHOD", help="a registered method (load its file with --method-file)")
+    p.add_argument("--out", default=None, help="the output folder (default: verdict-METHOD, or verdict-METHOD-quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="every method at reduced sizes, in minutes (labelled quick; the committed runs are not used)")
+    p.add_argument("--workers", type=POSITIVE, default=1, help="worker processes here (1 torch thread each when >1)")
+    p.add_argument("--no-recheck", action="store_true", help="re-run no committed cell on this machine")
+    for size in SIZES:
+        p.add_argument(f"--{size.replace('_', '-')}", type=POSITIVE, default=None,
+                       help=f"with --quick: override its {size.replace('_', ' ')} ({QUICK[size]})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=run_verdict)
+
+
+def run_verdict(args: argparse.Namespace) -> int:
+    """Check everything, copy the committed storage, run what the method needs (resumable, ``--workers``
+    processes), export, re-check committed cells here, write the report."""
+    from .. import verdict, verdict_report
+
+    given = {s: getattr(args, s) for s in SIZES if getattr(args, s) is not None}
+    if given and not args.quick:
+        raise ValueError(f"--{next(iter(given)).replace('_', '-')} is for --quick only: a full verdict runs the "
+                         "committed design")
+    out = Path(args.out or f"verdict-{args.method}" + ("-quick" if args.quick else ""))
+    v = verdict.Verdict(args.method, out, args.quick, verdict.quick_sizes(**given) if args.quick else {})
+    if args.worker:
+        v.protocol().work()
+        return 0
+    verdict.check(v)
+    start = time.perf_counter()
+    verdict.prepare(v)
+    proto = v.protocol()
+    command = [a for a in args.argv if a != "--quiet"]
+    command = command[command.index("verdict"):]
+    proto.launch(args.workers, command, progress=not args.quiet)
+    doc = verdict.export(v, proto, command="natmu-lite " + " ".join(args.argv))
+    rechecked = None if args.quick or args.no_recheck else verdict.recheck(proto, doc)
+    report = verdict_report.blocks(doc, rechecked)
+    (out / "verdict.md").write_text(verdict_report.markdown(report))
+    (out / "verdict.html").write_text(verdict_report.to_html(report))
+    print(verdict_report.markdown(report[:3]))
+    print(f"report: {out / 'verdict.md'} (and .html), export: {out / verdict.EXPORT}; "
+          f"wall time {time.perf_counter() - start:.0f}s")
+    return 0

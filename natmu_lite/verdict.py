@@ -1,0 +1,197 @@
+"""A new method's verdict against the committed ten: the committed protocol run again with one more
+method, in a copy of its storage, so that the newcomer gets exactly what the ten got.
+
+Why a copy: the committed storage (``results/default.db``) holds every study, re-checked choice and run of
+the ten. A protocol that compares one more method, resumed on a copy of it, runs just that method's share
+(its studies with the same budget and TPE seed, its candidates' replica runs under the same selection rule,
+its test runs from the same pinned originals and seeds, its transfer and replication runs) and any further
+look the decisions then ask for, and leaves the committed files as they are.
+
+A *quick* verdict (for the classroom and CI) cannot reuse the committed runs, which are of the full sizes:
+it runs every method, the ten and the newcomer, at the reduced sizes of :data:`QUICK` in a storage of its
+own, and says so in every output. Its decisions compare like with like, but small; they are not the
+committed protocol's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import results, stats
+from .cache import atomic_write, pins_beside
+from .methods import SEARCH_SPACES
+
+COMMITTED = "default"  # the committed protocol a verdict is given against
+QUICK = {"trials": 2, "seeds": 2, "train_size": 1000, "test_size": 500, "epochs": 1, "unlearn_epochs": 1}
+STAMP, STORAGE, EXPORT = "verdict-of.json", "verdict.db", "verdict.json"  # in the output folder
+# (scenario, method, variant): the committed cells re-run from their pinned original before a full verdict
+# reports, as tests/test_protocol.py's reproduction check does (why these: see that test's note)
+RECHECKED = (("random-10%", "ssd", "tuned"), ("random-10%", "natmu", "tuned"), ("random-1%", "ga", "tuned"),
+             ("random-10%", "neggradplus", "tuned"))
+METRICS = ("RA", "FATrain", "MIA", "RetainAcc")
+
+
+def committed_methods() -> tuple[str, ...]:
+    from .protocol import PROTOCOL_METHODS
+
+    return PROTOCOL_METHODS[COMMITTED]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One method's verdict in one output folder; ``sizes`` (a quick verdict's): :data:`QUICK`'s keys."""
+
+    method: str
+    out: Path
+    quick: bool = False
+    sizes: dict = field(default_factory=dict)
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.out.resolve() / STORAGE}"
+
+    def stamp(self) -> dict:
+        """What the output folder holds, written before anything runs: a later command resumes only the same."""
+        return {"method": self.method, "quick": self.quick, "sizes": self.sizes, "against": COMMITTED}
+
+    def protocol(self):
+        """The committed protocol's design with the method added, in this folder's storage: its originals
+        pinned beside it (:func:`~natmu_lite.cache.pins_beside`: for a full verdict, the committed ones)."""
+        from .protocol import SEEDS, TRIALS, Protocol
+
+        sizes = {k: v for k, v in self.sizes.items() if k not in ("trials", "seeds")}
+        seeds = tuple(range(self.sizes["seeds"])) if "seeds" in self.sizes else SEEDS
+        return Protocol(COMMITTED, self.storage, self.sizes.get("trials", TRIALS), seeds, sizes,
+                        methods=(*committed_methods(), self.method))
+
+
+def quick_sizes(**overrides) -> dict:
+    """:data:`QUICK` with the given overrides (None: QUICK's)."""
+    return {**QUICK, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def committed_storage() -> Path:
+    """The committed storage file (in a clone: the package's wheel carries the exports only)."""
+    return results.RESULTS / f"{COMMITTED}.db"
+
+
+def check(v: Verdict) -> None:
+    """Refuse, before anything runs (``ValueError`` naming the argument): a method that is not a registered
+    tuned method or is one of the committed ten, an output folder that holds another verdict or other files,
+    and for a full verdict a missing committed storage or a machine whose runs would not be comparable."""
+    if v.method not in SEARCH_SPACES:
+        raise ValueError(f"METHOD {v.method!r} is not a registered method with a search space (a method file is loaded with "
+                         f"--method-file FILE before the command); registered: {', '.join(sorted(SEARCH_SPACES))}")
+    if v.method in committed_methods():
+        raise ValueError(f"METHOD {v.method!r} is one of the committed ten: its verdict is the committed export "
+                         f"(results/{COMMITTED}.json)")
+    if v.out.exists():
+        stamp = v.out / STAMP
+        if not v.out.is_dir():
+            raise ValueError(f"--out {v.out} is a file, not a folder")
+        if stamp.exists() and json.loads(stamp.read_text()) != v.stamp():
+            held = json.loads(stamp.read_text())
+            raise ValueError(f"--out {v.out} holds the {'quick ' if held['quick'] else ''}verdict of "
+                             f"{held['method']!r}{' at other sizes' if held['method'] == v.method else ''}; "
+                             "choose another folder")
+        if not stamp.exists() and any(v.out.iterdir()):
+            raise ValueError(f"--out {v.out} holds files and no verdict; choose a new or empty folder")
+    if not v.quick:
+        if not committed_storage().exists():
+            raise ValueError(f"the committed storage {committed_storage()} is not here (a clone of the repository "
+                             "has it); --quick runs without it")
+        check_comparable(results.load_protocol(COMMITTED)["device"])
+
+
+def check_comparable(committed: dict) -> None:
+    """A full verdict's runs join the committed ones in one export, which must be of one device, precision
+    and torch version (:func:`natmu_lite.export.check_one_device`): refuse another machine up front."""
+    import torch
+
+    from .train import default_device, precision
+
+    here = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "precision": precision(default_device()), "torch": torch.__version__}
+    if here != committed:
+        raise ValueError(f"the committed runs ran on {committed}, this machine is {here}: a full verdict's runs "
+                         "would not be comparable with them; --quick runs every method here")
+
+
+def prepare(v: Verdict) -> None:
+    """Make the output folder: its stamp, and for a full verdict the copy of the committed storage (SQLite's
+    backup, consistent even while another process reads it) and of its pinned originals, checked against
+    the committed export's checksums. A folder prepared before is resumed as it is."""
+    v.out.mkdir(parents=True, exist_ok=True)
+    (v.out / STAMP).write_text(json.dumps(v.stamp(), indent=1))
+    if v.quick or (v.out / STORAGE).exists():
+        return
+    pins = pins_beside(v.storage, COMMITTED)
+    shutil.copytree(pins_beside(f"sqlite:///{committed_storage()}", COMMITTED), pins, dirs_exist_ok=True)
+    check_pins(pins, results.load_protocol(COMMITTED)["originals"])
+    copy = v.out / f".{STORAGE}.partial"
+    with sqlite3.connect(f"file:{committed_storage()}?mode=ro", uri=True) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    copy.replace(v.out / STORAGE)  # whole or absent: an interrupted copy is made again
+
+
+def check_pins(pins: Path, originals: dict) -> None:
+    """Every committed original in ``pins``, byte for byte (its checksum in the committed export)."""
+    import hashlib
+
+    for name, info in originals.items():
+        file = pins / Path(info["file"]).name
+        if hashlib.sha256(file.read_bytes()).hexdigest() != info["sha256"]:
+            raise ValueError(f"{file} is not the committed original {name} (its checksum differs)")
+
+
+def export(v: Verdict, proto, command: str) -> dict:
+    """The protocol's own export of the folder's storage, marked as this verdict's (and quick, if so)."""
+    from . import export as exporting
+
+    doc = exporting.export(proto, v.out / EXPORT, command=command)
+    doc["verdict"] = {**v.stamp(), "compared": compared(v)}
+    atomic_write(v.out / EXPORT, lambda f: f.write_text(json.dumps(doc, indent=1)))
+    return doc
+
+
+def compared(v: Verdict) -> str:
+    """What the verdict compares with what, in a sentence (the report and the export say it)."""
+    if v.quick:
+        return (f"QUICK: every method (the committed ten and {v.method}) was run here, in one storage, at reduced "
+                f"sizes {v.sizes}; the committed runs are not used, so these decisions are the quick protocol's, "
+                "not the committed protocol's")
+    return (f"{v.method}'s runs, made here, against the committed ten's runs of results/{COMMITTED}.db (copied), on "
+            "the committed design: the same budget, selection rule, pinned originals and seeds")
+
+
+def recheck(proto, doc: dict, cells=RECHECKED) -> pd.DataFrame:
+    """Seed 0 of committed cells re-run here from its pinned original with the parameters it records: per
+    metric, the committed value, this machine's, and the committed seeds' noise band around the former
+    (:func:`~natmu_lite.stats.noise_band`), as the reproduction tests check it. How far this machine's runs
+    move against the committed noise."""
+    import torch
+
+    runs, rows = pd.DataFrame(doc["runs"]), []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the protocol's workers ran: the thread count changes float sums
+    try:
+        for scenario, method, variant in cells:
+            cell = runs[(runs.scenario == scenario) & (runs.method == method) & (runs.variant == variant)]
+            row = cell[cell.seed == 0].iloc[0].to_dict()
+            again = proto.result_row(proto.run_name_of(row), params=row["params"])
+            for metric in METRICS:
+                low, high = stats.noise_band(cell[metric], around=row[metric])
+                rows.append(dict(scenario=scenario, method=method, metric=metric, committed=row[metric],
+                                 here=again[metric], moved=again[metric] - row[metric], low=low, high=high,
+                                 within=bool(low <= again[metric] <= high)))
+    finally:
+        torch.set_num_threads(threads)
+    return pd.DataFrame(rows)

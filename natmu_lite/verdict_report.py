@@ -1,0 +1,141 @@
+"""A verdict's report (:mod:`natmu_lite.verdict`): the new method's row in the fair table beside the
+committed methods, its decisions against NatMU, the paper's baselines and the best, its selection, and
+how far this machine moves committed runs, as Markdown and as the same page in HTML.
+
+The report is a list of blocks (a heading, a paragraph, a table) rendered twice, so that the two files
+say the same thing and the HTML needs no Markdown package.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+from . import decisions, results, stats, tables
+from .methods import METHOD_NAMES
+
+Block = tuple[str, object]  # ("h1" | "h2" | "p", text) or ("table", frame)
+
+
+def name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
+    """The report of a verdict's export (``doc["verdict"]`` says whose), with ``rechecked``
+    (:func:`natmu_lite.verdict.recheck`) when committed cells were re-run here."""
+    v, prov = doc["verdict"], doc["provenance"]
+    method, quick = v["method"], " (QUICK)" if v["quick"] else ""
+    alpha = doc["design"]["decisions"]["level"]
+    decided = results.runs(doc, ("tuned", decisions.SECOND), looks=True)
+    out: list[Block] = [("h1", f"Verdict{quick}: {name(method)} against the committed ten"),
+                        ("p", f"**What was compared:** {v['compared']}."),
+                        ("p", f"The claim tested: *{name(method)} ends closer to Retrain than every rival of the "
+                              f"set, in every scenario*. {decisions.sentence(decided, method, alpha)}"),
+                        ("h2", "Provenance"), ("table", provenance(doc))]
+    summary = pd.concat([stats.fair_summary(results.runs(doc, "tuned")), decisions.floor_summary(decided)])
+    fair = tables.fair_table(summary, leaders=decisions.best_set(decided, alpha), fallbacks=results.fallbacks(doc))
+    out += [("h2", "The fair table"),
+            ("p", "Mean per-seed AvgGap to Retrain [95% interval]; bold: the best and the methods tied with it; "
+                  "† some runs collapsed; ‡ the selection kept the untuned parameters."),
+            ("table", fair.rename(index=lambda m: f"→ {m}" if m == name(method) else m))]
+    out += [("h2", f"Against NatMU, the paper's baselines and every method (level {alpha:.4f})"),
+            ("table", against_natmu(decided, method, alpha)),
+            ("table", decisions.decision_table(decided, method, alpha)),
+            ("h2", "Against the best"), ("table", against_best(decided, method, alpha)),
+            ("h2", "Its selection"), ("table", tables.selection_table(doc).xs(name(method), level="method")),
+            ("table", pd.DataFrame([results.selection_counts(own_studies(doc, method))]))]
+    out += recheck_blocks(rechecked, v["quick"])
+    out += [("h2", "Privacy"),
+            ("p", "Not audited here (a U-LiRA audit takes hours on a CPU). To audit the parameters this verdict "
+                  f"chose, from this folder: `natmu-lite --method-file FILE audit --method {method} natmu "
+                  "--tuned-by verdict.json`."),
+            ("p", f"Command: `{prov['command']}`.")]
+    return out
+
+
+def provenance(doc: dict) -> pd.DataFrame:
+    prov, m = doc["provenance"], doc["provenance"]["machine"]
+    rows = {"command": prov["command"], "commit": prov["git_commit"], "date": prov["date"],
+            "machine": f"{m['cpu']} ({m['isa']}), {m['cores']} cores, device {m['device']}, torch {prov['torch']}",
+            "design": f"{doc['budget']['trials']} trials per study, seeds {doc['design']['seeds']}, "
+                      f"sizes {doc['sizes'] or 'the setting’s own'}",
+            "runs": f"{len(doc['runs'])} evaluation runs, {len(doc['studies'])} studies"}
+    return pd.DataFrame({"": rows}).rename_axis("provenance")
+
+
+def own_studies(doc: dict, method: str) -> dict:
+    return {**doc, "studies": [s for s in doc["studies"] if s["method"] == method]}
+
+
+def against_natmu(decided: pd.DataFrame, method: str, alpha: float) -> pd.DataFrame:
+    """Per scenario, the method's per-seed AvgGap minus NatMU's, its interval, and which way it is decided."""
+    pairs = decisions.compare(decided, method, alpha)
+    pairs = pairs[pairs.rival == "natmu"]
+    way = ["closer" if c < alpha else "farther" if f < alpha else "undecided"
+           for c, f in zip(pairs.p_closer, pairs.p_farther)]
+    return pd.DataFrame({"seeds": pairs.seeds.values,
+                         f"{name(method)} − NatMU": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in
+                                                     zip(pairs.difference, pairs.low, pairs.high)],
+                         f"{name(method)} is": way}, index=pairs.scenario.values).rename_axis("vs NatMU")
+
+
+def against_best(decided: pd.DataFrame, method: str, alpha: float) -> pd.DataFrame:
+    places = decisions.best_set(decided, alpha)
+    own = places[places.method == method].set_index("scenario")
+    return pd.DataFrame({"best": own.best.map(name), "place": own.place, "AvgGap − best": own.difference.round(2),
+                         "vs a second Retrain": own.floor_place})
+
+
+def recheck_blocks(rechecked: pd.DataFrame | None, quick: bool) -> list[Block]:
+    if rechecked is None or rechecked.empty:
+        why = ("a quick verdict uses no committed run" if quick else "not run (--no-recheck)")
+        return [("h2", "This machine against the committed runs"), ("p", f"No committed cell was re-run: {why}.")]
+    inside = int(rechecked.within.sum())
+    return [("h2", "This machine against the committed runs"),
+            ("p", f"Seed 0 of {rechecked.groupby(['scenario', 'method']).ngroups} committed cells re-run here from "
+                  f"its pinned original with its recorded parameters: {inside} of {len(rechecked)} metrics within "
+                  "the committed seeds' noise band around the committed value (the reproduction tests' rule)."),
+            ("table", rechecked.set_index(["scenario", "method", "metric"]).round(2))]
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+def markdown(report: list[Block]) -> str:
+    out = []
+    for kind, body in report:
+        out.append({"h1": "# ", "h2": "## ", "p": ""}.get(kind, "") + body if kind != "table" else md_table(body))
+    return "\n\n".join(out) + "\n"
+
+
+def md_table(frame: pd.DataFrame) -> str:
+    head = [frame.index.name or "", *map(str, frame.columns)]
+    rows = [[str(i if not isinstance(i, tuple) else " / ".join(map(str, i))), *map(str, r)]
+            for i, r in zip(frame.index, frame.itertuples(index=False))]
+    return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |"
+                     for line in [head, ["---"] * len(head), *rows])
+
+
+def inline(text: str) -> str:
+    """Markdown's bold and code marks as HTML, the rest escaped."""
+    text = html.escape(text)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text))
+
+
+def to_html(report: list[Block]) -> str:
+    out = ["<!doctype html>", '<html><head><meta charset="utf-8">', f"<title>{html.escape(report[0][1])}</title>",
+           "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto}table{border-collapse:collapse;"
+           "margin:1em 0}td,th{border:1px solid #bbb;padding:.2em .5em}</style></head><body>"]
+    for kind, body in report:
+        if kind == "table":
+            head = [body.index.name or "", *map(str, body.columns)]
+            out.append("<table><tr>" + "".join(f"<th>{inline(h)}</th>" for h in head) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{inline(str(c))}</td>" for c in (i if not isinstance(i, tuple) else
+                    " / ".join(map(str, i)), *r)) + "</tr>" for i, r in zip(body.index, body.itertuples(index=False))]
+            out.append("</table>")
+        else:
+            out.append(f"<{kind}>{inline(body)}</{kind}>")
+    return "\n".join([*out, "</body></html>"]) + "\n"
