@@ -8,9 +8,10 @@ its test runs from the same pinned originals and seeds, its transfer and replica
 look the decisions then ask for, and leaves the committed files as they are.
 
 A *quick* verdict (for the classroom and CI) cannot reuse the committed runs, which are of the full sizes:
-it runs every method, the ten and the newcomer, at the reduced sizes of :data:`QUICK` in a storage of its
-own, and says so in every output. Its decisions compare like with like, but small; they are not the
-committed protocol's.
+it runs the newcomer and its rivals (the ten, or those named) on a small protocol of its own
+(:func:`quick_setting`: two of the default setting's scenarios, one table class, two validation replicas, no
+replication set) at the reduced sizes of :data:`QUICK`, in a storage of its own, and says so in every output.
+Its decisions compare like with like, but small; they are not the committed protocol's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,9 +27,13 @@ import pandas as pd
 from . import results, stats
 from .cache import atomic_write, pins_beside
 from .methods import SEARCH_SPACES
+from .setting import Setting
+from .settings import SETTINGS, get_setting
 
 COMMITTED = "default"  # the committed protocol a verdict is given against
 QUICK = {"trials": 2, "seeds": 2, "train_size": 1000, "test_size": 500, "epochs": 1, "unlearn_epochs": 1}
+QUICK_PROTOCOL = "verdict-quick"  # the quick verdict's protocol and its one setting
+QUICK_SCENARIOS = {"random-10%": None, "full-class": ("Trouser",)}  # scenario -> its table classes
 STAMP, STORAGE, EXPORT = "verdict-of.json", "verdict.db", "verdict.json"  # in the output folder
 # (scenario, method, variant): the committed cells re-run from their pinned original before a full verdict
 # reports, as tests/test_protocol.py's reproduction check does (why these: see that test's note)
@@ -51,6 +56,7 @@ class Verdict:
     out: Path
     quick: bool = False
     sizes: dict = field(default_factory=dict)
+    rivals: tuple[str, ...] = ()  # a quick verdict's, when not the committed ten
 
     @property
     def storage(self) -> str:
@@ -58,17 +64,40 @@ class Verdict:
 
     def stamp(self) -> dict:
         """What the output folder holds, written before anything runs: a later command resumes only the same."""
-        return {"method": self.method, "quick": self.quick, "sizes": self.sizes, "against": COMMITTED}
+        return {"method": self.method, "quick": self.quick, "sizes": self.sizes, "against": list(self.against)}
+
+    @property
+    def against(self) -> tuple[str, ...]:
+        return self.rivals or committed_methods()
 
     def protocol(self):
         """The committed protocol's design with the method added, in this folder's storage: its originals
         pinned beside it (:func:`~natmu_lite.cache.pins_beside`: for a full verdict, the committed ones)."""
         from .protocol import SEEDS, TRIALS, Protocol
 
+        if not self.quick:
+            return Protocol(COMMITTED, self.storage, TRIALS, SEEDS, methods=(*committed_methods(), self.method))
+        register_quick()
         sizes = {k: v for k, v in self.sizes.items() if k not in ("trials", "seeds")}
-        seeds = tuple(range(self.sizes["seeds"])) if "seeds" in self.sizes else SEEDS
-        return Protocol(COMMITTED, self.storage, self.sizes.get("trials", TRIALS), seeds, sizes,
-                        methods=(*committed_methods(), self.method))
+        return Protocol(QUICK_PROTOCOL, self.storage, self.sizes["trials"], tuple(range(self.sizes["seeds"])), sizes,
+                        methods=(*self.against, self.method))
+
+
+def quick_setting() -> Setting:
+    """The quick verdict's setting: the default's recipes and knobs on :data:`QUICK_SCENARIOS`, two validation
+    replicas each, no replication set (its sizes come from :data:`QUICK`)."""
+    base = get_setting(COMMITTED)
+    return replace(base, name=QUICK_PROTOCOL, scenarios={s: base.scenarios[s] for s in QUICK_SCENARIOS},
+                   validation={s: base.validation[s][:2] for s in QUICK_SCENARIOS},
+                   table_classes={s: c for s, c in QUICK_SCENARIOS.items() if c}, replication={})
+
+
+def register_quick() -> None:
+    """Name the quick protocol and its setting (each worker process does it again, the same way)."""
+    from .protocol import PROTOCOLS
+
+    SETTINGS[QUICK_PROTOCOL] = quick_setting()
+    PROTOCOLS[QUICK_PROTOCOL] = (QUICK_PROTOCOL,)
 
 
 def quick_sizes(**overrides) -> dict:
@@ -86,11 +115,16 @@ def check(v: Verdict) -> None:
     tuned method or is one of the committed ten, an output folder that holds another verdict or other files,
     and for a full verdict a missing committed storage or a machine whose runs would not be comparable."""
     if v.method not in SEARCH_SPACES:
-        raise ValueError(f"METHOD {v.method!r} is not a registered method with a search space (a method file is loaded with "
-                         f"--method-file FILE before the command); registered: {', '.join(sorted(SEARCH_SPACES))}")
+        raise ValueError(f"METHOD {v.method!r} is not a registered method with a search space (a method file is "
+                         f"loaded with --method-file FILE before the command); registered: "
+                         f"{', '.join(sorted(SEARCH_SPACES))}")
     if v.method in committed_methods():
         raise ValueError(f"METHOD {v.method!r} is one of the committed ten: its verdict is the committed export "
                          f"(results/{COMMITTED}.json)")
+    unknown = [m for m in v.rivals if m not in committed_methods()]
+    if unknown or (v.rivals and not v.quick):
+        raise ValueError(f"--rivals {' '.join(v.rivals)}: " + (f"{unknown[0]!r} is not one of the committed ten"
+                         if unknown else "only with --quick (a full verdict compares with the committed ten)"))
     if v.out.exists():
         stamp = v.out / STAMP
         if not v.out.is_dir():
@@ -165,9 +199,12 @@ def export(v: Verdict, proto, command: str) -> dict:
 def compared(v: Verdict) -> str:
     """What the verdict compares with what, in a sentence (the report and the export say it)."""
     if v.quick:
-        return (f"QUICK: every method (the committed ten and {v.method}) was run here, in one storage, at reduced "
-                f"sizes {v.sizes}; the committed runs are not used, so these decisions are the quick protocol's, "
-                "not the committed protocol's")
+        rivals = "the committed ten" if not v.rivals else ", ".join(v.rivals) + " (of the committed ten)"
+        scenarios = ", ".join(s + (f" ({', '.join(c)} only)" if c else "") for s, c in QUICK_SCENARIOS.items())
+        return (f"QUICK: {v.method} and {rivals}, all run here in one storage, on a small protocol of "
+                f"{scenarios}, with {len(quick_setting().validation['random-10%'])} validation replicas, no "
+                f"replication set, at reduced sizes {v.sizes}; the committed runs are not used, so these decisions "
+                "are the quick protocol's, not the committed protocol's")
     return (f"{v.method}'s runs, made here, against the committed ten's runs of results/{COMMITTED}.db (copied), on "
             "the committed design: the same budget, selection rule, pinned originals and seeds")
 

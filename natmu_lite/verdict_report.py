@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import decisions, results, stats, tables
 from .methods import METHOD_NAMES
+from .verdict import committed_methods
 
 Block = tuple[str, object]  # ("h1" | "h2" | "p", text) or ("table", frame)
 
@@ -30,7 +31,9 @@ def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
     method, quick = v["method"], " (QUICK)" if v["quick"] else ""
     alpha = doc["design"]["decisions"]["level"]
     decided = results.runs(doc, ("tuned", decisions.SECOND), looks=True)
-    out: list[Block] = [("h1", f"Verdict{quick}: {name(method)} against the committed ten"),
+    ten = set(v["against"]) == set(committed_methods())
+    against = "the committed ten" if ten else ", ".join(map(name, v["against"]))
+    out: list[Block] = [("h1", f"Verdict{quick}: {name(method)} against {against}"),
                         ("p", f"**What was compared:** {v['compared']}."),
                         ("p", f"The claim tested: *{name(method)} ends closer to Retrain than every rival of the "
                               f"set, in every scenario*. {decisions.sentence(decided, method, alpha)}"),

@@ -52,6 +52,8 @@ def committed_state() -> dict:
     (["verdict", "nope"], "METHOD 'nope'"),
     (["verdict", "natmu"], "METHOD 'natmu' is one of the committed ten"),
     (["verdict", "toy", "--trials", "3"], "--trials is for --quick only"),
+    (["verdict", "toy", "--quick", "--rivals", "natmu", "toy"], "--rivals natmu toy: 'toy' is not one of the"),
+    (["verdict", "toy", "--rivals", "natmu"], "--rivals natmu: only with --quick"),
 ])
 def test_a_bad_method_or_option_is_refused_naming_it(toy_file, tmp_path, capsys, argv, names):
     out = tmp_path / "out"
@@ -90,11 +92,13 @@ def test_a_quick_verdict_names_the_method_gives_its_row_and_decisions_and_leaves
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
     before, out = committed_state(), tmp_path / "verdict"
     assert cli.main(["--method-file", str(toy_file), "verdict", "toy", "--quick", "--out", str(out), "--quiet",
-                     *TINY]) == 0
+                     "--rivals", "natmu", "ssd", *TINY]) == 0
     report, doc = (out / "verdict.md").read_text(), json.loads((out / verdict.EXPORT).read_text())
-    assert report.startswith("# Verdict (QUICK): Toy method against the committed ten")
+    assert report.startswith("# Verdict (QUICK): Toy method against NatMU, SSD")
     assert "| → Toy method |" in report and "vs NatMU" in report and "Against the best" in report
     assert doc["verdict"]["method"] == "toy" and doc["verdict"]["quick"] and "QUICK" in doc["verdict"]["compared"]
     assert "toy" in doc["methods"] and {"toy", "natmu"} <= {r["method"] for r in doc["runs"]}
     assert "<h1>Verdict (QUICK): Toy method" in (out / "verdict.html").read_text()
+    assert cli.main(["--method-file", str(toy_file), "verdict", "toy", "--quick", "--out", str(out), "--quiet",
+                     "--rivals", "natmu", "ssd", *TINY]) == 0  # resumed: finished, nothing runs again
     assert committed_state() == before

@@ -21,6 +21,8 @@ def add_verdict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="every method at reduced sizes, in minutes (labelled quick; the committed runs are not used)")
     p.add_argument("--workers", type=POSITIVE, default=1, help="worker processes here (1 torch thread each when >1)")
+    p.add_argument("--rivals", nargs="+", default=(), metavar="METHOD",
+                   help="with --quick: compare with these of the committed ten only (default: all ten)")
     p.add_argument("--no-recheck", action="store_true", help="re-run no committed cell on this machine")
     for size in SIZES:
         p.add_argument(f"--{size.replace('_', '-')}", type=POSITIVE, default=None,
@@ -40,7 +42,8 @@ def run_verdict(args: argparse.Namespace) -> int:
         raise ValueError(f"--{next(iter(given)).replace('_', '-')} is for --quick only: a full verdict runs the "
                          "committed design")
     out = Path(args.out or f"verdict-{args.method}" + ("-quick" if args.quick else ""))
-    v = verdict.Verdict(args.method, out, args.quick, verdict.quick_sizes(**given) if args.quick else {})
+    v = verdict.Verdict(args.method, out, args.quick, verdict.quick_sizes(**given) if args.quick else {},
+                        tuple(dict.fromkeys(args.rivals)))
     if args.worker:
         v.protocol().work()
         return 0

@@ -79,10 +79,11 @@ class Work:
             name = study_name(p.setting, p.validation[scenario][0], method)
             if name in names:
                 done += min(self.trials, count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
-        for which in QUEUES:
-            if f"protocol/{self.name}/{which}" in names:
-                done += len(run_rows(self.queue(which)))
-        return done, total + len(self.replica_names()) + len(self.test_names()[0]) + len(self.replication_names())
+        runs = {"replicas": self.replica_names(), "runs": self.test_names()[0], "replication": self.replication_names()}
+        for which, known in runs.items():  # only the runs known now count: a copy's store holds others' (a verdict)
+            rows = run_rows(self.queue(which)) if f"protocol/{self.name}/{which}" in names else {}
+            done, total = done + sum(q in rows for q in known), total + len(known)
+        return done, total
 
     def launch(self, workers: int, command: list[str], phase: str = "all", progress: bool = True) -> None:
         """Run what is left of the protocol in ``workers`` processes of this machine (one torch thread
