@@ -30,7 +30,8 @@ def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
     v, prov = doc["verdict"], doc["provenance"]
     method, quick = v["method"], " (QUICK)" if v["quick"] else ""
     alpha = doc["design"]["decisions"]["level"]
-    decided = results.runs(doc, ("tuned", decisions.SECOND), looks=True)
+    # every seed (a look's too) with the second Retrains: what the decisions read (a quick protocol has no looks)
+    decided = results.runs(doc, ("tuned", decisions.SECOND), looks=bool(doc["design"]["decisions"]["looks"]))
     ten = set(v["against"]) == set(committed_methods())
     against = "the committed ten" if ten else ", ".join(map(name, v["against"]))
     out: list[Block] = [("h1", f"Verdict{quick}: {name(method)} against {against}"),
@@ -49,12 +50,13 @@ def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
             ("table", decisions.decision_table(decided, method, alpha)),
             ("h2", "Against the best"), ("table", against_best(decided, method, alpha)),
             ("h2", "Its selection"), ("table", tables.selection_table(doc).xs(name(method), level="method")),
-            ("table", pd.DataFrame([results.selection_counts(own_studies(doc, method))]))]
+            ("table", pd.DataFrame([results.selection_counts(own_studies(doc, method))],
+                                   index=pd.Index([name(method)], name="studies of")))]
     out += recheck_blocks(rechecked, v["quick"])
-    out += [("h2", "Privacy"),
-            ("p", "Not audited here (a U-LiRA audit takes hours on a CPU). To audit the parameters this verdict "
-                  f"chose, from this folder: `natmu-lite --method-file FILE audit --method {method} natmu "
-                  "--tuned-by verdict.json`."),
+    audit = ("a quick verdict's parameters were chosen at reduced sizes: audit a full verdict's" if v["quick"] else
+             "to audit the parameters this verdict chose, from this folder: `natmu-lite --method-file FILE audit "
+             f"--method {method} natmu --tuned-by verdict.json`")
+    out += [("h2", "Privacy"), ("p", f"Not audited here (a U-LiRA audit takes hours on a CPU); {audit}."),
             ("p", f"Command: `{prov['command']}`.")]
     return out
 

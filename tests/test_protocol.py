@@ -12,7 +12,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from natmu_lite import export, protocol, results, settings, stats
+from natmu_lite import export, protocol, results, settings, stats, verdict
 from natmu_lite.methods import REFERENCE_METHODS
 from natmu_lite.protocol import Protocol, plan
 from natmu_lite.settings import get_setting
@@ -337,14 +337,7 @@ RERUN = textwrap.dedent("""
     proto = Protocol("default", "sqlite:///:memory:", pins=RESULTS / "default-originals")
     print(json.dumps([proto.result_row(proto.run_name_of(r), params=r["params"]) for r in rows]))
 """)
-# (scenario, method, variant): SSD's dampening and GA's ascent are deterministic given the original model,
-# NatMU's blends and NegGrad+'s two losses are trained; together they touch most of the package's code. Each
-# seed starts from its own original, so a cell's seeds spread as far as the method's result depends on its
-# starting model: these cells are those whose spread stays narrow enough for a changed result to fall outside
-# (SSD's untuned knobs destroy some seeds' originals and keep others', so their cells span tens of points).
-REPRODUCED = (("random-10%", "ssd", "tuned"), ("random-10%", "natmu", "tuned"), ("random-1%", "ga", "tuned"),
-              ("random-10%", "neggradplus", "tuned"))
-METRICS = ("RA", "FATrain", "MIA", "RetainAcc")
+REPRODUCED, METRICS = verdict.RECHECKED, verdict.METRICS  # the cells a verdict re-runs too (why these: there)
 
 
 def run_again(rows: list[dict], tmp_path) -> list[dict]:
