@@ -80,7 +80,8 @@ class Verdict:
         from .protocol import SEEDS, TRIALS, Protocol
 
         if not self.quick:
-            return Protocol(COMMITTED, self.storage, TRIALS, SEEDS, methods=(*committed_methods(), self.method))
+            return Protocol(COMMITTED, self.storage, TRIALS, SEEDS, methods=(*committed_methods(), self.method),
+                            only=(self.method,))
         register_quick()
         sizes = {k: v for k, v in self.sizes.items() if k not in ("trials", "seeds")}
         return Protocol(QUICK_PROTOCOL, self.storage, self.sizes["trials"], tuple(range(self.sizes["seeds"])), sizes,
@@ -129,6 +130,9 @@ def check(v: Verdict) -> None:
     if unknown or (v.rivals and not v.quick):
         raise ValueError(f"--rivals {' '.join(v.rivals)}: " + (f"{unknown[0]!r} is not one of the committed ten"
                          if unknown else "only with --quick (a full verdict compares with the committed ten)"))
+    if v.out.resolve().is_relative_to(results.RESULTS.resolve()):
+        raise ValueError(f"--out {v.out} is inside the committed results ({results.RESULTS}), which a verdict never "
+                         "writes; choose a folder elsewhere")
     if v.out.exists():
         stamp = v.out / STAMP
         if not v.out.is_dir():
@@ -194,7 +198,8 @@ def export(v: Verdict, proto, command: str) -> dict:
     """The protocol's own export of the folder's storage, marked as this verdict's (and quick, if so)."""
     from . import export as exporting
 
-    doc = exporting.export(proto, v.out / EXPORT, command=command)
+    # a full verdict runs its method's runs only: the committed protocol's unfinished ones stay missing
+    doc = exporting.export(proto, v.out / EXPORT, command=command, partial=not v.quick)
     doc["verdict"] = {**v.stamp(), "compared": compared(v)}
     atomic_write(v.out / EXPORT, lambda f: f.write_text(json.dumps(doc, indent=1)))
     return doc
@@ -210,7 +215,9 @@ def compared(v: Verdict) -> str:
                 f"replication set, at reduced sizes {v.sizes}; the committed runs are not used, so these decisions "
                 "are the quick protocol's, not the committed protocol's")
     return (f"{v.method}'s runs, made here, against the committed ten's runs of results/{COMMITTED}.db (copied), on "
-            "the committed design: the same budget, selection rule, pinned originals and seeds")
+            "the committed design: the same budget, selection rule, pinned originals and seeds; only "
+            f"{v.method}'s runs (and the references they need) were run, so runs the committed protocol has not "
+            "finished stay missing")
 
 
 def recheck(proto, doc: dict, cells=RECHECKED) -> pd.DataFrame:

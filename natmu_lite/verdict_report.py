@@ -38,7 +38,7 @@ def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
                         ("p", f"**What was compared:** {v['compared']}."),
                         ("p", f"The claim tested: *{name(method)} ends closer to Retrain than every rival of the "
                               f"set, in every scenario*. {decisions.sentence(decided, method, alpha)}"),
-                        ("h2", "Provenance"), ("table", provenance(doc))]
+                        *missing(doc, method), ("h2", "Provenance"), ("table", provenance(doc))]
     summary = pd.concat([stats.fair_summary(results.runs(doc, "tuned")), decisions.floor_summary(decided)])
     fair = tables.fair_table(summary, leaders=decisions.best_set(decided, alpha), fallbacks=results.fallbacks(doc))
     out += [("h2", "The fair table"),
@@ -59,6 +59,16 @@ def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
     out += [("h2", "Privacy"), ("p", f"Not audited here (a U-LiRA audit takes hours on a CPU); {audit}."),
             ("p", f"Command: `{prov['command']}`.")]
     return out
+
+
+def missing(doc: dict, method: str) -> list[Block]:
+    """A sentence when runs are missing: the committed protocol's unfinished ones, which a verdict leaves."""
+    if doc["complete"]:
+        return []
+    own = sum(q.split("|")[2] == method for q in doc["missing"])
+    return [("p", f"**Not complete:** {len(doc['missing'])} runs are missing ({own} of {name(method)}'s): runs the "
+                  "committed protocol has not finished yet. Every number below uses, per scenario, only the seeds "
+                  "whose runs are all finished, as the book reads the committed export.")]
 
 
 def provenance(doc: dict) -> pd.DataFrame:
@@ -125,9 +135,9 @@ def md_table(frame: pd.DataFrame) -> str:
 
 
 def inline(text: str) -> str:
-    """Markdown's bold and code marks as HTML, the rest escaped."""
-    text = html.escape(text)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text))
+    """Markdown's bold, italic and code marks as HTML, the rest escaped."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", re.sub(r"\*(.+?)\*", r"<i>\1</i>", text))
 
 
 def to_html(report: list[Block]) -> str:

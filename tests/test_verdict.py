@@ -73,6 +73,12 @@ def test_a_folder_holding_another_verdict_or_other_files_is_refused(toy_file, tm
     assert sorted(p.name for p in taken.iterdir()) == [verdict.STAMP]
 
 
+def test_a_folder_inside_the_committed_results_is_refused(toy_file, capsys):
+    out = results.RESULTS / "verdict-toy"
+    assert cli.main(["--method-file", str(toy_file), "verdict", "toy", "--quick", "--out", str(out)]) == 2
+    assert f"--out {out} is inside the committed results" in capsys.readouterr().err and not out.exists()
+
+
 def test_a_full_verdict_refuses_a_machine_whose_runs_would_not_compare():
     with pytest.raises(ValueError, match="would not be comparable"):
         verdict.check_comparable({"device": "NVIDIA H100", "precision": "bf16", "torch": "0.0"})
@@ -102,3 +108,14 @@ def test_a_quick_verdict_names_the_method_gives_its_row_and_decisions_and_leaves
     assert cli.main(["--method-file", str(toy_file), "verdict", "toy", "--quick", "--out", str(out), "--quiet",
                      "--rivals", "natmu", "ssd", *TINY]) == 0  # resumed: finished, nothing runs again
     assert committed_state() == before
+
+
+def test_a_full_verdict_runs_its_methods_runs_and_the_references_only():
+    """The copy of the committed storage may hold runs the committed protocol has not finished: a verdict's
+    protocol neither runs nor waits for them (``only``), only its method's and the references."""
+    from natmu_lite.protocol import Protocol
+
+    proto = Protocol("default", "sqlite:///:memory:", only=("natmu",))
+    assert [proto.wanted(f"default|random-1%|{m}|0|tuned") for m in ("natmu", "ssd", "retrain", "original")] == \
+        [True, False, True, True]
+    assert Protocol("default", "sqlite:///:memory:").wanted("default|random-1%|ssd|0|tuned")

@@ -12,6 +12,7 @@ from torch import nn
 from .. import decisions
 from ..cache import cached_model, pinned_original, pins_beside
 from ..datasets import Dataset
+from ..methods import REFERENCE_METHODS
 from ..metrics import as_row, evaluate
 from ..runs import run_method
 from ..setting import Setting, load_setting_data, resized, split_params
@@ -47,11 +48,14 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
     else one in the checkpoint cache, which the workers of one machine share (workers on several machines
     sharing a server storage should be given one shared folder, or each pins the original its CPU trained).
     ``methods``: the methods it compares, when not :func:`~natmu_lite.protocol.protocol_methods`'s (a verdict's
-    copy of a committed protocol adds one, :mod:`natmu_lite.verdict`)."""
+    copy of a committed protocol adds one, :mod:`natmu_lite.verdict`); ``only``: the methods whose runs (with
+    the references) it runs and waits for, when not all (a verdict runs its method's, not the committed
+    protocol's unfinished ones)."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
                  sizes: dict | None = None, pins: str | Path | None = None,
-                 looks: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None):
+                 looks: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None,
+                 only: tuple[str, ...] | None = None):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
         if set(seeds) & set(VALIDATION_SEEDS):
@@ -69,9 +73,14 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
         self.replications = {source: r for source in PROTOCOLS[name]
                              if (r := replication_plan(resized(get_setting(source), **self.sizes)))}
         self.methods = protocol_methods(name) if methods is None else tuple(methods)
+        self.only = None if only is None else {*only, *REFERENCE_METHODS}
         self._data: dict[str, Dataset] = {}
         self._originals: dict[tuple[str, int], nn.Module] = {}
         self._selected: dict[tuple[str, str, str], dict] = {}  # complete selections (they never change)
+
+    def wanted(self, name: str) -> bool:
+        """Whether this protocol runs (and waits for) a run: every run, unless ``only`` says whose."""
+        return self.only is None or RunKey.parse(name).method in self.only
 
     # -- models: seed s has its own original, Retrain from the same initialisation, and run seed
     def data(self, p: Plan) -> Dataset:

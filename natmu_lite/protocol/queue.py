@@ -73,7 +73,7 @@ class Queues:
                 live = {run_of(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
                 live |= {q for q, row in done.items() if self.ran_as_expected(q, row)}
                 failed = failures(trials)
-                todo = [q for q in names if q not in live and failed[q] < RETRIES]
+                todo = [q for q in names if q not in live and failed[q] < RETRIES and self.wanted(q)]
                 for name in sorted(todo, key=lambda q: RunKey.parse(q).seed):
                     study.enqueue_trial({}, user_attrs={"run": name})
                 queued += len(todo)
