@@ -119,3 +119,15 @@ def test_a_full_verdict_runs_its_methods_runs_and_the_references_only():
     assert [proto.wanted(f"default|random-1%|{m}|0|tuned") for m in ("natmu", "ssd", "retrain", "original")] == \
         [True, False, True, True]
     assert Protocol("default", "sqlite:///:memory:").wanted("default|random-1%|ssd|0|tuned")
+
+
+def test_a_run_queued_for_the_committed_protocol_is_left_not_run(tmp_path):
+    """A copy's queue holds the committed protocol's queued runs: a verdict's worker pops and leaves them."""
+    from optuna.trial import TrialState
+
+    from natmu_lite.protocol import Protocol
+
+    proto = Protocol("default", f"sqlite:///{tmp_path / 'copy.db'}", only=("natmu",))
+    proto.queue("runs").enqueue_trial({}, user_attrs={"run": "default|random-1%|ssd|0|tuned"})
+    assert proto.drain("runs") == 1
+    assert [t.state for t in proto.queue("runs").get_trials()] == [TrialState.PRUNED]

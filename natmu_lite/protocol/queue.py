@@ -91,6 +91,8 @@ class Queues:
             name = trial.user_attrs.get("run")
             if name is None:  # another worker took the last queued run meanwhile
                 raise optuna.TrialPruned("the queue is empty")
+            if not self.wanted(name):  # queued by the protocol this one is a copy of (a verdict): left, not run
+                raise optuna.TrialPruned(f"{name} is not among this protocol's runs")
             row = self.result_row(name)
             trial.set_user_attr("row", row)
             return row["seconds"]
