@@ -112,7 +112,10 @@ def recheck_blocks(rechecked: pd.DataFrame | None, quick: bool) -> list[Block]:
     return [("h2", "This machine against the committed runs"),
             ("p", f"Seed 0 of {rechecked.groupby(['scenario', 'method']).ngroups} committed cells re-run here from "
                   f"its pinned original with its recorded parameters: {inside} of {len(rechecked)} metrics within "
-                  "the committed seeds' noise band around the committed value (the reproduction tests' rule)."),
+                  "the committed seeds' noise band around the committed value (the reproduction tests' rule). "
+                  "Retrain's models are not pinned: the new method's tuning trials score against a Retrain "
+                  "trained here, the committed methods' against the committed one (the tables compare every "
+                  "method with the same committed Retrain rows)."),
             ("table", rechecked.set_index(["scenario", "method", "metric"]).round(2))]
 
 

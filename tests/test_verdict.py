@@ -10,6 +10,8 @@ import pytest
 
 from natmu_lite import cli, results, verdict, verdict_report
 from natmu_lite.methods import FILES_VARIABLE, base, unregister
+from natmu_lite.protocol import PROTOCOLS
+from natmu_lite.settings import SETTINGS
 
 TOY = '''
 from natmu_lite.methods import register
@@ -96,6 +98,8 @@ def test_the_report_renders_the_same_blocks_as_markdown_and_html():
 def test_a_quick_verdict_names_the_method_gives_its_row_and_decisions_and_leaves_results_alone(
         toy_file, tmp_path, monkeypatch):
     monkeypatch.setenv("NATMU_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(SETTINGS, verdict.QUICK_PROTOCOL, verdict.quick_setting())  # removed afterwards
+    monkeypatch.setitem(PROTOCOLS, verdict.QUICK_PROTOCOL, (verdict.QUICK_PROTOCOL,))
     before, out = committed_state(), tmp_path / "verdict"
     assert cli.main(["--method-file", str(toy_file), "verdict", "toy", "--quick", "--out", str(out), "--quiet",
                      "--rivals", "natmu", "ssd", *TINY]) == 0
