@@ -255,13 +255,16 @@ def decision_table(results: pd.DataFrame, method: str = "natmu", alpha: float | 
     """The decisions of both readings side by side, one row per scenario, in short cells: the seeds, the
     decision against the paper's baselines and against every method, the rivals significantly closer
     to Retrain than ``method``, and where undecided the nearest undecided rival with the mean difference
-    to it and the difference the seeds could have detected (``difference / detectable``)."""
+    to it and the difference the seeds could have detected (``difference / detectable``). The seeds are a
+    range where the looks added seeds to some comparisons only (the undecided ones)."""
     from .methods import METHOD_NAMES
 
     alpha = level() if alpha is None else alpha
     paper, every = (decide(results, rivals, method, alpha).set_index("scenario") for rivals in SETS.values())
     name = lambda m: METHOD_NAMES.get(m, m)  # noqa: E731
-    out = pd.DataFrame({"seeds": every.seeds, "paper's baselines": paper.decision.reindex(every.index).fillna(
+    counts = compare(results, method, alpha).groupby("scenario", sort=False).seeds.agg(["min", "max"])
+    seeds = [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in counts.reindex(every.index).itertuples(index=False)]
+    out = pd.DataFrame({"seeds": seeds, "paper's baselines": paper.decision.reindex(every.index).fillna(
                             "no rival"), "every method": every.decision,
                         "closer than " + name(method): every.better.map(lambda b: ", ".join(map(name, b)) or "none")})
     out["nearest undecided"] = [f"{name(r.nearest)} {r.difference:+.2f} / {r.detectable:.2f}" if r.nearest else "none"
@@ -287,6 +290,10 @@ def sentence(results: pd.DataFrame, method: str = "natmu", alpha: float | None =
         refuters = sorted({METHOD_NAMES.get(m, m) for b in per.better for m in b})
         because = f"; closer than {METHOD_NAMES.get(method, method)}: {', '.join(refuters)}" if refuters else ""
         parts.append(f"Against {name}, the claim is **{verdict}** ({'; '.join(found)}{because}).")
+        if verdict != "refuted" and by["refuted"]:  # refuted within a scenario, not over all of them
+            parts.append(f"The refutation in {', '.join(by['refuted'])} holds after Holm's correction over that "
+                         "scenario's rivals, not after the correction over every scenario's comparisons at once, "
+                         f"which the whole claim is tested with: so the whole claim stays {verdict}.")
     return " ".join(parts)
 
 
@@ -392,3 +399,29 @@ def replication_table(results: pd.DataFrame, replication: pd.DataFrame, method: 
         "replication": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(marks.replication, marks.low,
                                                                                   marks.high)],
         "mark": marks.mark}).set_index(["scenario", "rival"])
+
+
+def replication_sentence(results: pd.DataFrame, replication: pd.DataFrame, method: str = "natmu") -> str:
+    """:func:`replicate`'s outcome in words: how many decided comparisons replicated, and each one that did
+    not, with its difference on the test requests and on the replication set (and whether the sign turned),
+    so that a decision that does not replicate is said plainly, beside the table."""
+    from .methods import METHOD_NAMES
+
+    marks = replicate(results, replication, method)
+    decided = marks[marks.mark != "undecided"]
+    if decided.empty:
+        return "No comparison was decided on the test requests, so none has anything to replicate."
+    failed = decided[decided.mark == "not replicated"]
+    head = f"{int((decided.mark == 'replicated').sum())} of {len(decided)} decided comparisons replicated."
+    if failed.empty:
+        return head + " Every decided comparison replicated."
+    name = METHOD_NAMES.get(method, method)
+    parts = []
+    for scenario, g in failed.groupby("scenario", sort=False):
+        rivals = [f"{METHOD_NAMES.get(r.rival, r.rival)} ({r.difference:+.2f} on the test requests, "
+                  f"{r.replication:+.2f} on the replication set{turned})" for r in g.itertuples()
+                  for turned in [", the other sign" if r.replication * r.difference < 0 else ""]]
+        parts.append(f"{scenario}: {', '.join(rivals)}")
+    return (f"{head} Not replicated ({name}'s mean per-seed AvgGap minus the rival's; negative: {name} closer): "
+            + "; ".join(parts) + ".")
+

@@ -115,6 +115,22 @@ def test_the_sentence_states_each_readings_verdict_with_the_scenarios_it_rests_o
                     "full-class; closer than NatMU: a).")
 
 
+def test_the_sentence_says_why_a_scenario_refuted_on_its_own_leaves_the_whole_claim_undecided():
+    won = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("ssd", [6, 7, 6, 8, 6]))
+    # SSD closer in full-class at one-sided p = 0.0115: below the look level alone, not once doubled by Holm
+    lost = frame(gaps("natmu", [1, 2, 6, 3, 3], "full-class"), gaps("ssd", [0] * 5, "full-class"),
+                 scenario="full-class")
+    both = pd.concat([won, lost])
+    assert decisions.decide(both).set_index("scenario").decision.to_dict() == {"random-1%": "supported",
+                                                                               "full-class": "refuted"}
+    assert decisions.claim(both) == "undecided"
+    text = decisions.sentence(both)
+    assert "the claim is **undecided** (supported in random-1%; refuted in full-class" in text
+    assert text.count("The refutation in full-class holds after Holm's correction over that scenario's rivals, not "
+                      "after the correction over every scenario's comparisons at once") == 2  # both readings
+    assert decisions.decision_table(both).seeds.tolist() == ["5", "5"]
+
+
 def test_a_decision_replicates_when_the_replication_set_agrees_in_sign_and_where_powered_in_significance():
     test = frame(gaps("natmu", [0, 0.3, 0, 0.3, 0]), gaps("a", [6, 7, 6, 8, 6]), gaps("b", [9, 9.5, 9, 10, 9]),
                  gaps("c", [1, 4, 2, 6, 0]))
@@ -131,6 +147,12 @@ def test_a_decision_replicates_when_the_replication_set_agrees_in_sign_and_where
     assert kept.decision == "undecided" and kept.beaten == ["a"]
     assert decisions.claim(test) == "supported" and decisions.claim(test, replication=again) == "undecided"
     assert decisions.rank_agreement(test, again).loc["random-1%"] == pytest.approx(-0.5)  # 1,2,3 -> 2,3,1
+    # the sentence beside the table names the one that did not replicate, with both differences and the sign
+    b = marks.loc["b"]
+    assert decisions.replication_sentence(test, again) == (
+        "1 of 2 decided comparisons replicated. Not replicated (NatMU's mean per-seed AvgGap minus the rival's; "
+        f"negative: NatMU closer): random-1%: b ({b.difference:+.2f} on the test requests, {b.replication:+.2f} on "
+        "the replication set, the other sign).")
 
 
 def test_an_unpowered_replication_needs_only_the_sign():
