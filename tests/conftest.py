@@ -123,3 +123,18 @@ def pytest_collection_modifyitems(config, items):
         if set(getattr(item, "fixturenames", ())) & {"fmnist_original", "finetuned"} \
                 or item.get_closest_marker("reproduction") or str(item.fspath).endswith(".ipynb"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def toy_file(request, tmp_path, monkeypatch):
+    """The test module's ``TOY`` method in a file outside the package, as a user writes one (load it as
+    ``--method-file`` does); afterwards its rows are unregistered and the variable that lists method files
+    for worker processes is as it was."""
+    from natmu_lite.methods import FILES_VARIABLE, base, unregister
+
+    monkeypatch.delenv(FILES_VARIABLE, raising=False)
+    path, before = tmp_path / "toy_method.py", set(base.ORIGINS)
+    path.write_text(request.module.TOY)
+    yield path
+    for name in set(base.ORIGINS) - before:
+        unregister(name)

@@ -160,18 +160,6 @@ def toy(model, data, split, recipe, *, strength: float = 0.25, seed=0, callback=
 
 
 @pytest.fixture
-def toy_file(tmp_path, monkeypatch):
-    """A method in a file outside the package, loaded as ``--method-file`` loads it; afterwards its rows are
-    unregistered and the variable that lists method files for worker processes is as it was."""
-    monkeypatch.delenv(FILES_VARIABLE, raising=False)
-    path, before = tmp_path / "toy_method.py", set(base.ORIGINS)
-    path.write_text(TOY)
-    yield path
-    for name in set(base.ORIGINS) - before:
-        unregister(name)
-
-
-@pytest.fixture
 def toy_method(toy_file):
     assert load_file(toy_file) == ["toy"]
     return toy_file

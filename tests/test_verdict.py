@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from natmu_lite import cli, results, verdict, verdict_report
-from natmu_lite.methods import FILES_VARIABLE, base, unregister
 from natmu_lite.protocol import PROTOCOLS
 from natmu_lite.settings import SETTINGS
 
@@ -31,17 +30,6 @@ def toy(model, data, split, recipe, *, seed=0, callback=None, progress=True):
 '''
 TINY = ["--trials", "2", "--seeds", "2", "--train-size", "1000", "--test-size", "200", "--epochs", "1",
         "--unlearn-epochs", "1"]
-
-
-@pytest.fixture
-def toy_file(tmp_path, monkeypatch):
-    """The method's file, registered by the command's --method-file; unregistered afterwards."""
-    monkeypatch.delenv(FILES_VARIABLE, raising=False)
-    path, before = tmp_path / "toy_method.py", set(base.ORIGINS)
-    path.write_text(TOY)
-    yield path
-    for name in set(base.ORIGINS) - before:
-        unregister(name)
 
 
 def committed_state() -> dict:
