@@ -167,3 +167,20 @@ to_styler(paper_table(results))
 # judging the difference against the noise (one image is one point at 1% forgetting; more seeds for a
 # claim). Reward a careful negative result as much as a win.
 # ### END SOLUTION
+
+# %% [markdown]
+# ## Beyond the assignment: your method's verdict
+#
+# The book judges NatMU against nine rivals under one protocol (chapter 6). Your method can be judged
+# the same way: put the cell that registers `natmu-inject` (with your injection function and the
+# imports it needs) into a file of its own, `my_injection.py`, and run in a terminal
+#
+# ```bash
+# natmu-lite --method-file my_injection.py verdict natmu-inject --quick --workers 2
+# ```
+#
+# It writes `verdict-natmu-inject-quick/verdict.md` (and `.html`): your method's row beside the others, and
+# its decisions against NatMU, the paper's baselines and the best. `--quick` (about 8 minutes on two
+# CPU cores) runs every method at reduced sizes, two seeds and two trials: a check that the whole path
+# works, labelled QUICK everywhere, not evidence. Without `--quick` the command adds your method to the
+# committed protocol itself (a clone of the repository; hours on a CPU).
