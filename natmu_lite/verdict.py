@@ -16,6 +16,7 @@ Its decisions compare like with like, but small; they are not the committed prot
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -186,8 +187,6 @@ def prepare(v: Verdict) -> None:
 
 def check_pins(pins: Path, originals: dict) -> None:
     """Every committed original in ``pins``, byte for byte (its checksum in the committed export)."""
-    import hashlib
-
     for name, info in originals.items():
         file = pins / Path(info["file"]).name
         if hashlib.sha256(file.read_bytes()).hexdigest() != info["sha256"]:
