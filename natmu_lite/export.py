@@ -22,6 +22,7 @@ from .protocol import (
     REPLICATION_SEEDS,
     SAMPLER_SEED,
     SECOND_RUN_SEED,
+    TEST_PHASE,
     TRANSFER,
     VALIDATION_SEEDS,
     VARIANTS,
@@ -32,6 +33,7 @@ from .protocol import (
     budget_trials,
     run_rows,
 )
+from .protocol.queue import SINCE, counted
 from .provenance import record
 from .tune import search_distributions
 
@@ -66,17 +68,25 @@ def budget_progress(p: Plan, scenario: str, budget: list[optuna.trial.FrozenTria
     return [None if t.user_attrs.get("diverged") else
             selection.forgetting_progress(as_row(t.user_attrs), original, retrain) for t in budget]
 
+def kinds(trials: list[optuna.trial.FrozenTrial]) -> set[tuple]:
+    """The (device, precision, torch version) of the finished trials."""
+    return {(t.user_attrs.get("device"), t.user_attrs.get("precision"), t.user_attrs.get("torch"))
+            for t in trials if t.state == TrialState.COMPLETE}
+
+
 def check_one_device(trials: list[optuna.trial.FrozenTrial], storage: str = "the storage") -> dict:
     """The one device, precision and torch version every finished trial of the export ran with;
     ``ValueError`` when they are several (runs of other kernels and precisions are not one export)."""
-    kinds = {(t.user_attrs.get("device"), t.user_attrs.get("precision"), t.user_attrs.get("torch"))
-             for t in trials if t.state == TrialState.COMPLETE}
-    if len(kinds) > 1:
-        listed = "; ".join(f"{d}, {pr}, torch {v}" for d, pr, v in sorted(kinds, key=str))
+    kinds_ = kinds(trials)
+    if len(kinds_) > 1:
+        listed = "; ".join(f"{d}, {pr}, torch {v}" for d, pr, v in sorted(kinds_, key=str))
         raise ValueError(f"{storage} mixes devices, precisions or torch versions ({listed}): "
                          "one export runs on one of each; use another --storage for another device")
-    device, precision, version = next(iter(kinds), (None, None, None))
-    return {"device": device, "precision": precision, "torch": version}
+    return as_device(next(iter(kinds_), (None, None, None)))
+
+
+def as_device(kind: tuple) -> dict:
+    return dict(zip(("device", "precision", "torch"), kind))
 
 def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = False, exported_by: str = "") -> dict:
     """Write the results (every evaluation run, every study's budget, search curve and selection, the
@@ -89,7 +99,12 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
     summaries = tuning_summary(proto)
     tuning = [t for p, scenario, method in proto.studies() for t in proto.study(p, scenario, method).trials]
     queues = {which: proto.queue(which) for which in QUEUES}
-    device = check_one_device(tuning + [t for q in queues.values() for t in q.trials], proto.storage)
+    trials = {which: counted(q) for which, q in queues.items()}  # a marked queue's from its mark on
+    tested = [t for which in TEST_PHASE for t in trials[which]]
+    chose = tuning + trials["replicas"]
+    # one device for every compared number: the whole export, or where the test phase ran again (a verdict on
+    # another machine), the test phase, with the devices that chose the knobs listed beside it
+    device = check_one_device(tested if proto.rerun else chose + tested, proto.storage)
     rows = {which: run_rows(q) for which, q in queues.items()}
     every = [*proto.plans.values(), *proto.replications.values()]
     classes = {p.setting.name: proto.data(p).num_classes for p in every}
@@ -112,12 +127,14 @@ def export(proto: Protocol, out: str | Path, command: str = "", partial: bool = 
             f"the choice of {unknown[0]} is not known yet ({len(unknown)} in all)"
         raise ValueError(f"{what}; run the protocol again to finish them")
     doc = {"protocol": proto.name, "methods": list(proto.methods), "sizes": proto.sizes, "device": device,
+           **({"rerun": {which: queues[which].user_attrs.get(SINCE, 0) for which in proto.rerun},
+               "tuned_on": [as_device(k) for k in sorted(kinds(chose), key=str)]} if proto.rerun else {}),
            "complete": not missing, "missing": missing,
            "complete_seeds": complete_seeds(proto, [*names["runs"], *missing], missing),
            "provenance": record(command, exported_by=exported_by or command, optuna=optuna.__version__,
-                                tuning=phase_summary(tuning), replicas=phase_summary(queues["replicas"].trials),
-                                evaluation=phase_summary(queues["runs"].trials),
-                                replication=phase_summary(queues["replication"].trials)),
+                                tuning=phase_summary(tuning), replicas=phase_summary(trials["replicas"]),
+                                evaluation=phase_summary(trials["runs"]),
+                                replication=phase_summary(trials["replication"])),
            "originals": originals(proto),
            "design": {"seeds": list(proto.seeds), "validation_seeds": list(VALIDATION_SEEDS),
                       "variants": list(VARIANTS), "candidates": selection.CANDIDATES,

@@ -35,7 +35,9 @@ COMMITTED = "default"  # the committed protocol a verdict is given against
 QUICK = {"trials": 2, "seeds": 2, "train_size": 1000, "test_size": 500, "epochs": 1, "unlearn_epochs": 1}
 QUICK_PROTOCOL = "verdict-quick"  # the quick verdict's protocol and its one setting
 QUICK_SCENARIOS = {"random-10%": None, "full-class": ("Trouser",)}  # scenario -> its table classes
-STAMP, STORAGE, EXPORT = "verdict-of.json", "verdict.db", "verdict.json"  # in the output folder
+# in the output folder: what it holds, the copied storage, the export, and the machine's comparison
+STAMP, STORAGE, EXPORT, RECHECK = "verdict-of.json", "verdict.db", "verdict.json", "recheck.json"
+AUDIT = "ulira.json"  # --audit's: the method's U-LiRA audit, in the committed audit's game
 # (scenario, method, variant): the committed cells re-run from their pinned original before a full verdict
 # reports, and by the reproduction tests. SSD's dampening and GA's ascent are deterministic given the original
 # model, NatMU's blends and NegGrad+'s two losses are trained; together they touch most of the package's code.
@@ -78,11 +80,12 @@ class Verdict:
     def protocol(self):
         """The committed protocol's design with the method added, in this folder's storage: its originals
         pinned beside it (:func:`~natmu_lite.cache.pins_beside`: for a full verdict, the committed ones)."""
-        from .protocol import SEEDS, TRIALS, Protocol
+        from .protocol import SEEDS, TEST_PHASE, TRIALS, Protocol
 
         if not self.quick:
+            rerun = (self.out / RECHECK).exists() and json.loads((self.out / RECHECK).read_text())["rerun"]
             return Protocol(COMMITTED, self.storage, TRIALS, SEEDS, methods=(*committed_methods(), self.method),
-                            only=(self.method,))
+                            only=(self.method,), rerun=TEST_PHASE if rerun else ())
         register_quick()
         sizes = {k: v for k, v in self.sizes.items() if k not in ("trials", "seeds")}
         return Protocol(QUICK_PROTOCOL, self.storage, self.sizes["trials"], tuple(range(self.sizes["seeds"])), sizes,
@@ -145,25 +148,39 @@ def check(v: Verdict) -> None:
                              "choose another folder")
         if not stamp.exists() and any(v.out.iterdir()):
             raise ValueError(f"--out {v.out} holds files and no verdict; choose a new or empty folder")
-    if not v.quick:
-        if not committed_storage().exists():
-            raise ValueError(f"the committed storage {committed_storage()} is not here (a clone of the repository "
-                             "has it); --quick runs without it")
-        check_comparable(results.load_protocol(COMMITTED)["device"])
+    if not v.quick and not committed_storage().exists():
+        raise ValueError(f"the committed storage {committed_storage()} is not here (a clone of the repository "
+                         "has it); --quick runs without it")
 
 
-def check_comparable(committed: dict) -> None:
-    """A full verdict's runs join the committed ones in one export, which must be of one device, precision
-    and torch version (:func:`natmu_lite.export.check_one_device`): refuse another machine up front."""
+def this_machine() -> dict:
+    """This machine's device, precision and torch version, as an export records them (``device``)."""
     import torch
 
     from .train import default_device, precision
 
-    here = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+    return {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "precision": precision(default_device()), "torch": torch.__version__}
-    if here != committed:
-        raise ValueError(f"the committed runs ran on {committed}, this machine is {here}: a full verdict's runs "
-                         "would not be comparable with them; --quick runs every method here")
+
+
+def compare_machine(v: Verdict, proto, committed: dict, cells=RECHECKED) -> dict:
+    """Whether this machine's runs compare with the committed ones, decided once per output folder (its
+    :data:`RECHECK` file; a resumed command reads it): the committed cells re-run here (:func:`recheck`; none
+    when ``cells`` is empty) and the machines. When this machine is another device, precision or torch
+    version, or a re-run metric falls outside its noise band, the verdict runs the whole test phase again
+    here (``rerun``), so that every number it compares comes from one machine."""
+    file = v.out / RECHECK
+    if file.exists():
+        return json.loads(file.read_text())
+    frame = recheck(proto, committed, cells) if cells else pd.DataFrame(columns=["within"])
+    here, there = this_machine(), committed["device"]
+    moved = [f"{r.method} {r.metric} ({r.scenario})" for r in frame.itertuples() if not r.within]
+    why = ([f"this machine is {here}, the committed runs ran on {there}"] if here != there else []) + \
+        ([f"{len(moved)} re-run metrics fell outside their noise band ({', '.join(moved)})"] if moved else [])
+    out = {"here": here, "committed": there, "rerun": bool(why), "why": "; ".join(why),
+           "cells": frame.to_dict("records")}
+    atomic_write(file, lambda f: f.write_text(json.dumps(out, indent=1)))
+    return out
 
 
 def prepare(v: Verdict) -> None:
@@ -217,6 +234,25 @@ def compared(v: Verdict) -> str:
             "the committed design: the same budget, selection rule, pinned originals and seeds; only "
             f"{v.method}'s runs (and the references they need) were run, so runs the committed protocol has not "
             "finished stay missing")
+
+
+def audit(v: Verdict, doc: dict, command: str, workers: int = 1, progress: bool = True) -> dict:
+    """The method's U-LiRA audit (chapter 7) with the parameters this verdict chose for the audited random
+    request, in the committed audit's game (its setting, model count, candidate share and seed), so that its
+    row stands beside the committed audit's; written to the folder as ``audit --out`` writes one. Its models
+    run here (a resumed command reads them from the checkpoint cache)."""
+    import time
+
+    from .audit import provenance, save, ulira_many
+
+    game = results.load_audit(f"ulira-{COMMITTED}")["audits"][0]
+    config = game["config"]
+    params = {v.method: results.tuned_params(doc, game["setting"], config["candidate_fraction"])[v.method]}
+    start = time.perf_counter()
+    audits = ulira_many(get_setting(game["setting"]), params, config["models"], config["candidate_fraction"],
+                        config["seed"], workers=workers, progress=progress)
+    save(audits, v.out / AUDIT, params, provenance(command, time.perf_counter() - start, audits))
+    return results.load_audit(v.out / AUDIT)
 
 
 def recheck(proto, doc: dict, cells=RECHECKED) -> pd.DataFrame:

@@ -24,9 +24,10 @@ def name(method: str) -> str:
     return METHOD_NAMES.get(method, method)
 
 
-def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
-    """The report of a verdict's export (``doc["verdict"]`` says whose), with ``rechecked``
-    (:func:`natmu_lite.verdict.recheck`) when committed cells were re-run here."""
+def blocks(doc: dict, machine: dict | None = None, audited: dict | None = None) -> list[Block]:
+    """The report of a verdict's export (``doc["verdict"]`` says whose), with a full verdict's comparison of
+    this machine with the committed runs (:func:`natmu_lite.verdict.compare_machine`) and, when it ran, the
+    method's U-LiRA audit (:func:`natmu_lite.verdict.audit`)."""
     v, prov = doc["verdict"], doc["provenance"]
     method, quick = v["method"], " (QUICK)" if v["quick"] else ""
     alpha = doc["design"]["decisions"]["level"]
@@ -52,13 +53,8 @@ def blocks(doc: dict, rechecked: pd.DataFrame | None = None) -> list[Block]:
             ("h2", "Its selection"), ("table", tables.selection_table(doc).xs(name(method), level="method")),
             ("table", pd.DataFrame([results.selection_counts(own_studies(doc, method))],
                                    index=pd.Index([name(method)], name="studies of")))]
-    out += recheck_blocks(rechecked, v["quick"])
-    audit = ("a quick verdict's parameters were chosen at reduced sizes: audit a full verdict's" if v["quick"] else
-             "to audit the parameters this verdict chose, from this folder: `natmu-lite --method-file FILE audit "
-             f"--method {method} natmu --tuned-by verdict.json`")
-    out += [("h2", "Privacy"), ("p", f"Not audited here (a U-LiRA audit takes hours on a CPU); {audit}."),
-            ("p", f"Command: `{prov['command']}`.")]
-    return out
+    out += machine_blocks(doc, machine) + privacy_blocks(doc, method, audited)
+    return out + [("p", f"Command: `{prov['command']}`.")]
 
 
 def missing(doc: dict, method: str) -> list[Block]:
@@ -104,19 +100,56 @@ def against_best(decided: pd.DataFrame, method: str, alpha: float) -> pd.DataFra
                          "vs a second Retrain": own.floor_place})
 
 
-def recheck_blocks(rechecked: pd.DataFrame | None, quick: bool) -> list[Block]:
-    if rechecked is None or rechecked.empty:
-        why = ("a quick verdict uses no committed run" if quick else "not run (--no-recheck)")
-        return [("h2", "This machine against the committed runs"), ("p", f"No committed cell was re-run: {why}.")]
-    inside = int(rechecked.within.sum())
-    return [("h2", "This machine against the committed runs"),
-            ("p", f"Seed 0 of {rechecked.groupby(['scenario', 'method']).ngroups} committed cells re-run here from "
-                  f"its pinned original with its recorded parameters: {inside} of {len(rechecked)} metrics within "
-                  "the committed seeds' noise band around the committed value (the reproduction tests' rule). "
-                  "Retrain's models are not pinned: the new method's tuning trials score against a Retrain "
-                  "trained here, the committed methods' against the committed one (the tables compare every "
-                  "method with the same committed Retrain rows)."),
-            ("table", rechecked.set_index(["scenario", "method", "metric"]).round(2))]
+def machine_blocks(doc: dict, machine: dict | None) -> list[Block]:
+    """Which runs the report compares: the committed ten's as committed, or all run again here, and why."""
+    head = ("h2", "This machine against the committed runs")
+    if machine is None:
+        return [head, ("p", "No committed run is used: a quick verdict runs every method here.")]
+    cells = pd.DataFrame(machine["cells"])
+    said = "No committed cell was re-run (--no-recheck)." if cells.empty else (
+        f"Seed 0 of {cells.groupby(['scenario', 'method']).ngroups} committed cells was re-run here from its pinned "
+        f"original with its recorded parameters: {int(cells.within.sum())} of {len(cells)} metrics fell within the "
+        "committed seeds' noise band around the committed value (the reproduction tests' rule).")
+    if machine["rerun"]:
+        tuned_on = "; ".join(f"{d['device']}, {d['precision']}, torch {d['torch']}" for d in doc.get("tuned_on", []))
+        said += (f" **The committed runs do not compare with this machine's** ({machine['why']}), so the whole "
+                 f"test phase ran again here ({len(doc['runs'])} evaluation runs and {len(doc['replication'])} "
+                 "replication runs, every method's and the references'): every number this report compares comes "
+                 f"from this machine. The committed methods keep their committed parameters, chosen on {tuned_on}.")
+    else:
+        said += (f" This machine is the committed runs' ({machine['here']['device']}, {machine['here']['precision']}, "
+                 f"torch {machine['here']['torch']}), so the committed methods' runs are compared as committed. "
+                 "Retrain's models are not pinned: the new method's tuning trials score against a Retrain trained "
+                 "here, the committed methods' against the committed one (the tables compare every method with the "
+                 "same committed Retrain rows).")
+    return [head, ("p", said)] + ([] if cells.empty else [("table", cells.set_index(["scenario", "method",
+                                                                                      "metric"]).round(2))])
+
+
+def privacy_blocks(doc: dict, method: str, audited: dict | None) -> list[Block]:
+    """The method's U-LiRA row beside the committed audit's, or the command that makes it."""
+    from . import ulira
+
+    if audited is None:
+        how = ("a quick verdict's parameters were chosen at reduced sizes: audit a full verdict's" if
+               doc["verdict"]["quick"] else "run the verdict again with `--audit` (it resumes, then audits)")
+        return [("h2", "Privacy"), ("p", f"Not audited: {how}.")]
+    committed = results.load_audit(f"ulira-{doc['protocol']}")
+    audits = [a for a in committed["audits"] if a["method"] != method] + audited["audits"]
+    table = ulira.privacy_summary(audits)
+    own = table[table.method == method].iloc[0]
+    retrain = table[table.method == "retrain"].iloc[0]
+    diff, low, high = ulira.example_difference(audits, method, "retrain")
+    table = table.assign(method=table.method.map(lambda m: f"→ {name(m)}" if m == method else name(m)))
+    return [("h2", "Privacy: U-LiRA"),
+            ("p", f"U-LiRA, chapter 7's per-example attack, tells {name(method)}'s forgotten candidates from unseen "
+                  f"ones with accuracy {own.ULiRA:.3f} ± {own.ULiRA_se:.3f}; Retrain's is {retrain.ULiRA:.3f} ± "
+                  f"{retrain.ULiRA_se:.3f}. Candidate by candidate, {name(method)} minus Retrain is {diff:+.3f} "
+                  f"[{low:+.3f}, {high:+.3f}] (95% interval): "
+                  + ("more exposed than Retrain" if low > 0 else "less exposed than Retrain" if high < 0 else
+                     "not distinguishable from Retrain at this many models") +
+                  f". Its row's {own.models} models ran here; the other rows are the committed audit's."),
+            ("table", table.set_index("method").round(3))]
 
 
 # ---------------------------------------------------------------------------------------------

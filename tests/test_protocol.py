@@ -14,7 +14,7 @@ import pytest
 
 from natmu_lite import export, protocol, results, settings, stats, verdict
 from natmu_lite.methods import REFERENCE_METHODS
-from natmu_lite.protocol import Protocol, plan
+from natmu_lite.protocol import QUEUES, TEST_PHASE, Protocol, plan
 from natmu_lite.settings import get_setting
 
 COMMITTED = results.RESULTS / "default.json"
@@ -68,8 +68,11 @@ WORKER = textwrap.dedent("""
     settings.SETTINGS["small"] = small
     protocol.PROTOCOLS["small"] = ("small",)
     protocol.PROTOCOL_METHODS["small"] = ("finetune", "ssd")
-    proto = protocol.Protocol("small", sys.argv[1], trials=2, seeds=(0, 1))
+    # "rerun": the test phase again, as a verdict whose machine does not compare runs it (its method: ssd)
+    rerun = dict(only=("ssd",), rerun=protocol.TEST_PHASE) if sys.argv[3:] == ["rerun"] else {}
+    proto = protocol.Protocol("small", sys.argv[1], trials=2, seeds=(0, 1), **rerun)
     if sys.argv[2] == "queue":
+        proto.mark_rerun()
         proto.enqueue()
     elif sys.argv[2] == "work":
         proto.work()
@@ -78,15 +81,15 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def run_protocol(storage: str, workers: int, tmp_path) -> dict:
+def run_protocol(storage: str, workers: int, tmp_path, *mode: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    subprocess.run([sys.executable, script, storage, "queue"], check=True, env=env)
-    procs = [subprocess.Popen([sys.executable, script, storage, "work"], env=env) for _ in range(workers)]
+    subprocess.run([sys.executable, script, storage, "queue", *mode], check=True, env=env)
+    procs = [subprocess.Popen([sys.executable, script, storage, "work", *mode], env=env) for _ in range(workers)]
     assert all(p.wait(timeout=900) == 0 for p in procs)
     out = tmp_path / "small.json"
-    subprocess.run([sys.executable, script, storage, str(out)], check=True, env=env)
+    subprocess.run([sys.executable, script, storage, str(out), *mode], check=True, env=env)
     return json.loads(out.read_text())
 
 
@@ -154,9 +157,28 @@ def check_complete(doc: dict, storage: str):
 
 
 @pytest.mark.slow
-def test_three_workers_share_a_sqlite_protocol(cache, tmp_path):
+def test_three_workers_share_a_sqlite_protocol_and_can_run_its_test_phase_again(cache, tmp_path):
+    import optuna
+
     storage = f"sqlite:///{tmp_path / 'small.db'}"
-    check_complete(run_protocol(storage, 3, tmp_path), storage)
+    first = run_protocol(storage, 3, tmp_path)
+    check_complete(first, storage)
+    # a verdict on a machine whose runs do not compare: every test-phase run again, every method's (not only
+    # its method's), from the queues' marks on; the knobs stay chosen (no tuning trial, no replica run again)
+    queues = {w: optuna.load_study(study_name=f"protocol/small/{w}", storage=storage) for w in QUEUES}
+    before = {w: len(q.trials) for w, q in queues.items()}
+    again = run_protocol(storage, 2, tmp_path, "rerun")
+    assert again["rerun"] == {w: before[w] for w in TEST_PHASE} and again["tuned_on"] == [again["device"]]
+    assert len(queues["replicas"].trials) == before["replicas"] and again["replicas"] == first["replicas"]
+    for which in TEST_PHASE:
+        ran = [t for t in queues[which].trials if t.state.name == "COMPLETE"]
+        assert {t.user_attrs["run"] for t in ran if t.number >= before[which]} == \
+            {t.user_attrs["run"] for t in ran if t.number < before[which]}  # each run once more, after the mark
+        key = [(r["target"], r["method"], r["seed"], r["variant"]) for r in first[which]]
+        assert key == [(r["target"], r["method"], r["seed"], r["variant"]) for r in again[which]]
+    assert {r["method"] for r in again["runs"]} >= {"finetune", "ssd", "retrain"}
+    assert [r["RA"] for r in again["runs"] if r["method"] == "ssd"] == \
+        [r["RA"] for r in first["runs"] if r["method"] == "ssd"]  # SSD is deterministic: the same rows again
 
 
 def test_two_workers_share_a_postgresql_protocol(cache, tmp_path):

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from natmu_lite import cli, results, verdict, verdict_report
+from natmu_lite import cli, methods, results, verdict, verdict_report
 from natmu_lite.protocol import PROTOCOLS
 from natmu_lite.settings import SETTINGS
 
@@ -44,6 +44,7 @@ def committed_state() -> dict:
     (["verdict", "toy", "--trials", "3"], "--trials is for --quick only"),
     (["verdict", "toy", "--quick", "--rivals", "natmu", "toy"], "--rivals natmu toy: 'toy' is not one of the"),
     (["verdict", "toy", "--rivals", "natmu"], "--rivals natmu: only with --quick"),
+    (["verdict", "toy", "--quick", "--audit"], "--audit is for a full verdict"),
 ])
 def test_a_bad_method_or_option_is_refused_naming_it(toy_file, tmp_path, capsys, argv, names):
     out = tmp_path / "out"
@@ -69,9 +70,37 @@ def test_a_folder_inside_the_committed_results_is_refused(toy_file, capsys):
     assert f"--out {out} is inside the committed results" in capsys.readouterr().err and not out.exists()
 
 
-def test_a_full_verdict_refuses_a_machine_whose_runs_would_not_compare():
-    with pytest.raises(ValueError, match="would not be comparable"):
-        verdict.check_comparable({"device": "NVIDIA H100", "precision": "bf16", "torch": "0.0"})
+def test_on_another_device_a_full_verdict_runs_the_test_phase_again_decided_once_per_folder(tmp_path, monkeypatch):
+    from natmu_lite.protocol import TEST_PHASE
+
+    cpu = {"device": "cpu", "precision": "fp32", "torch": "2.14.1"}
+    monkeypatch.setattr(verdict, "this_machine", lambda: {**cpu, "device": "NVIDIA H100", "precision": "bf16"})
+    v = verdict.Verdict("natmu", tmp_path)
+    assert v.protocol().rerun == ()
+    machine = verdict.compare_machine(v, None, {"device": cpu}, cells=())
+    assert machine["rerun"] and machine["why"].startswith("this machine is {'device': 'NVIDIA H100', 'precision': "
+                                                          "'bf16'") and machine["cells"] == []
+    monkeypatch.setattr(verdict, "this_machine", lambda: cpu)
+    assert verdict.compare_machine(v, None, {"device": cpu}, cells=()) == machine  # a resumed command: as decided
+    assert v.protocol().rerun == TEST_PHASE  # and so do its worker processes
+    (tmp_path / "here").mkdir()
+    assert not verdict.compare_machine(verdict.Verdict("natmu", tmp_path / "here"), None, {"device": cpu}, ())["rerun"]
+
+
+@pytest.mark.slow
+def test_a_committed_cell_this_machine_does_not_reproduce_makes_the_test_phase_run_again(tmp_path):
+    """The mismatch path, with a deliberately perturbed committed cell: every seed's RA 30 points off, as
+    if the committed machine computed it otherwise. Re-run here, its seed 0 falls outside the noise band."""
+    from natmu_lite.protocol import Protocol
+
+    doc, cell = results.load_protocol("default"), ("random-10%", "ssd", "tuned")
+    for row in doc["runs"]:
+        if (row["scenario"], row["method"], row["variant"]) == cell:
+            row["RA"] += 30
+    proto = Protocol("default", "sqlite:///:memory:", pins=results.RESULTS / "default-originals")
+    machine = verdict.compare_machine(verdict.Verdict("toy", tmp_path), proto, doc, cells=(cell,))
+    assert machine["rerun"] and machine["why"] == "1 re-run metrics fell outside their noise band (ssd RA (random-10%))"
+    assert [c["metric"] for c in machine["cells"] if not c["within"]] == ["RA"]
 
 
 def test_the_report_renders_the_same_blocks_as_markdown_and_html():
@@ -80,6 +109,39 @@ def test_the_report_renders_the_same_blocks_as_markdown_and_html():
     md, page = verdict_report.markdown(report), verdict_report.to_html(report)
     assert md.startswith("# Verdict: Toy <b>") and "| method | AvgGap |" in md and "| Toy | **1.0 [0.5, 1.5]** |" in md
     assert "<h1>Verdict: Toy &lt;b&gt;</h1>" in page and "<code>x</code>" in page and "<b>1.0 [0.5, 1.5]</b>" in page
+
+
+def test_the_report_says_whether_the_committed_runs_were_compared_as_committed_or_run_again():
+    cpu = {"device": "cpu", "precision": "fp32", "torch": "2.14.1"}
+    cells = [dict(scenario="random-10%", method="ssd", metric=m, committed=1.0, here=h, moved=h - 1, low=0.5,
+                  high=1.5, within=0.5 <= h <= 1.5) for m, h in (("RA", 1.2), ("MIA", 9.0))]
+    doc = {"runs": [{}] * 7, "replication": [{}] * 3, "tuned_on": [cpu]}
+    same = verdict_report.machine_blocks(doc, {"here": cpu, "rerun": False, "why": "", "cells": cells[:1]})
+    assert "1 of 1 metrics fell within" in same[1][1] and "compared as committed" in same[1][1]
+    moved = verdict_report.machine_blocks(doc, {"here": cpu, "rerun": True, "cells": cells,
+                                                "why": "1 re-run metrics fell outside their noise band"})
+    said = moved[1][1]
+    assert "1 of 2 metrics fell within" in said and "the whole test phase ran again here (7 evaluation runs and 3 " \
+        "replication runs" in said and "chosen on cpu, fp32, torch 2.14.1" in said
+    assert moved[2][1].loc[("random-10%", "ssd", "MIA"), "within"] == False  # noqa: E712 (a table cell)
+
+
+def test_the_audited_method_stands_beside_the_committed_audit_compared_with_retrain(toy_file):
+    """``--audit``'s block: the method's row among the committed audit's, and a sentence that compares it with
+    Retrain candidate by candidate (here the committed NatMU audit plays the new method)."""
+    from natmu_lite import ulira
+
+    committed = results.load_audit("ulira-default")
+    natmu = next(a for a in committed["audits"] if a["method"] == "natmu")
+    methods.load_file(toy_file)  # registers "toy", as the verdict command does
+    blocks = verdict_report.privacy_blocks({"protocol": "default", "verdict": {"quick": False}}, "toy",
+                                           {"audits": [{**natmu, "method": "toy"}]})
+    diff, low, high = ulira.example_difference(committed["audits"], "natmu", "retrain")
+    assert blocks[0] == ("h2", "Privacy: U-LiRA")
+    assert f"Toy method minus Retrain is {diff:+.3f} [{low:+.3f}, {high:+.3f}]" in blocks[1][1]
+    table = blocks[2][1]
+    assert "→ Toy method" in table.index and "NatMU" in table.index and "Retrain" in table.index
+    assert table.loc["→ Toy method", "ULiRA"] == table.loc["NatMU", "ULiRA"]
 
 
 @pytest.mark.slow
@@ -104,13 +166,19 @@ def test_a_quick_verdict_names_the_method_gives_its_row_and_decisions_and_leaves
 
 def test_a_full_verdict_runs_its_methods_runs_and_the_references_only():
     """The copy of the committed storage may hold runs the committed protocol has not finished: a verdict's
-    protocol neither runs nor waits for them (``only``), only its method's and the references."""
+    protocol neither runs nor waits for them (``only``), only its method's and the references; one that runs
+    the test phase again (``rerun``) runs every method's there, and only its method's knob choices."""
     from natmu_lite.protocol import Protocol
 
+    names = [f"default|random-1%|{m}|0|tuned" for m in ("natmu", "ssd", "retrain", "original")]
     proto = Protocol("default", "sqlite:///:memory:", only=("natmu",))
-    assert [proto.wanted(f"default|random-1%|{m}|0|tuned") for m in ("natmu", "ssd", "retrain", "original")] == \
-        [True, False, True, True]
-    assert Protocol("default", "sqlite:///:memory:").wanted("default|random-1%|ssd|0|tuned")
+    assert [proto.wanted(q, "runs") for q in names] == [True, False, True, True]
+    assert Protocol("default", "sqlite:///:memory:").wanted(names[1], "runs")
+    again = Protocol("default", "sqlite:///:memory:", only=("natmu",), rerun=("runs", "replication"))
+    assert all(again.wanted(q, w) for q in names for w in ("runs", "replication"))
+    assert not again.wanted(names[1], "replicas")
+    with pytest.raises(ValueError, match=r"rerun: \['replicas'\] are not test-phase queues"):
+        Protocol("default", "sqlite:///:memory:", rerun=("replicas",))
 
 
 def test_a_run_queued_for_the_committed_protocol_is_left_not_run(tmp_path):

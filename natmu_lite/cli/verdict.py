@@ -23,7 +23,10 @@ def add_verdict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=POSITIVE, default=1, help="worker processes here (1 torch thread each when >1)")
     p.add_argument("--rivals", nargs="+", default=(), metavar="METHOD",
                    help="with --quick: compare with these of the committed ten only (default: all ten)")
-    p.add_argument("--no-recheck", action="store_true", help="re-run no committed cell on this machine")
+    p.add_argument("--no-recheck", action="store_true",
+                   help="re-run no committed cell on this machine (another device still runs the test phase again)")
+    p.add_argument("--audit", action="store_true",
+                   help="also its U-LiRA audit, beside the committed audit (a full verdict's; minutes to hours)")
     for size in SIZES:
         p.add_argument(f"--{size.replace('_', '-')}", type=POSITIVE, default=None,
                        help=f"with --quick: override its {size.replace('_', ' ')} ({QUICK[size]})")
@@ -35,7 +38,7 @@ def add_verdict_parser(sub: argparse._SubParsersAction) -> None:
 def run_verdict(args: argparse.Namespace) -> int:
     """Check everything, copy the committed storage, run what the method needs (resumable, ``--workers``
     processes), export, re-check committed cells here, write the report."""
-    from .. import verdict, verdict_report
+    from .. import results, verdict, verdict_report
 
     given = {s: getattr(args, s) for s in SIZES if getattr(args, s) is not None}
     if given and not args.quick:
@@ -47,16 +50,26 @@ def run_verdict(args: argparse.Namespace) -> int:
     if args.worker:
         v.protocol().work()
         return 0
+    if args.audit and args.quick:
+        raise ValueError("--audit is for a full verdict: a quick verdict's parameters were chosen at reduced sizes")
     verdict.check(v)
     start = time.perf_counter()
     verdict.prepare(v)
+    machine = None
+    if not args.quick:  # before anything runs: do this machine's runs compare with the committed ones?
+        cells = () if args.no_recheck else verdict.RECHECKED
+        machine = verdict.compare_machine(v, v.protocol(), results.load_protocol(verdict.COMMITTED), cells)
+        if machine["rerun"]:
+            print(f"the whole test phase runs again here: {machine['why']}")
     proto = v.protocol()
+    proto.mark_rerun()
     command = [a for a in args.argv if a != "--quiet"]
     command = command[command.index("verdict"):]
     proto.launch(args.workers, command, progress=not args.quiet)
     doc = verdict.export(v, proto, command="natmu-lite " + " ".join(args.argv))
-    rechecked = None if args.quick or args.no_recheck else verdict.recheck(proto, doc)
-    report = verdict_report.blocks(doc, rechecked)
+    audited = verdict.audit(v, doc, "natmu-lite " + " ".join(args.argv), args.workers, not args.quiet) \
+        if args.audit else None
+    report = verdict_report.blocks(doc, machine, audited)
     (out / "verdict.md").write_text(verdict_report.markdown(report))
     (out / "verdict.html").write_text(verdict_report.to_html(report))
     print(verdict_report.markdown(report[:3]))

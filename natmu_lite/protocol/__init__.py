@@ -56,6 +56,7 @@ from .design import (
     SAMPLER_SEED,
     SECOND_RUN_SEED,
     SEEDS,
+    TEST_PHASE,
     TRANSFER,
     TRIALS,
     VALIDATION_SEEDS,
@@ -72,6 +73,7 @@ from .queue import run_rows
 from .studies import best_within_budget, budget_trials, candidates, next_round
 
 __all__ = ["BUDGET_METHODS", "BUDGETS", "PROTOCOL_METHODS", "PROTOCOLS", "QUEUES", "REPLICATION_SEEDS", "RETRIES",
-           "SAMPLER_SEED", "SECOND_RUN_SEED", "SEEDS", "TRANSFER", "TRIALS", "VALIDATION_SEEDS", "VARIANTS", "Plan",
-           "Protocol", "RunKey", "best_within_budget", "budget_trials", "candidates", "default_storage",
-           "next_round", "plan", "plans", "protocol_methods", "replication_plan", "run_rows", "tuned_params"]
+           "SAMPLER_SEED", "SECOND_RUN_SEED", "SEEDS", "TEST_PHASE", "TRANSFER", "TRIALS", "VALIDATION_SEEDS",
+           "VARIANTS", "Plan", "Protocol", "RunKey", "best_within_budget", "budget_trials", "candidates",
+           "default_storage", "next_round", "plan", "plans", "protocol_methods", "replication_plan", "run_rows",
+           "tuned_params"]

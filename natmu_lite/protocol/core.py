@@ -22,6 +22,7 @@ from .design import (
     PROTOCOLS,
     SECOND_RUN_SEED,
     SEEDS,
+    TEST_PHASE,
     TRIALS,
     VALIDATION_SEEDS,
     Plan,
@@ -50,12 +51,14 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
     ``methods``: the methods it compares, when not :func:`~natmu_lite.protocol.protocol_methods`'s (a verdict's
     copy of a committed protocol adds one, :mod:`natmu_lite.verdict`); ``only``: the methods whose runs (with
     the references) it runs and waits for, when not all (a verdict runs its method's, not the committed
-    protocol's unfinished ones)."""
+    protocol's unfinished ones); ``rerun``: the queues (:data:`~natmu_lite.protocol.design.TEST_PHASE`) whose
+    every run it runs again, whoever's, from their marks on (:meth:`~.queue.Queues.mark_rerun`: a verdict on
+    a machine whose runs do not compare with the committed ones)."""
 
     def __init__(self, name: str, storage: str, trials: int = TRIALS, seeds: tuple[int, ...] = SEEDS,
                  sizes: dict | None = None, pins: str | Path | None = None,
                  looks: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None,
-                 only: tuple[str, ...] | None = None):
+                 only: tuple[str, ...] | None = None, rerun: tuple[str, ...] = ()):
         if trials < 1 or not seeds:
             raise ValueError("a protocol needs at least one trial and one seed")
         if set(seeds) & set(VALIDATION_SEEDS):
@@ -74,13 +77,17 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
                              if (r := replication_plan(resized(get_setting(source), **self.sizes)))}
         self.methods = protocol_methods(name) if methods is None else tuple(methods)
         self.only = None if only is None else {*only, *REFERENCE_METHODS}
+        if set(rerun) - set(TEST_PHASE):
+            raise ValueError(f"rerun: {sorted(set(rerun) - set(TEST_PHASE))} are not test-phase queues {TEST_PHASE}")
+        self.rerun = tuple(rerun)
         self._data: dict[str, Dataset] = {}
         self._originals: dict[tuple[str, int], nn.Module] = {}
         self._selected: dict[tuple[str, str, str], dict] = {}  # complete selections (they never change)
 
-    def wanted(self, name: str) -> bool:
-        """Whether this protocol runs (and waits for) a run: every run, unless ``only`` says whose."""
-        return self.only is None or RunKey.parse(name).method in self.only
+    def wanted(self, name: str, which: str) -> bool:
+        """Whether this protocol runs (and waits for) a run of queue ``which``: every run, unless ``only``
+        says whose (and the queue is not one it runs again)."""
+        return self.only is None or which in self.rerun or RunKey.parse(name).method in self.only
 
     # -- models: seed s has its own original, Retrain from the same initialisation, and run seed
     def data(self, p: Plan) -> Dataset:

@@ -30,6 +30,7 @@ SECOND_RUN_SEED = 1000  # the second Retrain of seed s trains with run seed s + 
 REPLICATION_SEEDS = (200, 201, 202)  # the replication set's seeds: each its own original, Retrain and second one
 REPLICATION_SUBSET_SEED = 1  # its training subset, drawn from the images the setting's own subset leaves out
 QUEUES = ("replicas", "runs", "replication")  # the queued runs, in the order workers take them
+TEST_PHASE = ("runs", "replication")  # the queues whose rows the tables compare (the replicas choose knobs)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The job queue, built on Optuna: one study per kind of run (:data:`~natmu_lite.protocol.design.QUEUES`),
 one queued trial per run (its ``run`` attribute names it). Workers pop queued trials atomically, so each run
 goes to one worker, and a dead worker's run is queued again by the heartbeat; the completed trials hold
-the runs' rows."""
+the runs' rows. A queue may carry a mark (:data:`SINCE`, :meth:`Queues.mark_rerun`): then only the trials from
+the mark on count, and the runs before it are run again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ from ..provenance import machine_name
 from ..tune import open_storage
 from .design import RETRIES, RunKey
 from .studies import count, tagged
+
+SINCE = "since"  # a queue's attribute: the number of its first trial that counts (absent: all count)
+
+
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """A queue's trials that count: all, unless it is marked (:meth:`Queues.mark_rerun`: a verdict that runs
+    the committed test phase again on its machine), then those from the mark on; the rest stay, unread."""
+    since = study.user_attrs.get(SINCE, 0)
+    return [t for t in study.get_trials(deepcopy=False) if t.number >= since]
 
 
 def run_of(trial: optuna.trial.FrozenTrial) -> str | None:
@@ -33,7 +43,7 @@ def run_rows(study: optuna.Study) -> dict[str, dict]:
     kept once, and a run queued again because its parameters changed (:meth:`Protocol.ran_as_expected`)
     replaces its stale row."""
     rows = {}
-    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
+    for t in sorted((t for t in counted(study) if t.state == TrialState.COMPLETE), key=lambda t: t.number):
         rows[t.user_attrs["run"]] = {**t.user_attrs["row"], "machine": machine_name(t.user_attrs)}
     return rows
 
@@ -68,16 +78,25 @@ class Queues:
             for which, names in (("replicas", self.replica_names()), ("runs", self.test_names()[0]),
                                  ("replication", self.replication_names())):
                 study = self.queue(which)
-                trials = study.get_trials(deepcopy=False)
+                trials = counted(study)
                 done = run_rows(study)
                 live = {run_of(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
                 live |= {q for q, row in done.items() if self.ran_as_expected(q, row)}
                 failed = failures(trials)
-                todo = [q for q in names if q not in live and failed[q] < RETRIES and self.wanted(q)]
+                todo = [q for q in names if q not in live and failed[q] < RETRIES and self.wanted(q, which)]
                 for name in sorted(todo, key=lambda q: RunKey.parse(q).seed):
                     study.enqueue_trial({}, user_attrs={"run": name})
                 queued += len(todo)
         return queued
+
+    def mark_rerun(self) -> None:
+        """Mark the queues of :attr:`rerun` (the test phase, :data:`TEST_PHASE`, in a verdict's copy whose
+        committed runs do not compare with this machine's): every run in them is run again here, and the
+        rows before the mark are no longer read. Once: a resumed command keeps its first mark."""
+        for which in self.rerun:
+            study = self.queue(which)
+            if SINCE not in study.user_attrs:
+                study.set_user_attr(SINCE, len(study.get_trials(deepcopy=False)))
 
     def _lock_path(self) -> Path:
         local = self.storage.startswith("sqlite:///") and not self.storage.endswith(":memory:")
@@ -86,12 +105,15 @@ class Queues:
     def drain(self, which: str) -> int:
         """Run queued runs of one queue until none is waiting; returns how many this worker ran."""
         study, ran = self.queue(which), 0
+        since = study.user_attrs.get(SINCE, 0)
 
         def trial_fn(trial: optuna.Trial) -> float:
             name = trial.user_attrs.get("run")
             if name is None:  # another worker took the last queued run meanwhile
                 raise optuna.TrialPruned("the queue is empty")
-            if not self.wanted(name):  # queued by the protocol this one is a copy of (a verdict): left, not run
+            if trial.number < since:  # queued before the mark: enqueue() queues the run again after it
+                raise optuna.TrialPruned(f"{name} was queued before the queue's mark")
+            if not self.wanted(name, which):  # queued by the protocol this one is a copy of (a verdict): left, not run
                 raise optuna.TrialPruned(f"{name} is not among this protocol's runs")
             row = self.result_row(name)
             trial.set_user_attr("row", row)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..tune import open_storage, study_name
 from .design import QUEUES, RETRIES
-from .queue import failures, run_of, run_rows
+from .queue import counted, failures, run_of, run_rows
 from .studies import count
 
 
@@ -30,7 +30,7 @@ class Work:
         names = {"replicas": self.replica_names(), "runs": self.test_names()[0],
                  "replication": self.replication_names()}
         return all(q in rows[w] and self.ran_as_expected(q, rows[w][q]) for w, qs in names.items() for q in qs
-                   if self.wanted(q))
+                   if self.wanted(q, w))
 
     def work(self, phase: str = "all") -> None:
         """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``). A worker takes
@@ -56,9 +56,9 @@ class Work:
     def _given_up(self) -> str | None:
         """A run that failed :data:`RETRIES` times and never finished, if any (its name)."""
         for which in QUEUES:
-            trials = self.queue(which).get_trials(deepcopy=False)
+            trials = counted(self.queue(which))
             done = {run_of(t) for t in trials if t.state == TrialState.COMPLETE}
-            stuck = [q for q, n in failures(trials).items() if n >= RETRIES and q not in done and self.wanted(q)]
+            stuck = [q for q, n in failures(trials).items() if n >= RETRIES and q not in done and self.wanted(q, which)]
             if stuck:
                 return stuck[0]
         return None
@@ -82,7 +82,7 @@ class Work:
                 done += min(self.trials, count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
         runs = {"replicas": self.replica_names(), "runs": self.test_names()[0], "replication": self.replication_names()}
         for which, known in runs.items():  # only the runs known now count: a copy's store holds others' (a verdict)
-            known = [q for q in known if self.wanted(q)]
+            known = [q for q in known if self.wanted(q, which)]
             rows = run_rows(self.queue(which)) if f"protocol/{self.name}/{which}" in names else {}
             done, total = done + sum(q in rows for q in known), total + len(known)
         return done, total
