@@ -66,7 +66,7 @@ check: lint
 	$(PY) -m pytest -q -o addopts=-ra -m "not slow" -p no:cacheprovider tests
 
 lint:
-	ruff check natmu_lite tests benchmarks assignments tools
+	ruff check natmu_lite tests benchmarks assignments tools examples
 
 # The repository's address is one setting, [project.urls] Repository in pyproject.toml: this copies it
 # into the notebooks' install cells, the Colab links and _config.yml (tests/test_repository.py checks).

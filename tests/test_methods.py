@@ -401,3 +401,24 @@ def test_the_verdict_pages_example_method_registers_and_unlearns(tmp_path, monke
         assert all(torch.equal(v, original.state_dict()[k]) for k, v in before.items())
     finally:
         unregister("mine")
+
+
+def test_the_committed_verdicts_example_method_trains_its_last_layers_only(tiny_request, monkeypatch):
+    """``examples/cf_k.py`` (CF-k, whose verdict the book shows): the last ``layers`` weighted modules change,
+    every earlier one keeps the original's weights, and the returned model is trainable again."""
+    from pathlib import Path
+
+    from natmu_lite.methods import FILES_VARIABLE, load_file
+
+    monkeypatch.delenv(FILES_VARIABLE, raising=False)
+    try:
+        assert load_file(Path(__file__).parent.parent / "examples" / "cf_k.py") == ["cfk"]
+        data, split, original = tiny_request
+        out = METHODS["cfk"](original, data, split, nl.Recipe("adamw", lr=1e-2, epochs=3), layers=2, progress=False)
+        changed = [name for name, p in out.named_parameters() if not torch.equal(p, original.get_parameter(name))]
+        assert changed == ["hidden.weight", "hidden.bias", "fc.weight", "fc.bias"]
+        assert all(p.requires_grad for p in out.parameters())
+        with pytest.raises(ValueError, match="CF-k layers must be an integer >= 1"):
+            METHODS["cfk"](original, data, split, nl.Recipe("adamw", lr=1e-2, epochs=1), layers=0, progress=False)
+    finally:
+        unregister("cfk")
