@@ -1,5 +1,5 @@
-"""CF-k ("catastrophic forgetting of the last k layers", Goel et al. 2022, "Towards Adversarial Evaluation
-of Machine Unlearning"): fine-tune only the last ``layers`` layers on the retain set, the earlier ones keep
+"""CF-k ("catastrophic forgetting of the last k layers", Goel et al. 2022, "Towards Adversarial Evaluations
+for Inexact Machine Unlearning"): fine-tune only the last ``layers`` layers on the retain set, the earlier ones keep
 the original's weights. A simple baseline that is not among the book's ten, kept here as the example the
 page "Judge your own method" gives a verdict to:
 

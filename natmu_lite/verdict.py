@@ -210,13 +210,18 @@ def check_pins(pins: Path, originals: dict) -> None:
             raise ValueError(f"{file} is not the committed original {name} (its checksum differs)")
 
 
-def export(v: Verdict, proto, command: str) -> dict:
-    """The protocol's own export of the folder's storage, marked as this verdict's (and quick, if so)."""
+def export(v: Verdict, proto, command: str, seconds: float | None, workers: int) -> dict:
+    """The protocol's own export of the folder's storage, marked as this verdict's (and quick, if so), with
+    the wall time of the command that ran its last runs (``seconds``, on ``workers`` worker processes; None:
+    this command ran none, so the previous export's time stays)."""
     from . import export as exporting
 
+    before = json.loads((v.out / EXPORT).read_text())["verdict"] if (v.out / EXPORT).exists() else {}
+    timed = {"wall_seconds": round(seconds, 1), "workers": workers} if seconds is not None else \
+        {k: before[k] for k in ("wall_seconds", "workers") if k in before}
     # a full verdict runs its method's runs only: the committed protocol's unfinished ones stay missing
     doc = exporting.export(proto, v.out / EXPORT, command=command, partial=not v.quick)
-    doc["verdict"] = {**v.stamp(), "compared": compared(v)}
+    doc["verdict"] = {**v.stamp(), "compared": compared(v), **timed}
     atomic_write(v.out / EXPORT, lambda f: f.write_text(json.dumps(doc, indent=1)))
     return doc
 

@@ -9,7 +9,9 @@ say the same thing and the HTML needs no Markdown package.
 from __future__ import annotations
 
 import html
+import json
 import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -74,6 +76,9 @@ def provenance(doc: dict) -> pd.DataFrame:
             "design": f"{doc['budget']['trials']} trials per study, seeds {doc['design']['seeds']}, "
                       f"sizes {doc['sizes'] or 'the setting’s own'}",
             "runs": f"{len(doc['runs'])} evaluation runs, {len(doc['studies'])} studies"}
+    if "wall_seconds" in doc["verdict"]:  # (reports of earlier versions lack it)
+        rows["wall time"] = (f"{doc['verdict']['wall_seconds'] / 60:.0f} min with {doc['verdict']['workers']} "
+                             "worker processes (the command that finished the runs; a resumed verdict's last)")
     return pd.DataFrame({"": rows}).rename_axis("provenance")
 
 
@@ -154,6 +159,21 @@ def privacy_blocks(doc: dict, method: str, audited: dict | None) -> list[Block]:
 
 # ---------------------------------------------------------------------------------------------
 # rendering
+
+def render(folder: str | Path) -> list[Block]:
+    """Write a verdict folder's report (``verdict.md`` and ``verdict.html``) from what it holds: the export,
+    the machine's comparison and, when it ran, the audit (the command does this last; so does anyone who
+    re-renders a committed report after the report's code changed). Returns the blocks."""
+    from .verdict import AUDIT, EXPORT, RECHECK
+
+    folder = Path(folder)
+    read = {f: json.loads((folder / f).read_text()) if (folder / f).exists() else None for f in (EXPORT, RECHECK)}
+    audited = results.load_audit(folder / AUDIT) if (folder / AUDIT).exists() else None
+    report = blocks(read[EXPORT], read[RECHECK], audited)
+    (folder / "verdict.md").write_text(markdown(report))
+    (folder / "verdict.html").write_text(to_html(report))
+    return report
+
 
 def markdown(report: list[Block]) -> str:
     out = []

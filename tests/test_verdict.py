@@ -170,13 +170,15 @@ def test_a_full_verdict_runs_its_methods_runs_and_the_references_only():
     the test phase again (``rerun``) runs every method's there, and only its method's knob choices."""
     from natmu_lite.protocol import Protocol
 
-    names = [f"default|random-1%|{m}|0|tuned" for m in ("natmu", "ssd", "retrain", "original")]
+    names = [f"default|random-1%|{m}|0|tuned" for m in ("natmu", "ssd")] + \
+        [f"default|random-1%|{m}|{s}|reference" for m, s in (("retrain", 0), ("original", 0), ("retrain", 12))]
     proto = Protocol("default", "sqlite:///:memory:", only=("natmu",))
-    assert [proto.wanted(q, "runs") for q in names] == [True, False, True, True]
-    assert Protocol("default", "sqlite:///:memory:").wanted(names[1], "runs")
+    # the references of seed 12 no natmu run needs: the committed protocol's, left unfinished
+    assert proto.wanted(names, "runs") == {names[0], names[2], names[3]}
+    assert Protocol("default", "sqlite:///:memory:").wanted(names, "runs") == set(names)
     again = Protocol("default", "sqlite:///:memory:", only=("natmu",), rerun=("runs", "replication"))
-    assert all(again.wanted(q, w) for q in names for w in ("runs", "replication"))
-    assert not again.wanted(names[1], "replicas")
+    assert again.wanted(names, "runs") == again.wanted(names, "replication") == set(names)
+    assert again.wanted(names, "replicas") == {names[0], names[2], names[3]}
     with pytest.raises(ValueError, match=r"rerun: \['replicas'\] are not test-phase queues"):
         Protocol("default", "sqlite:///:memory:", rerun=("replicas",))
 
@@ -188,6 +190,8 @@ def test_a_run_queued_for_the_committed_protocol_is_left_not_run(tmp_path):
     from natmu_lite.protocol import Protocol
 
     proto = Protocol("default", f"sqlite:///{tmp_path / 'copy.db'}", only=("natmu",))
-    proto.queue("runs").enqueue_trial({}, user_attrs={"run": "default|random-1%|ssd|0|tuned"})
-    assert proto.drain("runs") == 1
-    assert [t.state for t in proto.queue("runs").get_trials()] == [TrialState.PRUNED]
+    for name in ("default|random-1%|ssd|0|tuned", "default|random-1%|retrain|12|reference"):  # (no natmu run there)
+        proto.queue("runs").enqueue_trial({}, user_attrs={"run": name})
+    assert proto.drain("runs") == 2
+    assert [t.state for t in proto.queue("runs").get_trials()] == [TrialState.PRUNED] * 2
+

@@ -65,13 +65,13 @@ def run_verdict(args: argparse.Namespace) -> int:
     proto.mark_rerun()
     command = [a for a in args.argv if a != "--quiet"]
     command = command[command.index("verdict"):]
+    ran = not proto.finished()
     proto.launch(args.workers, command, progress=not args.quiet)
-    doc = verdict.export(v, proto, command="natmu-lite " + " ".join(args.argv))
-    audited = verdict.audit(v, doc, "natmu-lite " + " ".join(args.argv), args.workers, not args.quiet) \
-        if args.audit else None
-    report = verdict_report.blocks(doc, machine, audited)
-    (out / "verdict.md").write_text(verdict_report.markdown(report))
-    (out / "verdict.html").write_text(verdict_report.to_html(report))
+    seconds = time.perf_counter() - start if ran else None
+    doc = verdict.export(v, proto, "natmu-lite " + " ".join(args.argv), seconds, args.workers)
+    if args.audit:
+        verdict.audit(v, doc, "natmu-lite " + " ".join(args.argv), args.workers, not args.quiet)
+    report = verdict_report.render(out)
     print(verdict_report.markdown(report[:3]))
     print(f"report: {out / 'verdict.md'} (and .html), export: {out / verdict.EXPORT}; "
           f"wall time {time.perf_counter() - start:.0f}s")

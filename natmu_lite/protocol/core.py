@@ -84,10 +84,23 @@ class Protocol(Tuning, Choice, RunLists, Queues, Work):
         self._originals: dict[tuple[str, int], nn.Module] = {}
         self._selected: dict[tuple[str, str, str], dict] = {}  # complete selections (they never change)
 
-    def wanted(self, name: str, which: str) -> bool:
-        """Whether this protocol runs (and waits for) a run of queue ``which``: every run, unless ``only``
-        says whose (and the queue is not one it runs again)."""
-        return self.only is None or which in self.rerun or RunKey.parse(name).method in self.only
+    def known(self, which: str) -> list[str]:
+        """Every run of queue ``which`` known so far."""
+        return {"replicas": self.replica_names, "runs": lambda: self.test_names()[0],
+                "replication": self.replication_names}[which]()
+
+    def wanted(self, names: list[str], which: str) -> set[str]:
+        """Which of queue ``which``'s runs ``names`` this protocol runs (and waits for): all, unless ``only``
+        says whose (and the queue is not one it runs again); then the references too, but only where a run
+        of those methods needs them (same request and seed): a verdict leaves the committed protocol's
+        unfinished runs, its references included, and runs those its method's further seeds need."""
+        if self.only is None or which in self.rerun:
+            return set(names)
+        keys = {q: RunKey.parse(q) for q in names}
+        own = {q for q, k in keys.items() if k.method in self.only and k.method not in REFERENCE_METHODS}
+        needed = {(keys[q].setting, keys[q].request, keys[q].seed) for q in own}
+        return own | {q for q, k in keys.items() if k.method in REFERENCE_METHODS
+                      and (k.setting, k.request, k.seed) in needed}
 
     # -- models: seed s has its own original, Retrain from the same initialisation, and run seed
     def data(self, p: Plan) -> Dataset:

@@ -6,6 +6,8 @@ the mark on count, and the runs before it are run again."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -83,7 +85,8 @@ class Queues:
                 live = {run_of(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
                 live |= {q for q, row in done.items() if self.ran_as_expected(q, row)}
                 failed = failures(trials)
-                todo = [q for q in names if q not in live and failed[q] < RETRIES and self.wanted(q, which)]
+                wanted = self.wanted(names, which)
+                todo = [q for q in names if q not in live and failed[q] < RETRIES and q in wanted]
                 for name in sorted(todo, key=lambda q: RunKey.parse(q).seed):
                     study.enqueue_trial({}, user_attrs={"run": name})
                 queued += len(todo)
@@ -106,6 +109,15 @@ class Queues:
         """Run queued runs of one queue until none is waiting; returns how many this worker ran."""
         study, ran = self.queue(which), 0
         since = study.user_attrs.get(SINCE, 0)
+        everything = self.only is None or which in self.rerun
+        wanted: set[str] = set()
+        looked = [-math.inf]  # when the known runs were last listed (costly: they are read from the storage)
+
+        def is_wanted(name: str) -> bool:  # known runs change as others finish: look again, at most once a minute
+            if not everything and name not in wanted and time.monotonic() - looked[0] > 60:
+                wanted.update(self.wanted(self.known(which), which))
+                looked[0] = time.monotonic()
+            return everything or name in wanted
 
         def trial_fn(trial: optuna.Trial) -> float:
             name = trial.user_attrs.get("run")
@@ -113,7 +125,7 @@ class Queues:
                 raise optuna.TrialPruned("the queue is empty")
             if trial.number < since:  # queued before the mark: enqueue() queues the run again after it
                 raise optuna.TrialPruned(f"{name} was queued before the queue's mark")
-            if not self.wanted(name, which):  # queued by the protocol this one is a copy of (a verdict): left, not run
+            if not is_wanted(name):  # queued by the protocol this one is a copy of (a verdict): left, not run
                 raise optuna.TrialPruned(f"{name} is not among this protocol's runs")
             row = self.result_row(name)
             trial.set_user_attr("row", row)

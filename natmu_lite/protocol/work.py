@@ -29,8 +29,8 @@ class Work:
             return False
         names = {"replicas": self.replica_names(), "runs": self.test_names()[0],
                  "replication": self.replication_names()}
-        return all(q in rows[w] and self.ran_as_expected(q, rows[w][q]) for w, qs in names.items() for q in qs
-                   if self.wanted(q, w))
+        return all(q in rows[w] and self.ran_as_expected(q, rows[w][q]) for w, qs in names.items()
+                   for q in self.wanted(qs, w))
 
     def work(self, phase: str = "all") -> None:
         """Tune (``"tune"``: until every study is done), evaluate, or both (``"all"``). A worker takes
@@ -58,7 +58,8 @@ class Work:
         for which in QUEUES:
             trials = counted(self.queue(which))
             done = {run_of(t) for t in trials if t.state == TrialState.COMPLETE}
-            stuck = [q for q, n in failures(trials).items() if n >= RETRIES and q not in done and self.wanted(q, which)]
+            wanted = self.wanted(self.known(which), which)
+            stuck = [q for q, n in failures(trials).items() if n >= RETRIES and q not in done and q in wanted]
             if stuck:
                 return stuck[0]
         return None
@@ -82,7 +83,7 @@ class Work:
                 done += min(self.trials, count(optuna.load_study(study_name=name, storage=store), TrialState.COMPLETE))
         runs = {"replicas": self.replica_names(), "runs": self.test_names()[0], "replication": self.replication_names()}
         for which, known in runs.items():  # only the runs known now count: a copy's store holds others' (a verdict)
-            known = [q for q in known if self.wanted(q, which)]
+            known = self.wanted(known, which)
             rows = run_rows(self.queue(which)) if f"protocol/{self.name}/{which}" in names else {}
             done, total = done + sum(q in rows for q in known), total + len(known)
         return done, total
